@@ -1,0 +1,208 @@
+// Plain C++ types for every fedrx message. Only messages/codec converts these
+// to and from the FlatBuffers wire form; everything else uses these types.
+// Value types; not shared across threads without external locking.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "messages/codec/blob.h"
+
+namespace fedrx::codec {
+
+// The schema version this build writes and the newest it accepts.
+inline constexpr std::uint16_t kSchemaVersion = 1;
+
+// Mirrors wire::ErrorCode and core::StatusCode.
+enum class ErrorCode : std::uint16_t {
+  kUnknown = 0,
+  kInvalidArgument = 1,
+  kNotFound = 2,
+  kAlreadyExists = 3,
+  kPermissionDenied = 4,
+  kUnauthenticated = 5,
+  kResourceExhausted = 6,
+  kFailedPrecondition = 7,
+  kUnavailable = 8,
+  kDeadlineExceeded = 9,
+  kInternal = 10,
+  kDataLoss = 11,
+  kUnimplemented = 12,
+};
+
+struct Error {
+  ErrorCode code = ErrorCode::kUnknown;
+  std::string message;
+  std::string where;
+};
+
+struct Ack {
+  std::string detail;
+};
+
+struct HealthCheck {};
+
+struct HealthStatus {
+  std::string service;
+  bool ready = false;
+  std::string version;
+  double uptime_s = 0;
+  std::string detail;
+};
+
+struct RegisterSite {
+  std::string site_id;
+  std::string institution;
+  std::uint64_t num_samples = 0;
+  std::vector<std::string> tasks;
+  std::string schema_hash;
+};
+
+struct SiteRegistered {
+  std::string site_id;
+  std::int64_t registered_at_ms = 0;
+  bool first_registration = false;
+};
+
+struct ListSites {};
+
+struct SiteInfo {
+  std::string site_id;
+  std::string institution;
+  std::uint64_t num_samples = 0;
+  std::vector<std::string> tasks;
+  std::string schema_hash;
+  std::int64_t registered_at_ms = 0;
+  std::int64_t last_seen_ms = 0;
+};
+
+struct SiteList {
+  std::vector<SiteInfo> sites;
+};
+
+struct ModelSpec {
+  std::uint32_t input_dim = 0;
+  std::vector<std::uint32_t> hidden;
+  std::uint32_t num_tasks = 0;
+  float dropout = 0;
+};
+
+struct StudySpec {
+  std::string study_id;
+  std::string name;
+  std::vector<std::string> tasks;
+  ModelSpec model;
+  std::uint32_t rounds = 0;
+  std::uint32_t min_sites = 0;
+  std::uint32_t local_epochs = 0;
+  float learning_rate = 0;
+  std::uint64_t seed = 0;
+  std::string strategy;
+};
+
+struct CreateStudy {
+  StudySpec study;
+};
+
+struct StudyCreated {
+  std::string study_id;
+};
+
+enum class RoundState : std::int8_t {
+  kPending = 0,
+  kTraining = 1,
+  kAggregating = 2,
+  kClosed = 3,
+  kFailed = 4,
+};
+
+struct RoundStatus {
+  std::string study_id;
+  std::uint32_t round = 0;
+  RoundState state = RoundState::kPending;
+  std::uint32_t sites_selected = 0;
+  std::uint32_t updates_received = 0;
+  std::int64_t deadline_ms = 0;
+};
+
+struct TrainTask {
+  std::string study_id;
+  std::uint32_t round = 0;
+  std::uint32_t model_version = 0;
+  std::uint32_t local_epochs = 0;
+  std::uint32_t batch_size = 0;
+  float learning_rate = 0;
+  std::uint64_t seed = 0;
+  std::int64_t deadline_ms = 0;
+};
+
+struct Metric {
+  std::string name;
+  double value = 0;
+};
+
+struct ModelUpdate {
+  std::string study_id;
+  std::uint32_t round = 0;
+  std::string site_id;
+  std::uint32_t base_version = 0;
+  std::uint64_t num_samples = 0;
+  std::vector<Metric> metrics;
+};
+
+struct ModelVersion {
+  std::string study_id;
+  std::uint32_t version = 0;
+  std::uint32_t round = 0;
+  std::int64_t created_at_ms = 0;
+  std::vector<Metric> metrics;
+};
+
+// The union of bodies, in wire::Body order (append only).
+using Body = std::variant<Error, Ack, HealthCheck, HealthStatus, RegisterSite, SiteRegistered,
+                          ListSites, SiteList, CreateStudy, StudyCreated, RoundStatus, TrainTask,
+                          ModelUpdate, ModelVersion>;
+
+// A bounded, stable name for a body type (metric labels, logs), e.g. "RegisterSite".
+const char* BodyName(const Body& body);
+// Name of the body type at variant index `index`, or "unknown".
+const char* BodyNameAt(std::size_t index);
+inline constexpr std::size_t kBodyCount = std::variant_size_v<Body>;
+
+enum class DType : std::uint8_t {
+  kFloat32 = 0,
+  kFloat64 = 1,
+  kInt32 = 2,
+  kInt64 = 3,
+  kUInt32 = 4,
+  kUInt64 = 5,
+  kUInt8 = 6,
+};
+std::size_t DTypeSize(DType dtype);
+
+// One tensor that travels as its own frame beside the envelope.
+struct Tensor {
+  std::string name;
+  DType dtype = DType::kFloat32;
+  std::vector<std::int64_t> shape;
+  Blob data;
+};
+
+struct Header {
+  std::uint16_t schema_version = kSchemaVersion;
+  std::string message_id;
+  std::string correlation_id;
+  std::string sender;
+  std::int64_t sent_at_ms = 0;
+};
+
+// A whole message: header, body and the tensors beside it. Move-only.
+struct Message {
+  Header header;
+  Body body;
+  std::vector<Tensor> tensors;
+};
+
+}  // namespace fedrx::codec

@@ -1,0 +1,74 @@
+#include "services/core/keys.h"
+
+namespace fedrx::core {
+
+struct KeyFactory {
+  static Key Make(std::string s) { return Key(std::move(s)); }
+};
+
+namespace {
+constexpr std::string_view kPrefix = "fedrx:";
+
+bool IdChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+Key Join(std::string_view kind, std::string_view id) {
+  std::string s;
+  s.reserve(kPrefix.size() + kind.size() + 1 + id.size());
+  s.append(kPrefix).append(kind).append(":").append(id);
+  return KeyFactory::Make(std::move(s));
+}
+}  // namespace
+
+Status ValidateId(std::string_view id, std::string_view what) {
+  if (id.empty()) return InvalidArgument("id is empty", std::string(what));
+  if (id.size() > 64) {
+    return InvalidArgument("id is " + std::to_string(id.size()) + " bytes, at most 64 allowed",
+                           std::string(what));
+  }
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    if (!IdChar(id[i])) {
+      return InvalidArgument("id has a character outside [A-Za-z0-9._-] at offset " +
+                                 std::to_string(i),
+                             std::string(what));
+    }
+  }
+  return Status::Ok();
+}
+
+namespace keys {
+
+Result<Key> Site(std::string_view site_id) {
+  FEDRX_RETURN_IF_ERROR(ValidateId(site_id, "site_id"));
+  return Join("site", site_id);
+}
+
+Key SiteIndex() { return KeyFactory::Make(std::string(kPrefix) + "sites"); }
+
+Result<Key> Study(std::string_view study_id) {
+  FEDRX_RETURN_IF_ERROR(ValidateId(study_id, "study_id"));
+  return Join("study", study_id);
+}
+
+Key StudyIndex() { return KeyFactory::Make(std::string(kPrefix) + "studies"); }
+
+Result<Key> Round(std::string_view study_id, std::uint32_t round) {
+  FEDRX_RETURN_IF_ERROR(ValidateId(study_id, "study_id"));
+  return KeyFactory::Make(std::string(kPrefix) + "study:" + std::string(study_id) + ":round:" +
+                          std::to_string(round));
+}
+
+Result<Key> ServiceHeartbeat(std::string_view service) {
+  FEDRX_RETURN_IF_ERROR(ValidateId(service, "service"));
+  return Join("heartbeat", service);
+}
+
+}  // namespace keys
+
+Key TestKey(std::string_view suffix) {
+  return KeyFactory::Make(std::string(kPrefix) + "test:" + std::string(suffix));
+}
+
+}  // namespace fedrx::core

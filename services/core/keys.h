@@ -1,0 +1,48 @@
+// Typed Redis key builders: the only place key names are spelled. Ids are
+// validated ([A-Za-z0-9._-], 1..64 bytes) so no input can forge another key.
+// Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "services/core/status.h"
+
+namespace fedrx::core {
+
+// A Redis key built by one of the functions in `keys`.
+class Key {
+ public:
+  const std::string& str() const { return s_; }
+  bool operator==(const Key& o) const { return s_ == o.s_; }
+  bool operator<(const Key& o) const { return s_ < o.s_; }
+
+ private:
+  explicit Key(std::string s) : s_(std::move(s)) {}
+  friend struct KeyFactory;
+  std::string s_;
+};
+
+// Checks an external id; the error names `what` (e.g. "RegisterSite.site_id").
+Status ValidateId(std::string_view id, std::string_view what);
+
+namespace keys {
+// Hash of one site's registration record.
+Result<Key> Site(std::string_view site_id);
+// Set of every registered site id.
+Key SiteIndex();
+// Hash of one study's spec and state.
+Result<Key> Study(std::string_view study_id);
+// Set of every study id.
+Key StudyIndex();
+// Hash of one round of a study.
+Result<Key> Round(std::string_view study_id, std::uint32_t round);
+// Hash of a service's liveness record (used by health checks).
+Result<Key> ServiceHeartbeat(std::string_view service);
+}  // namespace keys
+
+// Test-only escape hatch for conformance suites: a key under "fedrx:test:".
+Key TestKey(std::string_view suffix);
+
+}  // namespace fedrx::core
