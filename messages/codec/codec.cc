@@ -1,0 +1,530 @@
+// The only code that touches the FlatBuffers-generated types.
+#include "messages/codec/codec.h"
+
+#include <flatbuffers/flatbuffers.h>
+
+#include <array>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "messages/envelope_generated.h"
+
+namespace fedrx::codec {
+namespace {
+
+namespace fb = flatbuffers;
+namespace w = fedrx::wire;
+
+constexpr std::array<const char*, kBodyCount> kBodyNames = {
+    "Error",        "Ack",          "HealthCheck", "HealthStatus", "RegisterSite",
+    "SiteRegistered", "ListSites",  "SiteList",    "CreateStudy",  "StudyCreated",
+    "RoundStatus",  "TrainTask",    "ModelUpdate", "ModelVersion"};
+static_assert(static_cast<std::size_t>(w::Body::MAX) == kBodyCount,
+              "codec::Body and wire::Body must list the same bodies");
+
+// ---- Encoding ---------------------------------------------------------------
+
+using Builder = fb::FlatBufferBuilder;
+
+fb::Offset<fb::Vector<fb::Offset<fb::String>>> Strings(Builder& b,
+                                                       const std::vector<std::string>& v) {
+  return b.CreateVectorOfStrings(v);
+}
+
+fb::Offset<fb::Vector<fb::Offset<w::Metric>>> Metrics(Builder& b, const std::vector<Metric>& v) {
+  std::vector<fb::Offset<w::Metric>> out;
+  out.reserve(v.size());
+  for (const auto& m : v) out.push_back(w::CreateMetric(b, b.CreateString(m.name), m.value));
+  return b.CreateVector(out);
+}
+
+fb::Offset<w::StudySpec> Spec(Builder& b, const StudySpec& s) {
+  auto model = w::CreateModelSpec(b, s.model.input_dim, b.CreateVector(s.model.hidden),
+                                  s.model.num_tasks, s.model.dropout);
+  return w::CreateStudySpec(b, b.CreateString(s.study_id), b.CreateString(s.name),
+                            Strings(b, s.tasks), model, s.rounds, s.min_sites, s.local_epochs,
+                            s.learning_rate, s.seed, b.CreateString(s.strategy));
+}
+
+struct BodyEncoder {
+  Builder& b;
+
+  std::pair<w::Body, fb::Offset<void>> operator()(const Error& v) const {
+    return {w::Body::Error,
+            w::CreateError(b, static_cast<w::ErrorCode>(v.code), b.CreateString(v.message),
+                           b.CreateString(v.where))
+                .Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const Ack& v) const {
+    return {w::Body::Ack, w::CreateAck(b, b.CreateString(v.detail)).Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const HealthCheck&) const {
+    return {w::Body::HealthCheck, w::CreateHealthCheck(b).Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const HealthStatus& v) const {
+    return {w::Body::HealthStatus,
+            w::CreateHealthStatus(b, b.CreateString(v.service), v.ready,
+                                  b.CreateString(v.version), v.uptime_s,
+                                  b.CreateString(v.detail))
+                .Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const RegisterSite& v) const {
+    return {w::Body::RegisterSite,
+            w::CreateRegisterSite(b, b.CreateString(v.site_id), b.CreateString(v.institution),
+                                  v.num_samples, Strings(b, v.tasks),
+                                  b.CreateString(v.schema_hash))
+                .Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const SiteRegistered& v) const {
+    return {w::Body::SiteRegistered,
+            w::CreateSiteRegistered(b, b.CreateString(v.site_id), v.registered_at_ms,
+                                    v.first_registration)
+                .Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const ListSites&) const {
+    return {w::Body::ListSites, w::CreateListSites(b).Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const SiteList& v) const {
+    std::vector<fb::Offset<w::SiteInfo>> sites;
+    sites.reserve(v.sites.size());
+    for (const auto& s : v.sites) {
+      sites.push_back(w::CreateSiteInfo(b, b.CreateString(s.site_id),
+                                        b.CreateString(s.institution), s.num_samples,
+                                        Strings(b, s.tasks), b.CreateString(s.schema_hash),
+                                        s.registered_at_ms, s.last_seen_ms));
+    }
+    return {w::Body::SiteList, w::CreateSiteList(b, b.CreateVector(sites)).Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const CreateStudy& v) const {
+    return {w::Body::CreateStudy, w::CreateCreateStudy(b, Spec(b, v.study)).Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const StudyCreated& v) const {
+    return {w::Body::StudyCreated,
+            w::CreateStudyCreated(b, b.CreateString(v.study_id)).Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const RoundStatus& v) const {
+    return {w::Body::RoundStatus,
+            w::CreateRoundStatus(b, b.CreateString(v.study_id), v.round,
+                                 static_cast<w::RoundState>(v.state), v.sites_selected,
+                                 v.updates_received, v.deadline_ms)
+                .Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const TrainTask& v) const {
+    return {w::Body::TrainTask,
+            w::CreateTrainTask(b, b.CreateString(v.study_id), v.round, v.model_version,
+                               v.local_epochs, v.batch_size, v.learning_rate, v.seed,
+                               v.deadline_ms)
+                .Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const ModelUpdate& v) const {
+    return {w::Body::ModelUpdate,
+            w::CreateModelUpdate(b, b.CreateString(v.study_id), v.round,
+                                 b.CreateString(v.site_id), v.base_version, v.num_samples,
+                                 Metrics(b, v.metrics))
+                .Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const ModelVersion& v) const {
+    return {w::Body::ModelVersion,
+            w::CreateModelVersion(b, b.CreateString(v.study_id), v.version, v.round,
+                                  v.created_at_ms, Metrics(b, v.metrics))
+                .Union()};
+  }
+};
+
+// ---- Decoding ---------------------------------------------------------------
+
+std::string Str(const fb::String* s) { return s == nullptr ? std::string() : s->str(); }
+
+std::vector<std::string> Strs(const fb::Vector<fb::Offset<fb::String>>* v) {
+  std::vector<std::string> out;
+  if (v == nullptr) return out;
+  out.reserve(v->size());
+  for (const auto* s : *v) out.push_back(Str(s));
+  return out;
+}
+
+std::vector<Metric> MetricsOf(const fb::Vector<fb::Offset<w::Metric>>* v) {
+  std::vector<Metric> out;
+  if (v == nullptr) return out;
+  out.reserve(v->size());
+  for (const auto* m : *v) out.push_back({Str(m->name()), m->value()});
+  return out;
+}
+
+StudySpec SpecOf(const w::StudySpec* s) {
+  StudySpec out;
+  if (s == nullptr) return out;
+  out.study_id = Str(s->study_id());
+  out.name = Str(s->name());
+  out.tasks = Strs(s->tasks());
+  if (const auto* m = s->model()) {
+    out.model.input_dim = m->input_dim();
+    if (m->hidden() != nullptr) out.model.hidden.assign(m->hidden()->begin(), m->hidden()->end());
+    out.model.num_tasks = m->num_tasks();
+    out.model.dropout = m->dropout();
+  }
+  out.rounds = s->rounds();
+  out.min_sites = s->min_sites();
+  out.local_epochs = s->local_epochs();
+  out.learning_rate = s->learning_rate();
+  out.seed = s->seed();
+  out.strategy = Str(s->strategy());
+  return out;
+}
+
+// Converts a verified body. Returns false (with `error` set) for a bad field.
+bool BodyOf(const w::Envelope& env, Body& out, DecodeError& error) {
+  const auto bad = [&](DecodeFault fault, std::string message, std::string where) {
+    error.fault = fault;
+    error.message = std::move(message);
+    error.where = std::move(where);
+    return false;
+  };
+  switch (env.body_type()) {
+    case w::Body::Error: {
+      const auto* v = env.body_as_Error();
+      const auto code = static_cast<std::uint16_t>(v->code());
+      if (code > static_cast<std::uint16_t>(ErrorCode::kUnimplemented)) {
+        return bad(DecodeFault::kBadField, "error code " + std::to_string(code) + " is not known",
+                   "Error.code");
+      }
+      out = Error{static_cast<ErrorCode>(code), Str(v->message()), Str(v->where())};
+      return true;
+    }
+    case w::Body::Ack:
+      out = Ack{Str(env.body_as_Ack()->detail())};
+      return true;
+    case w::Body::HealthCheck:
+      out = HealthCheck{};
+      return true;
+    case w::Body::HealthStatus: {
+      const auto* v = env.body_as_HealthStatus();
+      out = HealthStatus{Str(v->service()), v->ready(), Str(v->version()), v->uptime_s(),
+                         Str(v->detail())};
+      return true;
+    }
+    case w::Body::RegisterSite: {
+      const auto* v = env.body_as_RegisterSite();
+      out = RegisterSite{Str(v->site_id()), Str(v->institution()), v->num_samples(),
+                         Strs(v->tasks()), Str(v->schema_hash())};
+      return true;
+    }
+    case w::Body::SiteRegistered: {
+      const auto* v = env.body_as_SiteRegistered();
+      out = SiteRegistered{Str(v->site_id()), v->registered_at_ms(), v->first_registration()};
+      return true;
+    }
+    case w::Body::ListSites:
+      out = ListSites{};
+      return true;
+    case w::Body::SiteList: {
+      SiteList list;
+      if (const auto* sites = env.body_as_SiteList()->sites()) {
+        list.sites.reserve(sites->size());
+        for (const auto* s : *sites) {
+          list.sites.push_back(SiteInfo{Str(s->site_id()), Str(s->institution()),
+                                        s->num_samples(), Strs(s->tasks()),
+                                        Str(s->schema_hash()), s->registered_at_ms(),
+                                        s->last_seen_ms()});
+        }
+      }
+      out = std::move(list);
+      return true;
+    }
+    case w::Body::CreateStudy: {
+      const auto* v = env.body_as_CreateStudy();
+      if (v->study() == nullptr) {
+        return bad(DecodeFault::kMissingField, "CreateStudy carries no study", "CreateStudy.study");
+      }
+      out = CreateStudy{SpecOf(v->study())};
+      return true;
+    }
+    case w::Body::StudyCreated:
+      out = StudyCreated{Str(env.body_as_StudyCreated()->study_id())};
+      return true;
+    case w::Body::RoundStatus: {
+      const auto* v = env.body_as_RoundStatus();
+      const auto state = static_cast<std::int8_t>(v->state());
+      if (state < 0 || state > static_cast<std::int8_t>(RoundState::kFailed)) {
+        return bad(DecodeFault::kBadField, "round state " + std::to_string(state) + " is not known",
+                   "RoundStatus.state");
+      }
+      out = RoundStatus{Str(v->study_id()),  v->round(),          static_cast<RoundState>(state),
+                        v->sites_selected(), v->updates_received(), v->deadline_ms()};
+      return true;
+    }
+    case w::Body::TrainTask: {
+      const auto* v = env.body_as_TrainTask();
+      out = TrainTask{Str(v->study_id()),  v->round(),         v->model_version(),
+                      v->local_epochs(),   v->batch_size(),    v->learning_rate(),
+                      v->seed(),           v->deadline_ms()};
+      return true;
+    }
+    case w::Body::ModelUpdate: {
+      const auto* v = env.body_as_ModelUpdate();
+      out = ModelUpdate{Str(v->study_id()), v->round(),       Str(v->site_id()),
+                        v->base_version(),  v->num_samples(), MetricsOf(v->metrics())};
+      return true;
+    }
+    case w::Body::ModelVersion: {
+      const auto* v = env.body_as_ModelVersion();
+      out = ModelVersion{Str(v->study_id()), v->version(), v->round(), v->created_at_ms(),
+                         MetricsOf(v->metrics())};
+      return true;
+    }
+    case w::Body::NONE:
+      return bad(DecodeFault::kUnknownBody, "the envelope carries no body", "envelope.body");
+  }
+  return bad(DecodeFault::kUnknownBody,
+             "body type " + std::to_string(static_cast<int>(env.body_type())) +
+                 " is not known to this build (schema version " + std::to_string(kSchemaVersion) +
+                 ")",
+             "envelope.body");
+}
+
+// Checks each tensor spec against its frame; fills `out`, moving the frames.
+bool TensorsOf(const w::Envelope& env, std::vector<Blob>& frames, std::vector<Tensor>& out,
+               DecodeError& error) {
+  const auto* specs = env.tensors();
+  const std::size_t n_specs = specs == nullptr ? 0 : specs->size();
+  const std::size_t n_frames = frames.size() - 1;
+  if (n_specs != n_frames) {
+    error = {DecodeFault::kTensorMismatch,
+             "the envelope describes " + std::to_string(n_specs) + " tensor(s) but " +
+                 std::to_string(n_frames) + " tensor frame(s) arrived",
+             "envelope.tensors", {}};
+    return false;
+  }
+  out.reserve(n_specs);
+  for (std::size_t i = 0; i < n_specs; ++i) {
+    const auto* spec = specs->Get(static_cast<fb::uoffset_t>(i));
+    Blob& frame = frames[i + 1];
+    const std::string name = Str(spec->name());
+    const std::string where = "tensor " + std::to_string(i) + " (" + name + ")";
+    const auto dtype_raw = static_cast<std::uint8_t>(spec->dtype());
+    if (dtype_raw > static_cast<std::uint8_t>(DType::kUInt8)) {
+      error = {DecodeFault::kBadField, "dtype " + std::to_string(dtype_raw) + " is not known",
+               where, {}};
+      return false;
+    }
+    const auto dtype = static_cast<DType>(dtype_raw);
+    // Product of the shape times the element size, refusing negative dims and overflow.
+    unsigned __int128 expected = DTypeSize(dtype);
+    std::vector<std::int64_t> shape;
+    if (spec->shape() != nullptr) {
+      for (const auto dim : *spec->shape()) {
+        if (dim < 0) {
+          error = {DecodeFault::kBadField, "shape has a negative dimension", where, {}};
+          return false;
+        }
+        expected *= static_cast<std::uint64_t>(dim);
+        if (expected > std::numeric_limits<std::uint64_t>::max()) {
+          error = {DecodeFault::kBadField, "shape overflows 64 bits", where, {}};
+          return false;
+        }
+        shape.push_back(dim);
+      }
+    }
+    if (spec->byte_length() != frame.size() || expected != frame.size()) {
+      error = {DecodeFault::kTensorMismatch,
+               "spec says " + std::to_string(spec->byte_length()) + " bytes (shape implies " +
+                   std::to_string(static_cast<std::uint64_t>(expected)) + ") but the frame has " +
+                   std::to_string(frame.size()),
+               where, {}};
+      return false;
+    }
+    out.push_back(Tensor{name, dtype, std::move(shape), std::move(frame)});
+  }
+  return true;
+}
+
+}  // namespace
+
+const char* BodyNameAt(std::size_t index) {
+  return index < kBodyNames.size() ? kBodyNames[index] : "unknown";
+}
+
+const char* BodyName(const Body& body) { return BodyNameAt(body.index()); }
+
+std::size_t DTypeSize(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return 4;
+    case DType::kFloat64: return 8;
+    case DType::kInt32: return 4;
+    case DType::kInt64: return 8;
+    case DType::kUInt32: return 4;
+    case DType::kUInt64: return 8;
+    case DType::kUInt8: return 1;
+  }
+  return 1;
+}
+
+const char* DecodeFaultName(DecodeFault fault) {
+  switch (fault) {
+    case DecodeFault::kNoFrames: return "no_frames";
+    case DecodeFault::kOversized: return "oversized";
+    case DecodeFault::kNotAnEnvelope: return "not_an_envelope";
+    case DecodeFault::kVerifyFailed: return "verify_failed";
+    case DecodeFault::kNewerSchema: return "newer_schema";
+    case DecodeFault::kUnknownBody: return "unknown_body";
+    case DecodeFault::kMissingField: return "missing_field";
+    case DecodeFault::kBadField: return "bad_field";
+    case DecodeFault::kTensorMismatch: return "tensor_mismatch";
+  }
+  return "unknown";
+}
+
+std::vector<Blob> Encode(Message&& message) {
+  Builder b(256 + 64 * message.tensors.size());
+  auto [type, body] = std::visit(BodyEncoder{b}, message.body);
+
+  std::vector<fb::Offset<w::TensorSpec>> specs;
+  specs.reserve(message.tensors.size());
+  for (const auto& t : message.tensors) {
+    specs.push_back(w::CreateTensorSpec(b, b.CreateString(t.name),
+                                        static_cast<w::DType>(t.dtype), b.CreateVector(t.shape),
+                                        t.data.size()));
+  }
+  const auto& h = message.header;
+  auto env = w::CreateEnvelope(b, h.schema_version, b.CreateString(h.message_id),
+                               b.CreateString(h.correlation_id), b.CreateString(h.sender),
+                               h.sent_at_ms, type, body,
+                               specs.empty() ? 0 : b.CreateVector(specs));
+  w::FinishEnvelopeBuffer(b, env);
+
+  std::vector<Blob> frames;
+  frames.reserve(1 + message.tensors.size());
+  auto* detached = new fb::DetachedBuffer(b.Release());
+  frames.emplace_back(detached, reinterpret_cast<const std::byte*>(detached->data()),
+                      detached->size(),
+                      [](void* p) { delete static_cast<fb::DetachedBuffer*>(p); });
+  for (auto& t : message.tensors) frames.push_back(std::move(t.data));
+  message.tensors.clear();
+  return frames;
+}
+
+Decoded Decode(std::vector<Blob>&& frames, const Limits& limits) {
+  const auto fail = [](DecodeFault fault, std::string message, std::string where,
+                       std::string message_id = {}) {
+    return Decoded(DecodeError{fault, std::move(message), std::move(where), std::move(message_id)});
+  };
+  if (frames.empty()) return fail(DecodeFault::kNoFrames, "no frames arrived", "message");
+  if (frames.size() - 1 > limits.max_tensors) {
+    return fail(DecodeFault::kOversized,
+                std::to_string(frames.size() - 1) + " tensor frames exceed the limit of " +
+                    std::to_string(limits.max_tensors),
+                "message");
+  }
+  const Blob& head = frames[0];
+  if (head.size() > limits.max_envelope_bytes) {
+    return fail(DecodeFault::kOversized,
+                "envelope of " + std::to_string(head.size()) + " bytes exceeds the limit of " +
+                    std::to_string(limits.max_envelope_bytes),
+                "frame 0");
+  }
+  for (std::size_t i = 1; i < frames.size(); ++i) {
+    if (frames[i].size() > limits.max_tensor_bytes) {
+      return fail(DecodeFault::kOversized,
+                  "tensor frame of " + std::to_string(frames[i].size()) +
+                      " bytes exceeds the limit of " + std::to_string(limits.max_tensor_bytes),
+                  "frame " + std::to_string(i));
+    }
+  }
+  if (head.size() < 8 ||
+      !w::EnvelopeBufferHasIdentifier(reinterpret_cast<const void*>(head.data()))) {
+    return fail(DecodeFault::kNotAnEnvelope,
+                "frame 0 (" + std::to_string(head.size()) +
+                    " bytes) is not a fedrx envelope (identifier FRX1 missing)",
+                "frame 0");
+  }
+
+  // The Verifier checks alignment; a transport may hand over a small frame at
+  // an odd address, so such a frame is copied (envelopes are small).
+  std::vector<std::uint64_t> aligned;
+  const std::uint8_t* buf = reinterpret_cast<const std::uint8_t*>(head.data());
+  if (reinterpret_cast<std::uintptr_t>(buf) % alignof(std::uint64_t) != 0) {
+    aligned.resize((head.size() + 7) / 8);
+    std::memcpy(aligned.data(), head.data(), head.size());
+    buf = reinterpret_cast<const std::uint8_t*>(aligned.data());
+  }
+  fb::Verifier verifier(buf, head.size(), /*max_depth=*/32, /*max_tables=*/100000);
+  if (!w::VerifyEnvelopeBuffer(verifier)) {
+    return fail(DecodeFault::kVerifyFailed,
+                "the envelope failed FlatBuffers verification (truncated or corrupt)", "frame 0");
+  }
+  const w::Envelope& env = *w::GetEnvelope(buf);
+
+  Message msg;
+  msg.header.message_id = Str(env.message_id());
+  const std::string id_for_errors =
+      msg.header.message_id.size() <= limits.max_id_bytes ? msg.header.message_id : std::string();
+  if (env.schema_version() == 0) {
+    return fail(DecodeFault::kMissingField, "schema_version is missing",
+                "envelope.schema_version", id_for_errors);
+  }
+  if (env.schema_version() > kSchemaVersion) {
+    return fail(DecodeFault::kNewerSchema,
+                "schema version " + std::to_string(env.schema_version()) +
+                    " is newer than this build's " + std::to_string(kSchemaVersion),
+                "envelope.schema_version", id_for_errors);
+  }
+  if (msg.header.message_id.empty()) {
+    return fail(DecodeFault::kMissingField, "message_id is empty", "envelope.message_id");
+  }
+  const auto too_long = [&](const fb::String* s, std::size_t max, const char* where)
+      -> std::optional<Decoded> {
+    if (s != nullptr && s->size() > max) {
+      return fail(DecodeFault::kBadField,
+                  std::to_string(s->size()) + " bytes exceed the limit of " + std::to_string(max),
+                  where, id_for_errors);
+    }
+    return std::nullopt;
+  };
+  if (auto e = too_long(env.message_id(), limits.max_id_bytes, "envelope.message_id")) {
+    return std::move(*e);
+  }
+  if (auto e = too_long(env.correlation_id(), limits.max_id_bytes, "envelope.correlation_id")) {
+    return std::move(*e);
+  }
+  if (auto e = too_long(env.sender(), 256, "envelope.sender")) return std::move(*e);
+
+  msg.header.schema_version = env.schema_version();
+  msg.header.correlation_id = Str(env.correlation_id());
+  msg.header.sender = Str(env.sender());
+  msg.header.sent_at_ms = env.sent_at_ms();
+
+  DecodeError error{};
+  if (!BodyOf(env, msg.body, error)) {
+    error.message_id = id_for_errors;
+    return Decoded(std::move(error));
+  }
+  if (!TensorsOf(env, frames, msg.tensors, error)) {
+    error.message_id = id_for_errors;
+    return Decoded(std::move(error));
+  }
+  return Decoded(std::move(msg));
+}
+
+}  // namespace fedrx::codec
+
+namespace fedrx::codec::testing {
+
+Blob EnvelopeWithBodyType(const std::string& message_id, std::uint8_t body_type) {
+  fb::FlatBufferBuilder b(256);
+  const auto body = w::CreateAck(b, b.CreateString("")).Union();
+  const auto id = b.CreateString(message_id);
+  w::EnvelopeBuilder env(b);
+  env.add_schema_version(kSchemaVersion);
+  env.add_message_id(id);
+  env.add_body_type(static_cast<w::Body>(body_type));
+  env.add_body(body);
+  w::FinishEnvelopeBuffer(b, env.Finish());
+  auto* detached = new fb::DetachedBuffer(b.Release());
+  return Blob(detached, reinterpret_cast<const std::byte*>(detached->data()), detached->size(),
+              [](void* p) { delete static_cast<fb::DetachedBuffer*>(p); });
+}
+
+}  // namespace fedrx::codec::testing

@@ -1,0 +1,322 @@
+// Codec: every body survives encode/decode with its fields; tensors move
+// without a copy; every malformed input is refused with a fault, a message
+// and a location.
+#include "messages/codec/codec.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "messages/codec/codec_testing.h"
+
+namespace fedrx::codec {
+namespace {
+
+Message WithBody(Body body, std::string id = "m-1") {
+  Message m;
+  m.header.message_id = std::move(id);
+  m.header.correlation_id = "c-9";
+  m.header.sender = "site-a";
+  m.header.sent_at_ms = 1234567;
+  m.body = std::move(body);
+  return m;
+}
+
+Message RoundTrip(Message m) {
+  Decoded d = Decode(Encode(std::move(m)));
+  EXPECT_TRUE(d.ok()) << (d.ok() ? "" : d.error().message);
+  return std::move(d.message());
+}
+
+TEST(CodecTest, HeaderFieldsSurviveRoundTrip) {
+  Message out = RoundTrip(WithBody(Ack{"fine"}, "id-42"));
+  EXPECT_EQ(out.header.schema_version, kSchemaVersion);
+  EXPECT_EQ(out.header.message_id, "id-42");
+  EXPECT_EQ(out.header.correlation_id, "c-9");
+  EXPECT_EQ(out.header.sender, "site-a");
+  EXPECT_EQ(out.header.sent_at_ms, 1234567);
+  EXPECT_EQ(std::get<Ack>(out.body).detail, "fine");
+}
+
+TEST(CodecTest, RegisterSiteFieldsSurviveRoundTrip) {
+  Message out = RoundTrip(
+      WithBody(RegisterSite{"site-a", "Hospital A", 7831, {"NR-AR", "SR-p53"}, "abc123"}));
+  const auto& r = std::get<RegisterSite>(out.body);
+  EXPECT_EQ(r.site_id, "site-a");
+  EXPECT_EQ(r.institution, "Hospital A");
+  EXPECT_EQ(r.num_samples, 7831u);
+  EXPECT_EQ(r.tasks, (std::vector<std::string>{"NR-AR", "SR-p53"}));
+  EXPECT_EQ(r.schema_hash, "abc123");
+}
+
+TEST(CodecTest, SiteListKeepsEverySiteInOrder) {
+  SiteList list;
+  list.sites.push_back({"a", "A", 1, {"t1"}, "h1", 10, 20});
+  list.sites.push_back({"b", "B", 2, {}, "h2", 30, 40});
+  Message out = RoundTrip(WithBody(list));
+  const auto& l = std::get<SiteList>(out.body);
+  ASSERT_EQ(l.sites.size(), 2u);
+  EXPECT_EQ(l.sites[0].site_id, "a");
+  EXPECT_EQ(l.sites[0].tasks, std::vector<std::string>{"t1"});
+  EXPECT_EQ(l.sites[1].institution, "B");
+  EXPECT_EQ(l.sites[1].registered_at_ms, 30);
+  EXPECT_EQ(l.sites[1].last_seen_ms, 40);
+}
+
+TEST(CodecTest, CreateStudyCarriesTheWholeSpec) {
+  StudySpec s;
+  s.study_id = "tox21-1";
+  s.name = "Tox21 panel";
+  s.tasks = {"NR-AR", "NR-AhR"};
+  s.model = {2048, {512, 128}, 2, 0.25f};
+  s.rounds = 20;
+  s.min_sites = 3;
+  s.local_epochs = 2;
+  s.learning_rate = 0.001f;
+  s.seed = 99;
+  s.strategy = "fedavg";
+  Message out = RoundTrip(WithBody(CreateStudy{s}));
+  const auto& got = std::get<CreateStudy>(out.body).study;
+  EXPECT_EQ(got.study_id, "tox21-1");
+  EXPECT_EQ(got.tasks.size(), 2u);
+  EXPECT_EQ(got.model.input_dim, 2048u);
+  EXPECT_EQ(got.model.hidden, (std::vector<std::uint32_t>{512, 128}));
+  EXPECT_FLOAT_EQ(got.model.dropout, 0.25f);
+  EXPECT_EQ(got.rounds, 20u);
+  EXPECT_EQ(got.min_sites, 3u);
+  EXPECT_FLOAT_EQ(got.learning_rate, 0.001f);
+  EXPECT_EQ(got.seed, 99u);
+  EXPECT_EQ(got.strategy, "fedavg");
+}
+
+TEST(CodecTest, ErrorAndRoundStatusEnumsSurvive) {
+  Message e = RoundTrip(WithBody(Error{ErrorCode::kNotFound, "no such study", "study_id"}));
+  EXPECT_EQ(std::get<Error>(e.body).code, ErrorCode::kNotFound);
+  EXPECT_EQ(std::get<Error>(e.body).where, "study_id");
+  Message r = RoundTrip(WithBody(RoundStatus{"s", 4, RoundState::kAggregating, 5, 3, 777}));
+  const auto& rs = std::get<RoundStatus>(r.body);
+  EXPECT_EQ(rs.state, RoundState::kAggregating);
+  EXPECT_EQ(rs.round, 4u);
+  EXPECT_EQ(rs.updates_received, 3u);
+  EXPECT_EQ(rs.deadline_ms, 777);
+}
+
+TEST(CodecTest, ModelUpdateTensorsMoveWithoutCopy) {
+  std::vector<float> w(1000);
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i) * 0.5f;
+  const float* original = w.data();
+  Message m = WithBody(ModelUpdate{"s1", 3, "site-a", 2, 500, {{"loss", 0.42}}});
+  m.tensors.push_back(Tensor{"trunk.0", DType::kFloat32, {10, 100}, Blob::FromFloats(std::move(w))});
+  Message out = RoundTrip(std::move(m));
+  const auto& u = std::get<ModelUpdate>(out.body);
+  EXPECT_EQ(u.num_samples, 500u);
+  ASSERT_EQ(u.metrics.size(), 1u);
+  EXPECT_DOUBLE_EQ(u.metrics[0].value, 0.42);
+  ASSERT_EQ(out.tensors.size(), 1u);
+  EXPECT_EQ(out.tensors[0].name, "trunk.0");
+  EXPECT_EQ(out.tensors[0].shape, (std::vector<std::int64_t>{10, 100}));
+  auto values = out.tensors[0].data.As<float>();
+  ASSERT_EQ(values.size(), 1000u);
+  EXPECT_EQ(values.data(), original);  // the very same buffer, never copied
+  EXPECT_FLOAT_EQ(values[999], 499.5f);
+}
+
+TEST(CodecTest, BodyNamesAreStable) {
+  EXPECT_STREQ(BodyName(Body{RegisterSite{}}), "RegisterSite");
+  EXPECT_STREQ(BodyName(Body{ModelVersion{}}), "ModelVersion");
+  EXPECT_STREQ(BodyNameAt(999), "unknown");
+}
+
+// ---- Refusals ---------------------------------------------------------------
+
+DecodeError Refused(std::vector<Blob> frames, const Limits& limits = Limits{}) {
+  Decoded d = Decode(std::move(frames), limits);
+  EXPECT_FALSE(d.ok());
+  if (d.ok()) return {};
+  EXPECT_FALSE(d.error().message.empty());
+  EXPECT_FALSE(d.error().where.empty());
+  return d.error();
+}
+
+std::vector<Blob> Frames(Blob head) {
+  std::vector<Blob> v;
+  v.push_back(std::move(head));
+  return v;
+}
+
+TEST(CodecRefusalTest, NoFrames) {
+  EXPECT_EQ(Refused({}).fault, DecodeFault::kNoFrames);
+}
+
+TEST(CodecRefusalTest, TruncatedEnvelopeFailsVerification) {
+  auto frames = Encode(WithBody(RegisterSite{"site-a", "A", 1, {"t"}, "h"}));
+  const auto& head = frames[0];
+  auto cut = Blob::CopyOf(head.bytes().first(head.size() / 2));
+  DecodeError e = Refused(Frames(std::move(cut)));
+  EXPECT_EQ(e.fault, DecodeFault::kVerifyFailed);
+  EXPECT_EQ(e.where, "frame 0");
+}
+
+TEST(CodecRefusalTest, GarbageIsNotAnEnvelope) {
+  std::vector<std::byte> junk(64, std::byte{0x5a});
+  DecodeError e = Refused(Frames(Blob::FromBytes(std::move(junk))));
+  EXPECT_EQ(e.fault, DecodeFault::kNotAnEnvelope);
+  EXPECT_EQ(e.where, "frame 0");
+}
+
+TEST(CodecRefusalTest, CorruptOffsetsFailVerification) {
+  auto frames = Encode(WithBody(Ack{"x"}));
+  std::vector<std::byte> bytes(frames[0].bytes().begin(), frames[0].bytes().end());
+  // The root offset points far outside the buffer.
+  const std::uint32_t bogus = 0x7fff0000;
+  std::memcpy(bytes.data(), &bogus, sizeof bogus);
+  EXPECT_EQ(Refused(Frames(Blob::FromBytes(std::move(bytes)))).fault, DecodeFault::kVerifyFailed);
+}
+
+TEST(CodecRefusalTest, NewerSchemaIsRefusedWithItsMessageId) {
+  Message m = WithBody(Ack{}, "from-the-future");
+  m.header.schema_version = kSchemaVersion + 1;
+  DecodeError e = Refused(Encode(std::move(m)));
+  EXPECT_EQ(e.fault, DecodeFault::kNewerSchema);
+  EXPECT_EQ(e.where, "envelope.schema_version");
+  EXPECT_EQ(e.message_id, "from-the-future");
+}
+
+TEST(CodecRefusalTest, UnknownBodyTypeIsRefused) {
+  DecodeError e = Refused(Frames(testing::EnvelopeWithBodyType("m-7", 200)));
+  EXPECT_EQ(e.fault, DecodeFault::kUnknownBody);
+  EXPECT_EQ(e.where, "envelope.body");
+  EXPECT_EQ(e.message_id, "m-7");
+  EXPECT_NE(e.message.find("200"), std::string::npos);
+}
+
+TEST(CodecRefusalTest, MissingBodyIsRefused) {
+  DecodeError e = Refused(Frames(testing::EnvelopeWithBodyType("m-8", 0)));
+  EXPECT_EQ(e.fault, DecodeFault::kUnknownBody);
+}
+
+TEST(CodecRefusalTest, EmptyMessageIdIsRefused) {
+  DecodeError e = Refused(Encode(WithBody(Ack{}, "")));
+  EXPECT_EQ(e.fault, DecodeFault::kMissingField);
+  EXPECT_EQ(e.where, "envelope.message_id");
+}
+
+TEST(CodecRefusalTest, OverlongMessageIdIsRefused) {
+  DecodeError e = Refused(Encode(WithBody(Ack{}, std::string(65, 'x'))));
+  EXPECT_EQ(e.fault, DecodeFault::kBadField);
+  EXPECT_EQ(e.where, "envelope.message_id");
+}
+
+TEST(CodecRefusalTest, OversizedEnvelopeIsRefusedBeforeParsing) {
+  Limits limits;
+  limits.max_envelope_bytes = 64;
+  DecodeError e = Refused(Encode(WithBody(Ack{std::string(200, 'a')})), limits);
+  EXPECT_EQ(e.fault, DecodeFault::kOversized);
+  EXPECT_EQ(e.where, "frame 0");
+}
+
+TEST(CodecRefusalTest, OversizedTensorFrameIsRefused) {
+  Limits limits;
+  limits.max_tensor_bytes = 1024;
+  Message m = WithBody(ModelUpdate{});
+  m.tensors.push_back(Tensor{"w", DType::kFloat32, {1000}, Blob::FromFloats(std::vector<float>(1000))});
+  DecodeError e = Refused(Encode(std::move(m)), limits);
+  EXPECT_EQ(e.fault, DecodeFault::kOversized);
+  EXPECT_EQ(e.where, "frame 1");
+}
+
+TEST(CodecRefusalTest, TooManyFramesAreRefused) {
+  Limits limits;
+  limits.max_tensors = 2;
+  auto frames = Encode(WithBody(Ack{}));
+  for (int i = 0; i < 3; ++i) frames.push_back(Blob::CopyOf({}));
+  EXPECT_EQ(Refused(std::move(frames), limits).fault, DecodeFault::kOversized);
+}
+
+TEST(CodecRefusalTest, MissingTensorFrameIsAMismatch) {
+  Message m = WithBody(ModelUpdate{});
+  m.tensors.push_back(Tensor{"w", DType::kFloat32, {4}, Blob::FromFloats({1, 2, 3, 4})});
+  auto frames = Encode(std::move(m));
+  frames.pop_back();
+  DecodeError e = Refused(std::move(frames));
+  EXPECT_EQ(e.fault, DecodeFault::kTensorMismatch);
+  EXPECT_EQ(e.where, "envelope.tensors");
+}
+
+TEST(CodecRefusalTest, ShapeThatDisagreesWithFrameSizeIsAMismatch) {
+  Message m = WithBody(ModelUpdate{});
+  m.tensors.push_back(Tensor{"w", DType::kFloat32, {5}, Blob::FromFloats({1, 2, 3, 4})});
+  DecodeError e = Refused(Encode(std::move(m)));
+  EXPECT_EQ(e.fault, DecodeFault::kTensorMismatch);
+  EXPECT_EQ(e.where, "tensor 0 (w)");
+}
+
+TEST(CodecRefusalTest, ReplacedTensorFrameOfOtherSizeIsAMismatch) {
+  Message m = WithBody(ModelUpdate{});
+  m.tensors.push_back(Tensor{"w", DType::kFloat32, {4}, Blob::FromFloats({1, 2, 3, 4})});
+  auto frames = Encode(std::move(m));
+  frames[1] = Blob::FromFloats({1, 2, 3});
+  EXPECT_EQ(Refused(std::move(frames)).fault, DecodeFault::kTensorMismatch);
+}
+
+// Random corruption of a valid envelope: every outcome is either a decoded
+// message or a refusal that says what and where; never a crash.
+TEST(CodecRefusalTest, RandomByteFlipsAreDecodedOrRefusedCleanly) {
+  auto frames = Encode(WithBody(RegisterSite{"site-a", "Hospital A", 5, {"a", "b"}, "h"}));
+  const auto original = std::vector<std::byte>(frames[0].bytes().begin(), frames[0].bytes().end());
+  std::mt19937 rng(7);
+  int refused = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    auto bytes = original;
+    const int flips = 1 + static_cast<int>(rng() % 4);
+    for (int f = 0; f < flips; ++f) bytes[rng() % bytes.size()] = std::byte(rng() & 0xff);
+    Decoded d = Decode(Frames(Blob::FromBytes(std::move(bytes))));
+    if (!d.ok()) {
+      ++refused;
+      ASSERT_FALSE(d.error().message.empty());
+      ASSERT_FALSE(d.error().where.empty());
+    } else {
+      ASSERT_LT(d.message().body.index(), kBodyCount);
+    }
+  }
+  EXPECT_GT(refused, 0);
+}
+
+TEST(BlobTest, ReleaseRunsExactlyOnceAcrossMoves) {
+  static int released = 0;
+  released = 0;
+  static std::byte storage[16];
+  {
+    Blob a(storage, storage, sizeof storage, [](void*) { ++released; });
+    Blob b = std::move(a);
+    Blob c;
+    c = std::move(b);
+    EXPECT_EQ(c.size(), 16u);
+    EXPECT_EQ(a.size(), 0u);
+  }
+  EXPECT_EQ(released, 1);
+}
+
+TEST(BlobTest, ReleasedOwnershipIsNotFreedByTheBlob) {
+  static int released = 0;
+  released = 0;
+  static std::byte storage[8];
+  Blob::Released r;
+  {
+    Blob a(storage, storage, sizeof storage, [](void*) { ++released; });
+    r = std::move(a).Release();
+  }
+  EXPECT_EQ(released, 0);
+  r.release(r.owner);
+  EXPECT_EQ(released, 1);
+}
+
+TEST(BlobTest, AsRefusesMisalignedOrRaggedViews) {
+  Blob f = Blob::FromFloats({1, 2, 3});
+  EXPECT_EQ(f.As<float>().size(), 3u);
+  EXPECT_TRUE(f.As<double>().empty());  // 12 bytes is not a whole number of doubles
+}
+
+}  // namespace
+}  // namespace fedrx::codec
