@@ -71,6 +71,8 @@ class ServiceRunner {
   const Clock& clock_;
   std::unique_ptr<HttpEndpoint> http_;
   std::atomic<std::uint16_t> http_port_{0};
+  // Set by RequestStop(); never reset, so a stop that comes before Run() still stops it.
+  std::atomic<bool> stop_requested_{false};
 };
 
 }  // namespace fedrx::core

@@ -276,7 +276,6 @@ TEST_F(CoordinatorIntegrationTest, RedisRestartIsSurvivedByReconnecting) {
   auto refused = Ask(codec::ListSites{});
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
-  auto ready = testing::HttpGet(http_port_, "/readyz");
   ASSERT_TRUE(redis_->Restart().ok());
   ASSERT_TRUE(Ask(codec::RegisterSite{"site-z", "Z", 1, {}, ""}).ok());
   EXPECT_EQ(SiteIds(), std::vector<std::string>{"site-z"});
