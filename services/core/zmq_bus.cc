@@ -1,0 +1,550 @@
+#include "services/core/zmq_bus.h"
+
+#include <zmq.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <deque>
+#include <limits>
+#include <optional>
+#include <random>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace fedrx::core {
+namespace {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+// Envelope frames below this size are copied into the zmq message: a copy of a
+// few hundred bytes is cheaper than the allocation and cross-thread free of a
+// zero-copy message. Tensor frames are never copied, whatever their size.
+constexpr std::size_t kCopyEnvelopeBelow = 4096;
+// Messages taken from one socket per Poll, so that one busy peer cannot
+// starve the others or the deadline check.
+constexpr int kMaxDrainPerSocket = 1024;
+// Ids of expired requests remembered to recognise late replies.
+constexpr std::size_t kExpiredMemory = 4096;
+constexpr std::int64_t kMaxMsgSizeSlack = 1 << 20;
+
+void Log(const std::string& bus, const std::string& what) {
+  std::fprintf(stderr, "[fedrx bus %s] %s\n", bus.c_str(), what.c_str());
+}
+
+// ---- Zero-copy hand-off -----------------------------------------------------
+
+// Carries a released Blob's owner until zmq is done with the bytes.
+struct SentFrame {
+  void* owner;
+  codec::Blob::ReleaseFn release;
+};
+
+// Runs on zmq's I/O thread once the frame was written (or dropped).
+void FreeSentFrame(void* /*data*/, void* hint) {
+  auto* frame = static_cast<SentFrame*>(hint);
+  if (frame->owner != nullptr && frame->release != nullptr) frame->release(frame->owner);
+  delete frame;
+}
+
+zmq::message_t ToZmq(codec::Blob&& blob, bool copy_if_small) {
+  if (blob.empty()) return zmq::message_t();
+  if (true || (copy_if_small && blob.size() < kCopyEnvelopeBelow)) {
+    return zmq::message_t(blob.data(), blob.size());  // `blob` frees its bytes on return
+  }
+  codec::Blob::Released r = std::move(blob).Release();
+  auto* frame = new SentFrame{r.owner, r.release};
+  try {
+    // zmq only reads the bytes; its API is not const-correct.
+    return zmq::message_t(const_cast<std::byte*>(r.data), r.size, &FreeSentFrame, frame);
+  } catch (const zmq::error_t&) {
+    FreeSentFrame(nullptr, frame);
+    throw;
+  }
+}
+
+// A received zmq message owned by the Blob that views it.
+void ReleaseReceivedFrame(void* owner) { delete static_cast<zmq::message_t*>(owner); }
+
+std::vector<codec::Blob> ToBlobs(std::vector<zmq::message_t>& parts, std::size_t first,
+                                 std::uint64_t& bytes) {
+  std::vector<codec::Blob> blobs;
+  blobs.reserve(parts.size() - std::min(first, parts.size()));
+  bytes = 0;
+  for (std::size_t i = first; i < parts.size(); ++i) {
+    // The data address is taken after the move: small messages keep their
+    // bytes inside the message_t itself.
+    auto* holder = new zmq::message_t(std::move(parts[i]));
+    bytes += holder->size();
+    blobs.emplace_back(holder, static_cast<const std::byte*>(holder->data()), holder->size(),
+                       &ReleaseReceivedFrame);
+  }
+  return blobs;
+}
+
+// Receives one whole multipart message if one is waiting; false when none is.
+bool ReceiveWaiting(zmq::socket_t& socket, std::vector<zmq::message_t>& parts) {
+  parts.clear();
+  zmq::message_t part;
+  if (!socket.recv(part, zmq::recv_flags::dontwait)) return false;
+  bool more = part.more();
+  parts.push_back(std::move(part));
+  while (more) {
+    // zmq delivers multipart messages atomically: the rest is already here.
+    zmq::message_t next;
+    if (!socket.recv(next, zmq::recv_flags::dontwait)) break;
+    more = next.more();
+    parts.push_back(std::move(next));
+  }
+  return true;
+}
+
+// ---- Errors -----------------------------------------------------------------
+
+Status FromZmq(const zmq::error_t& e, const std::string& what, const std::string& where) {
+  std::string message = what + ": " + e.what();
+  switch (e.num()) {
+    case EAGAIN:
+    case EMSGSIZE:
+      return ResourceExhausted(std::move(message), where);
+    case EINVAL:
+    case EPROTONOSUPPORT:
+    case ENOCOMPATPROTO:
+      return InvalidArgument(std::move(message), where);
+    default:  // ETERM, EHOSTUNREACH, EADDRINUSE, ENOTSOCK, ...
+      return Unavailable(std::move(message), where);
+  }
+}
+
+codec::ErrorCode CodeForFault(codec::DecodeFault fault) {
+  switch (fault) {
+    case codec::DecodeFault::kOversized: return codec::ErrorCode::kResourceExhausted;
+    case codec::DecodeFault::kNewerSchema: return codec::ErrorCode::kFailedPrecondition;
+    case codec::DecodeFault::kUnknownBody: return codec::ErrorCode::kUnimplemented;
+    default: return codec::ErrorCode::kInvalidArgument;
+  }
+}
+
+std::string DescribeFault(const codec::DecodeError& e) {
+  std::string s = codec::DecodeFaultName(e.fault);
+  s += " at ";
+  s += e.where;
+  if (!e.message_id.empty()) s += " (message " + e.message_id + ")";
+  return s;
+}
+
+// ---- State --------------------------------------------------------------------
+
+struct Channel {
+  std::string endpoint;
+  zmq::socket_t socket;
+  Bus::PushHandler on_push;
+};
+
+struct Subscription {
+  std::string prefix;
+  zmq::socket_t socket;
+  Bus::EventHandler handler;
+};
+
+struct Pending {
+  ChannelId channel;
+  SteadyTime deadline;
+  std::chrono::milliseconds timeout;
+  const char* body_name;
+  Bus::ReplyCallback callback;
+};
+
+enum class Source { kRouter, kChannel, kSubscription };
+
+}  // namespace
+
+struct ZmqBus::Impl {
+  Impl(BusOptions o, Metrics& m, const Clock& c)
+      : options(std::move(o)), metrics(m), clock(c), rng(std::random_device{}()) {}
+
+  // Declared before the sockets so that it is destroyed after them.
+  zmq::context_t context{1};
+
+  BusOptions options;
+  Metrics& metrics;
+  const Clock& clock;
+
+  std::optional<zmq::socket_t> router;
+  std::string served_endpoint;
+  RequestHandler handler;
+
+  std::vector<std::unique_ptr<Channel>> channels;
+
+  std::optional<zmq::socket_t> publisher;
+  std::string publisher_endpoint;
+  std::vector<std::unique_ptr<Subscription>> subscriptions;
+
+  std::unordered_map<std::string, Pending> pending;
+  std::unordered_set<std::string> expired;
+  std::deque<std::string> expired_order;
+
+  std::mt19937_64 rng;
+  std::vector<zmq::message_t> parts;  // reused receive buffer
+
+  void Configure(zmq::socket_t& s) {
+    s.set(zmq::sockopt::linger, 0);
+    s.set(zmq::sockopt::sndhwm, options.high_water_mark);
+    s.set(zmq::sockopt::rcvhwm, options.high_water_mark);
+    s.set(zmq::sockopt::reconnect_ivl, static_cast<int>(options.reconnect_interval.count()));
+    s.set(zmq::sockopt::reconnect_ivl_max,
+          static_cast<int>(options.reconnect_interval_max.count()));
+    s.set(zmq::sockopt::tcp_keepalive, 1);
+    // Last resort against a peer streaming an endless frame: zmq drops the
+    // connection. The codec's limits, checked first, give the clear answer.
+    const std::size_t largest =
+        std::max(options.limits.max_envelope_bytes, options.limits.max_tensor_bytes);
+    const std::int64_t cap =
+        largest > static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max() -
+                                           kMaxMsgSizeSlack)
+            ? -1
+            : static_cast<std::int64_t>(largest) + kMaxMsgSizeSlack;
+    s.set(zmq::sockopt::maxmsgsize, cap);
+  }
+
+  std::string NewMessageId() {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string id(32, '0');
+    for (int half = 0; half < 2; ++half) {
+      std::uint64_t v = rng();
+      for (int i = 0; i < 16; ++i) {
+        id[half * 16 + i] = kHex[v & 0xf];
+        v >>= 4;
+      }
+    }
+    return id;
+  }
+
+  void FillHeader(codec::Header& h) {
+    h.schema_version = codec::kSchemaVersion;
+    if (h.message_id.empty()) h.message_id = NewMessageId();
+    h.sender = options.name;
+    h.sent_at_ms = clock.WallMillis();
+  }
+
+  // Sends [first?][envelope][tensors...] without blocking; counts it when sent.
+  Status SendMessage(zmq::socket_t& socket, const std::string* first, codec::Message&& message,
+                     const std::string& where) {
+    FillHeader(message.header);
+    const char* body_name = codec::BodyName(message.body);
+    std::vector<codec::Blob> frames = codec::Encode(std::move(message));
+    std::uint64_t bytes = 0;
+    for (const auto& f : frames) bytes += f.size();
+    try {
+      std::vector<zmq::message_t> out;
+      out.reserve(frames.size());
+      for (std::size_t i = 0; i < frames.size(); ++i) out.push_back(ToZmq(std::move(frames[i]), i == 0));
+      // zmq queues a multipart message atomically: only the first part can
+      // meet a full queue, so a refusal never leaves half a message behind.
+      if (first != nullptr) {
+        if (!socket.send(zmq::buffer(*first), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+          return ResourceExhausted("send queue is full (high-water mark " +
+                                       std::to_string(options.high_water_mark) + ")",
+                                   where);
+        }
+      }
+      for (std::size_t i = 0; i < out.size(); ++i) {
+        const auto flags = i + 1 < out.size() ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
+                                              : zmq::send_flags::dontwait;
+        if (!socket.send(out[i], flags)) {
+          return ResourceExhausted("send queue is full (high-water mark " +
+                                       std::to_string(options.high_water_mark) + ")",
+                                   where);
+        }
+      }
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EHOSTUNREACH) return Unavailable("peer is not connected", where);
+      return FromZmq(e, "send", where);
+    }
+    metrics.CountMessage(Direction::kOut, body_name, bytes);
+    return Status::Ok();
+  }
+
+  // Answers a peer whose message could not be decoded.
+  void RejectFromPeer(const PeerId& peer, const codec::DecodeError& e) {
+    metrics.CountRejected(codec::DecodeFaultName(e.fault));
+    Log(options.name, "rejected a request: " + DescribeFault(e));
+    codec::Message reply = MakeMessage(codec::Error{CodeForFault(e.fault), e.message, e.where});
+    reply.header.correlation_id = e.message_id;
+    Status s = SendMessage(*router, &peer, std::move(reply), "error reply");
+    if (!s.ok()) Log(options.name, "could not answer a rejected request: " + s.ToString());
+  }
+
+  void OnServerMessage() {
+    PeerId peer = parts[0].to_string();
+    std::uint64_t bytes = 0;
+    codec::Decoded decoded = codec::Decode(ToBlobs(parts, 1, bytes), options.limits);
+    if (!decoded.ok()) {
+      RejectFromPeer(peer, decoded.error());
+      return;
+    }
+    metrics.CountMessage(Direction::kIn, codec::BodyName(decoded.message().body), bytes);
+    if (handler) handler(Inbound{std::move(peer), std::move(decoded.message())});
+  }
+
+  void OnChannelMessage(ChannelId id) {
+    Channel* channel = channels[id].get();
+    std::uint64_t bytes = 0;
+    codec::Decoded decoded = codec::Decode(ToBlobs(parts, 0, bytes), options.limits);
+    if (!decoded.ok()) {
+      metrics.CountRejected(codec::DecodeFaultName(decoded.error().fault));
+      Log(options.name, "dropped a message from " + channel->endpoint + ": " +
+                            DescribeFault(decoded.error()));
+      return;
+    }
+    codec::Message& m = decoded.message();
+    metrics.CountMessage(Direction::kIn, codec::BodyName(m.body), bytes);
+    const std::string& correlation = m.header.correlation_id;
+    if (!correlation.empty()) {
+      auto it = pending.find(correlation);
+      if (it != pending.end() && it->second.channel == id) {
+        ReplyCallback callback = std::move(it->second.callback);
+        pending.erase(it);
+        if (const auto* error = std::get_if<codec::Error>(&m.body)) {
+          callback(FromErrorBody(*error));
+        } else {
+          callback(std::move(m));
+        }
+        return;
+      }
+      if (expired.count(correlation) != 0) {
+        metrics.CountRejected("late_reply");
+        Log(options.name, "late reply " + m.header.message_id + " to expired request " +
+                              correlation + " dropped");
+        return;
+      }
+    }
+    if (channel->on_push) {
+      channel->on_push(std::move(m));
+    } else {
+      metrics.CountRejected("unhandled_push");
+      Log(options.name, "push " + m.header.message_id + " from " + channel->endpoint +
+                            " dropped: no push handler");
+    }
+  }
+
+  void OnEvent(Subscription* sub) {
+    const std::string topic = parts[0].to_string();
+    std::uint64_t bytes = 0;
+    codec::Decoded decoded = codec::Decode(ToBlobs(parts, 1, bytes), options.limits);
+    if (!decoded.ok()) {
+      metrics.CountRejected(codec::DecodeFaultName(decoded.error().fault));
+      Log(options.name, "dropped an event: " + DescribeFault(decoded.error()));
+      return;
+    }
+    metrics.CountMessage(Direction::kIn, codec::BodyName(decoded.message().body), bytes);
+    // zmq filters by prefix already; this guards the contract regardless.
+    if (topic.compare(0, sub->prefix.size(), sub->prefix) != 0) return;
+    sub->handler(std::move(decoded.message()));
+  }
+
+  void RememberExpired(const std::string& id) {
+    if (!expired.insert(id).second) return;
+    expired_order.push_back(id);
+    if (expired_order.size() > kExpiredMemory) {
+      expired.erase(expired_order.front());
+      expired_order.pop_front();
+    }
+  }
+
+  void ExpireDue() {
+    const SteadyTime now = clock.Now();
+    std::vector<std::pair<std::string, Pending>> due;
+    for (auto it = pending.begin(); it != pending.end();) {
+      if (it->second.deadline <= now) {
+        due.emplace_back(it->first, std::move(it->second));
+        it = pending.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    // Callbacks run after the map is settled: they may issue new requests.
+    for (auto& [id, p] : due) {
+      RememberExpired(id);
+      p.callback(DeadlineExceeded("no reply to " + std::string(p.body_name) + " within " +
+                                      std::to_string(p.timeout.count()) + " ms",
+                                  "request " + id));
+    }
+  }
+
+  // Time Poll may block for: `max_wait`, cut short by the next deadline.
+  std::chrono::milliseconds WaitFor(std::chrono::milliseconds max_wait) const {
+    if (pending.empty()) return max_wait;
+    SteadyTime next = SteadyTime::max();
+    for (const auto& [id, p] : pending) next = std::min(next, p.deadline);
+    const auto until = std::chrono::ceil<std::chrono::milliseconds>(next - clock.Now());
+    return std::clamp(until, std::chrono::milliseconds(0), max_wait);
+  }
+};
+
+ZmqBus::ZmqBus(BusOptions options, Metrics& metrics, const Clock& clock)
+    : impl_(std::make_unique<Impl>(std::move(options), metrics, clock)) {}
+
+ZmqBus::~ZmqBus() = default;
+
+Status ZmqBus::Serve(const std::string& endpoint, RequestHandler handler) {
+  if (impl_->router) {
+    return FailedPrecondition("already serving on " + impl_->served_endpoint, endpoint);
+  }
+  try {
+    zmq::socket_t socket(impl_->context, zmq::socket_type::router);
+    impl_->Configure(socket);
+    // Replies to a peer that went away fail loudly instead of vanishing.
+    socket.set(zmq::sockopt::router_mandatory, true);
+    socket.bind(endpoint);
+    impl_->served_endpoint = socket.get(zmq::sockopt::last_endpoint);
+    impl_->router = std::move(socket);
+  } catch (const zmq::error_t& e) {
+    return FromZmq(e, "bind", endpoint);
+  }
+  impl_->handler = std::move(handler);
+  return Status::Ok();
+}
+
+std::string ZmqBus::ServedEndpoint() const { return impl_->served_endpoint; }
+
+Status ZmqBus::SendTo(const PeerId& peer, codec::Message message) {
+  if (!impl_->router) return FailedPrecondition("SendTo before Serve", "SendTo");
+  return impl_->SendMessage(*impl_->router, &peer, std::move(message), "SendTo");
+}
+
+Result<ChannelId> ZmqBus::Connect(const std::string& endpoint, PushHandler on_push) {
+  try {
+    zmq::socket_t socket(impl_->context, zmq::socket_type::dealer);
+    impl_->Configure(socket);
+    socket.connect(endpoint);
+    impl_->channels.push_back(
+        std::make_unique<Channel>(Channel{endpoint, std::move(socket), std::move(on_push)}));
+  } catch (const zmq::error_t& e) {
+    return FromZmq(e, "connect", endpoint);
+  }
+  return static_cast<ChannelId>(impl_->channels.size() - 1);
+}
+
+Status ZmqBus::Send(ChannelId channel, codec::Message message) {
+  if (channel < 0 || static_cast<std::size_t>(channel) >= impl_->channels.size()) {
+    return InvalidArgument("no channel " + std::to_string(channel), "Send");
+  }
+  Channel& c = *impl_->channels[channel];
+  return impl_->SendMessage(c.socket, nullptr, std::move(message), c.endpoint);
+}
+
+Status ZmqBus::Request(ChannelId channel, codec::Message message,
+                       std::chrono::milliseconds timeout, ReplyCallback on_reply) {
+  if (channel < 0 || static_cast<std::size_t>(channel) >= impl_->channels.size()) {
+    return InvalidArgument("no channel " + std::to_string(channel), "Request");
+  }
+  if (message.header.message_id.empty()) message.header.message_id = impl_->NewMessageId();
+  std::string id = message.header.message_id;
+  if (impl_->pending.count(id) != 0) {
+    return InvalidArgument("a request with message id " + id + " is already pending",
+                           "Request");
+  }
+  const char* body_name = codec::BodyName(message.body);
+  Channel& c = *impl_->channels[channel];
+  FEDRX_RETURN_IF_ERROR(impl_->SendMessage(c.socket, nullptr, std::move(message), c.endpoint));
+  impl_->pending.emplace(std::move(id), Pending{channel, impl_->clock.Now() + timeout, timeout,
+                                                body_name, std::move(on_reply)});
+  return Status::Ok();
+}
+
+Status ZmqBus::BindPublisher(const std::string& endpoint) {
+  if (impl_->publisher) {
+    return FailedPrecondition("already publishing on " + impl_->publisher_endpoint, endpoint);
+  }
+  try {
+    zmq::socket_t socket(impl_->context, zmq::socket_type::pub);
+    impl_->Configure(socket);
+    socket.bind(endpoint);
+    impl_->publisher_endpoint = socket.get(zmq::sockopt::last_endpoint);
+    impl_->publisher = std::move(socket);
+  } catch (const zmq::error_t& e) {
+    return FromZmq(e, "bind", endpoint);
+  }
+  return Status::Ok();
+}
+
+std::string ZmqBus::PublisherEndpoint() const { return impl_->publisher_endpoint; }
+
+Status ZmqBus::Publish(std::string_view topic, codec::Message message) {
+  if (!impl_->publisher) return FailedPrecondition("Publish before BindPublisher", "Publish");
+  const std::string t(topic);
+  return impl_->SendMessage(*impl_->publisher, &t, std::move(message), "topic " + t);
+}
+
+Status ZmqBus::Subscribe(const std::string& endpoint, std::string_view topic_prefix,
+                         EventHandler handler) {
+  if (!handler) return InvalidArgument("Subscribe needs a handler", endpoint);
+  try {
+    zmq::socket_t socket(impl_->context, zmq::socket_type::sub);
+    impl_->Configure(socket);
+    socket.set(zmq::sockopt::subscribe, topic_prefix);
+    socket.connect(endpoint);
+    impl_->subscriptions.push_back(std::make_unique<Subscription>(
+        Subscription{std::string(topic_prefix), std::move(socket), std::move(handler)}));
+  } catch (const zmq::error_t& e) {
+    return FromZmq(e, "subscribe", endpoint);
+  }
+  return Status::Ok();
+}
+
+Status ZmqBus::Poll(std::chrono::milliseconds max_wait) {
+  Impl& d = *impl_;
+  std::vector<zmq::pollitem_t> items;
+  std::vector<std::pair<Source, std::size_t>> sources;
+  const auto add = [&](zmq::socket_t& s, Source source, std::size_t index) {
+    items.push_back(zmq::pollitem_t{s.handle(), 0, ZMQ_POLLIN, 0});
+    sources.emplace_back(source, index);
+  };
+  if (d.router) add(*d.router, Source::kRouter, 0);
+  for (std::size_t i = 0; i < d.channels.size(); ++i) add(d.channels[i]->socket, Source::kChannel, i);
+  for (std::size_t i = 0; i < d.subscriptions.size(); ++i) {
+    add(d.subscriptions[i]->socket, Source::kSubscription, i);
+  }
+
+  try {
+    zmq::poll(items, d.WaitFor(std::max(max_wait, std::chrono::milliseconds(0))));
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EINTR) return FromZmq(e, "poll", "Poll");
+  }
+
+  for (std::size_t k = 0; k < items.size(); ++k) {
+    if ((items[k].revents & ZMQ_POLLIN) == 0) continue;
+    const auto [source, index] = sources[k];
+    zmq::socket_t* socket = source == Source::kRouter    ? &*d.router
+                            : source == Source::kChannel ? &d.channels[index]->socket
+                                                         : &d.subscriptions[index]->socket;
+    for (int n = 0; n < kMaxDrainPerSocket; ++n) {
+      try {
+        if (!ReceiveWaiting(*socket, d.parts)) break;
+      } catch (const zmq::error_t& e) {
+        return FromZmq(e, "receive", "Poll");
+      }
+      // Handlers may re-enter Poll (e.g. through Call); each On* takes what
+      // it needs out of `parts` before it runs one.
+      switch (source) {
+        case Source::kRouter: d.OnServerMessage(); break;
+        case Source::kChannel: d.OnChannelMessage(static_cast<ChannelId>(index)); break;
+        case Source::kSubscription: d.OnEvent(d.subscriptions[index].get()); break;
+      }
+    }
+  }
+  d.ExpireDue();
+  return Status::Ok();
+}
+
+const void* ZmqBus::ReceivedFrameDataForTesting(const codec::Blob::Released& frame) {
+  if (frame.release != &ReleaseReceivedFrame || frame.owner == nullptr) return nullptr;
+  return static_cast<const zmq::message_t*>(frame.owner)->data();
+}
+
+}  // namespace fedrx::core
