@@ -53,7 +53,7 @@ void FreeSentFrame(void* /*data*/, void* hint) {
 
 zmq::message_t ToZmq(codec::Blob&& blob, bool copy_if_small) {
   if (blob.empty()) return zmq::message_t();
-  if (true || (copy_if_small && blob.size() < kCopyEnvelopeBelow)) {
+  if (copy_if_small && blob.size() < kCopyEnvelopeBelow) {
     return zmq::message_t(blob.data(), blob.size());  // `blob` frees its bytes on return
   }
   codec::Blob::Released r = std::move(blob).Release();

@@ -92,6 +92,12 @@ struct Recorder {
   std::vector<Inbound> seen;
 };
 
+// What a raw server received from a client.
+struct RawRequest {
+  PeerId peer;
+  std::vector<codec::Blob> frames;
+};
+
 // ---- Harnesses --------------------------------------------------------------
 
 class FakeHarness {
@@ -135,6 +141,21 @@ class FakeHarness {
     return network_.TakeRaw(peer);
   }
 
+  std::string StartRawServer() {
+    raw_endpoint_ = "tcp://127.0.0.1:39999";
+    EXPECT_TRUE(network_.ServeRaw(raw_endpoint_).ok());
+    return raw_endpoint_;
+  }
+  std::optional<RawRequest> RawServerReceive() {
+    network_.Pump();
+    auto r = network_.TakeRawRequest(raw_endpoint_);
+    if (!r) return std::nullopt;
+    return RawRequest{r->peer, std::move(r->frames)};
+  }
+  void RawServerSend(const PeerId& peer, std::vector<codec::Blob> frames) {
+    network_.RawSendTo(peer, std::move(frames));
+  }
+
   // In memory the receiver holds the sender's very buffer until it lets go.
   void ExpectZeroCopy(codec::Blob received, TrackedBuffer& sent) {
     EXPECT_EQ(received.data(), sent.bytes());
@@ -152,6 +173,7 @@ class FakeHarness {
   std::unique_ptr<testing::FakeBus> server_;
   std::unique_ptr<testing::FakeBus> client_;
   std::string endpoint_;
+  std::string raw_endpoint_;
   int raw_peers_ = 0;
 };
 
@@ -238,6 +260,40 @@ class ZmqHarness {
     return RawZmqRoundTrip(endpoint_, std::move(frames));
   }
 
+  // A plain ROUTER on the test thread.
+  std::string StartRawServer() {
+    raw_router_.emplace(raw_context_, zmq::socket_type::router);
+    raw_router_->set(zmq::sockopt::linger, 0);
+    raw_router_->bind("tcp://127.0.0.1:*");
+    return raw_router_->get(zmq::sockopt::last_endpoint);
+  }
+  std::optional<RawRequest> RawServerReceive() {
+    std::vector<zmq::pollitem_t> items = {{raw_router_->handle(), 0, ZMQ_POLLIN, 0}};
+    if (zmq::poll(items, 10s) == 0) return std::nullopt;
+    RawRequest request;
+    bool more = true;
+    for (bool first = true; more; first = false) {
+      zmq::message_t part;
+      if (!raw_router_->recv(part, zmq::recv_flags::none)) return std::nullopt;
+      more = part.more();
+      if (first) {
+        request.peer = part.to_string();
+      } else {
+        request.frames.push_back(
+            codec::Blob::CopyOf({static_cast<const std::byte*>(part.data()), part.size()}));
+      }
+    }
+    return request;
+  }
+  void RawServerSend(const PeerId& peer, std::vector<codec::Blob> frames) {
+    raw_router_->send(zmq::buffer(peer), zmq::send_flags::sndmore);
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      zmq::message_t part(frames[i].data(), frames[i].size());
+      raw_router_->send(part, i + 1 < frames.size() ? zmq::send_flags::sndmore
+                                                    : zmq::send_flags::none);
+    }
+  }
+
   // The received Blob views the zmq message's own buffer, and the sent
   // buffer went back to its owner from zmq's I/O thread once written: zmq
   // held the pointer instead of a copy.
@@ -255,6 +311,8 @@ class ZmqHarness {
 
  private:
   SystemClock clock_;
+  zmq::context_t raw_context_{1};
+  std::optional<zmq::socket_t> raw_router_;
   std::unique_ptr<ZmqBus> server_;
   std::unique_ptr<ZmqBus> client_;
   std::string endpoint_;
@@ -528,6 +586,54 @@ TYPED_TEST(BusConformanceTest, MisuseIsReportedAsStatus) {
   EXPECT_EQ(lone->Request(7, MakeMessage(codec::Ack{}), 1s, [](Result<codec::Message>&&) {})
                 .code(),
             StatusCode::kInvalidArgument);
+}
+
+TYPED_TEST(BusConformanceTest, ClientDropsAndCountsBadInputAndKeepsWorking) {
+  auto& h = this->h_;
+  const std::string endpoint = h.StartRawServer();
+  std::vector<std::string> pushes;
+  Result<ChannelId> channel = h.client().Connect(endpoint, [&](codec::Message&& m) {
+    pushes.push_back(std::get<codec::Ack>(m.body).detail);
+  });
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  std::optional<Result<codec::Message>> answer;
+  codec::Message question = MakeMessage(codec::Ack{"question"});
+  question.header.message_id = "req-client-1";
+  ASSERT_TRUE(h.client()
+                  .Request(*channel, std::move(question), 10s,
+                           [&](Result<codec::Message>&& r) { answer = std::move(r); })
+                  .ok());
+
+  std::optional<RawRequest> request = h.RawServerReceive();
+  ASSERT_TRUE(request.has_value());
+  codec::Decoded decoded = codec::Decode(std::move(request->frames));
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  EXPECT_EQ(decoded.message().header.message_id, "req-client-1");
+
+  // Not an envelope; a reply from a newer schema; then a good push and the
+  // good reply. Only the last two may reach the client's code.
+  std::vector<codec::Blob> junk;
+  junk.push_back(codec::Blob::CopyOf(std::as_bytes(std::span<const char>("junk", 4))));
+  h.RawServerSend(request->peer, std::move(junk));
+  codec::Message newer = MakeMessage(codec::Ack{"from the future"});
+  newer.header.schema_version = codec::kSchemaVersion + 1;
+  newer.header.message_id = "rep-newer";
+  newer.header.correlation_id = "req-client-1";
+  h.RawServerSend(request->peer, codec::Encode(std::move(newer)));
+  codec::Message push = MakeMessage(codec::Ack{"pushed"});
+  push.header.message_id = "push-1";
+  h.RawServerSend(request->peer, codec::Encode(std::move(push)));
+  codec::Message good = MakeMessage(codec::Ack{"answer"});
+  good.header.message_id = "rep-good";
+  good.header.correlation_id = "req-client-1";
+  h.RawServerSend(request->peer, codec::Encode(std::move(good)));
+
+  ASSERT_TRUE(h.PollUntil(h.client(), [&] { return answer.has_value(); }));
+  ASSERT_TRUE(answer->ok()) << answer->status();
+  EXPECT_EQ(std::get<codec::Ack>((*answer)->body).detail, "answer");
+  EXPECT_EQ(pushes, (std::vector<std::string>{"pushed"}));
+  EXPECT_EQ(Rejected(h.client_metrics, "not_an_envelope"), 1);
+  EXPECT_EQ(Rejected(h.client_metrics, "newer_schema"), 1);
 }
 
 // ---- Events -----------------------------------------------------------------------

@@ -70,6 +70,10 @@ void FakeNetwork::Pump() {
 void FakeNetwork::Deliver(Delivery d) {
   switch (d.to) {
     case To::kServer: {
+      if (auto raw = raw_servers_.find(d.endpoint); raw != raw_servers_.end()) {
+        raw->second.push_back(RawRequest{d.peer, std::move(d.frames)});
+        return;
+      }
       auto it = servers_.find(d.endpoint);
       if (it == servers_.end()) {
         parked_[d.endpoint].push_back(std::move(d));
@@ -118,6 +122,35 @@ std::optional<std::vector<codec::Blob>> FakeNetwork::TakeRaw(const PeerId& peer)
   std::vector<codec::Blob> frames = std::move(it->second.front());
   it->second.pop_front();
   return frames;
+}
+
+Status FakeNetwork::ServeRaw(const std::string& endpoint) {
+  if (servers_.count(endpoint) != 0 || raw_servers_.count(endpoint) != 0) {
+    return Unavailable("bind: address already in use", endpoint);
+  }
+  raw_servers_[endpoint];
+  auto parked = parked_.find(endpoint);
+  if (parked != parked_.end()) {
+    for (auto& d : parked->second) queue_.push_back(std::move(d));
+    parked_.erase(parked);
+  }
+  return Status::Ok();
+}
+
+std::optional<FakeNetwork::RawRequest> FakeNetwork::TakeRawRequest(const std::string& endpoint) {
+  auto it = raw_servers_.find(endpoint);
+  if (it == raw_servers_.end() || it->second.empty()) return std::nullopt;
+  RawRequest r = std::move(it->second.front());
+  it->second.pop_front();
+  return r;
+}
+
+void FakeNetwork::RawSendTo(const PeerId& peer, std::vector<codec::Blob> frames) {
+  Delivery d;
+  d.to = To::kClient;
+  d.peer = peer;
+  d.frames = std::move(frames);
+  queue_.push_back(std::move(d));
 }
 
 void FakeNetwork::Attach(FakeBus* bus) { buses_.push_back(bus); }
@@ -183,7 +216,7 @@ Status FakeBus::Serve(const std::string& endpoint, RequestHandler handler) {
   }
   if (!IsEndpoint(endpoint)) return InvalidArgument("bind: invalid endpoint", endpoint);
   const std::string resolved = network_.Resolve(endpoint);
-  if (network_.servers_.count(resolved) != 0) {
+  if (network_.servers_.count(resolved) != 0 || network_.raw_servers_.count(resolved) != 0) {
     return Unavailable("bind: address already in use", resolved);
   }
   network_.servers_[resolved] = this;

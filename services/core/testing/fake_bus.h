@@ -46,6 +46,17 @@ class FakeNetwork {
   // The oldest message delivered to raw peer `peer`, as frames; nullopt if none.
   std::optional<std::vector<codec::Blob>> TakeRaw(const PeerId& peer);
 
+  // A raw server for tests of how clients treat bad input: what clients send
+  // to `endpoint` is kept for TakeRawRequest, and RawSendTo answers them.
+  Status ServeRaw(const std::string& endpoint);
+  struct RawRequest {
+    PeerId peer;
+    std::vector<codec::Blob> frames;
+  };
+  std::optional<RawRequest> TakeRawRequest(const std::string& endpoint);
+  // Queues raw `frames` to the client channel behind `peer`.
+  void RawSendTo(const PeerId& peer, std::vector<codec::Blob> frames);
+
   // Messages queued and not yet delivered.
   std::size_t InFlight() const { return queue_.size(); }
 
@@ -87,6 +98,7 @@ class FakeNetwork {
   std::multimap<std::string, SubscriberRoute> subscribers_;
   std::map<PeerId, PeerRoute> peers_;
   std::map<PeerId, std::deque<std::vector<codec::Blob>>> raw_inbox_;
+  std::map<std::string, std::deque<RawRequest>> raw_servers_;
   std::vector<FakeBus*> buses_;
   int next_port_ = 40000;
   std::uint64_t next_peer_ = 1;
