@@ -218,8 +218,10 @@ TYPED_TEST(StateStoreConformanceTest, HashSetWithNoFieldsIsInvalidArgument) {
 TYPED_TEST(StateStoreConformanceTest, SetMembersAreSortedByUnsignedBytes) {
   StateStore& store = this->store();
   const Key key = TestKey("s");
-  for (const std::string& member : {std::string("b"), std::string("a"), std::string("B"),
-                                    std::string("\xff"), std::string("a\0", 2), std::string()}) {
+  const std::vector<std::string> members = {std::string("b"),    std::string("a"),
+                                            std::string("B"),    std::string("\xff"),
+                                            std::string("a\0", 2), std::string()};
+  for (const std::string& member : members) {
     EXPECT_TRUE(VALUE(store.SetAdd(key, member)));
   }
   EXPECT_FALSE(VALUE(store.SetAdd(key, "a")));
