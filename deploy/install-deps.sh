@@ -10,6 +10,7 @@ PACKAGES=(
   libhiredis-dev redis-server
   prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  librdkit-dev libboost-dev libeigen3-dev
 )
 
 missing=()
