@@ -21,7 +21,9 @@ namespace w = fedrx::wire;
 constexpr std::array<const char*, kBodyCount> kBodyNames = {
     "Error",        "Ack",          "HealthCheck", "HealthStatus", "RegisterSite",
     "SiteRegistered", "ListSites",  "SiteList",    "CreateStudy",  "StudyCreated",
-    "RoundStatus",  "TrainTask",    "ModelUpdate", "ModelVersion"};
+    "RoundStatus",  "TrainTask",    "ModelUpdate", "ModelVersion", "Heartbeat",
+    "UpdateReady",  "UploadGrant",  "EvaluateTask", "EvaluationResult", "GetStudy",
+    "StudyInfo",    "GetModel"};
 static_assert(static_cast<std::size_t>(w::Body::MAX) == kBodyCount,
               "codec::Body and wire::Body must list the same bodies");
 
@@ -46,7 +48,9 @@ fb::Offset<w::StudySpec> Spec(Builder& b, const StudySpec& s) {
                                   s.model.num_tasks, s.model.dropout);
   return w::CreateStudySpec(b, b.CreateString(s.study_id), b.CreateString(s.name),
                             Strings(b, s.tasks), model, s.rounds, s.min_sites, s.local_epochs,
-                            s.learning_rate, s.seed, b.CreateString(s.strategy));
+                            s.learning_rate, s.seed, b.CreateString(s.strategy),
+                            s.round_deadline_ms, s.batch_size, Strings(b, s.sites),
+                            s.fingerprint_radius);
 }
 
 struct BodyEncoder {
@@ -132,6 +136,53 @@ struct BodyEncoder {
                                   v.created_at_ms, Metrics(b, v.metrics))
                 .Union()};
   }
+  std::pair<w::Body, fb::Offset<void>> operator()(const Heartbeat& v) const {
+    return {w::Body::Heartbeat, w::CreateHeartbeat(b, Strings(b, v.approved_studies)).Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const UpdateReady& v) const {
+    return {w::Body::UpdateReady,
+            w::CreateUpdateReady(b, b.CreateString(v.study_id), v.round, v.base_version,
+                                 v.num_samples, Metrics(b, v.metrics))
+                .Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const UploadGrant& v) const {
+    return {w::Body::UploadGrant,
+            w::CreateUploadGrant(b, b.CreateString(v.study_id), v.round).Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const EvaluateTask& v) const {
+    return {w::Body::EvaluateTask,
+            w::CreateEvaluateTask(b, b.CreateString(v.study_id), v.round, v.model_version,
+                                  b.CreateString(v.split), v.bins)
+                .Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const EvaluationResult& v) const {
+    return {w::Body::EvaluationResult,
+            w::CreateEvaluationResult(b, b.CreateString(v.study_id), v.round, v.model_version,
+                                      b.CreateString(v.split), v.num_samples)
+                .Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const GetStudy& v) const {
+    return {w::Body::GetStudy, w::CreateGetStudy(b, b.CreateString(v.study_id)).Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const StudyInfo& v) const {
+    std::vector<fb::Offset<w::RoundSummary>> rounds;
+    rounds.reserve(v.rounds.size());
+    for (const auto& r : v.rounds) {
+      rounds.push_back(w::CreateRoundSummary(b, r.round, static_cast<w::RoundState>(r.state),
+                                             r.sites_selected, r.updates_received, r.samples,
+                                             Metrics(b, r.metrics), r.started_at_ms,
+                                             r.closed_at_ms));
+    }
+    return {w::Body::StudyInfo,
+            w::CreateStudyInfo(b, Spec(b, v.study), static_cast<w::StudyState>(v.state),
+                               v.current_round, v.model_version, b.CreateVector(rounds),
+                               b.CreateString(v.detail))
+                .Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const GetModel& v) const {
+    return {w::Body::GetModel,
+            w::CreateGetModel(b, b.CreateString(v.study_id), v.version).Union()};
+  }
 };
 
 // ---- Decoding ---------------------------------------------------------------
@@ -172,7 +223,17 @@ StudySpec SpecOf(const w::StudySpec* s) {
   out.learning_rate = s->learning_rate();
   out.seed = s->seed();
   out.strategy = Str(s->strategy());
+  out.round_deadline_ms = s->round_deadline_ms();
+  out.batch_size = s->batch_size();
+  out.sites = Strs(s->sites());
+  out.fingerprint_radius = s->fingerprint_radius();
   return out;
+}
+
+bool RoundStateOf(std::int8_t raw, RoundState& out) {
+  if (raw < 0 || raw > static_cast<std::int8_t>(RoundState::kFailed)) return false;
+  out = static_cast<RoundState>(raw);
+  return true;
 }
 
 // Converts a verified body. Returns false (with `error` set) for a bad field.
@@ -273,6 +334,73 @@ bool BodyOf(const w::Envelope& env, Body& out, DecodeError& error) {
       const auto* v = env.body_as_ModelVersion();
       out = ModelVersion{Str(v->study_id()), v->version(), v->round(), v->created_at_ms(),
                          MetricsOf(v->metrics())};
+      return true;
+    }
+    case w::Body::Heartbeat:
+      out = Heartbeat{Strs(env.body_as_Heartbeat()->approved_studies())};
+      return true;
+    case w::Body::UpdateReady: {
+      const auto* v = env.body_as_UpdateReady();
+      out = UpdateReady{Str(v->study_id()), v->round(), v->base_version(), v->num_samples(),
+                        MetricsOf(v->metrics())};
+      return true;
+    }
+    case w::Body::UploadGrant: {
+      const auto* v = env.body_as_UploadGrant();
+      out = UploadGrant{Str(v->study_id()), v->round()};
+      return true;
+    }
+    case w::Body::EvaluateTask: {
+      const auto* v = env.body_as_EvaluateTask();
+      out = EvaluateTask{Str(v->study_id()), v->round(), v->model_version(), Str(v->split()),
+                         v->bins()};
+      return true;
+    }
+    case w::Body::EvaluationResult: {
+      const auto* v = env.body_as_EvaluationResult();
+      out = EvaluationResult{Str(v->study_id()), v->round(), v->model_version(), Str(v->split()),
+                             v->num_samples()};
+      return true;
+    }
+    case w::Body::GetStudy:
+      out = GetStudy{Str(env.body_as_GetStudy()->study_id())};
+      return true;
+    case w::Body::StudyInfo: {
+      const auto* v = env.body_as_StudyInfo();
+      StudyInfo info;
+      info.study = SpecOf(v->study());
+      const auto state = static_cast<std::int8_t>(v->state());
+      if (state < 0 || state > static_cast<std::int8_t>(StudyState::kFailed)) {
+        return bad(DecodeFault::kBadField, "study state " + std::to_string(state) + " is not known",
+                   "StudyInfo.state");
+      }
+      info.state = static_cast<StudyState>(state);
+      info.current_round = v->current_round();
+      info.model_version = v->model_version();
+      if (const auto* rounds = v->rounds()) {
+        for (const auto* r : *rounds) {
+          RoundSummary rs;
+          if (!RoundStateOf(static_cast<std::int8_t>(r->state()), rs.state)) {
+            return bad(DecodeFault::kBadField, "round state is not known",
+                       "StudyInfo.rounds.state");
+          }
+          rs.round = r->round();
+          rs.sites_selected = r->sites_selected();
+          rs.updates_received = r->updates_received();
+          rs.samples = r->samples();
+          rs.metrics = MetricsOf(r->metrics());
+          rs.started_at_ms = r->started_at_ms();
+          rs.closed_at_ms = r->closed_at_ms();
+          info.rounds.push_back(std::move(rs));
+        }
+      }
+      info.detail = Str(v->detail());
+      out = std::move(info);
+      return true;
+    }
+    case w::Body::GetModel: {
+      const auto* v = env.body_as_GetModel();
+      out = GetModel{Str(v->study_id()), v->version()};
       return true;
     }
     case w::Body::NONE:
@@ -392,7 +520,9 @@ std::vector<Blob> Encode(Message&& message) {
   auto env = w::CreateEnvelope(b, h.schema_version, b.CreateString(h.message_id),
                                b.CreateString(h.correlation_id), b.CreateString(h.sender),
                                h.sent_at_ms, type, body,
-                               specs.empty() ? 0 : b.CreateVector(specs));
+                               specs.empty() ? 0 : b.CreateVector(specs),
+                               h.origin.empty() ? 0 : b.CreateString(h.origin),
+                               h.route_to.empty() ? 0 : b.CreateString(h.route_to));
   w::FinishEnvelopeBuffer(b, env);
 
   std::vector<Blob> frames;
@@ -490,11 +620,17 @@ Decoded Decode(std::vector<Blob>&& frames, const Limits& limits) {
     return std::move(*e);
   }
   if (auto e = too_long(env.sender(), 256, "envelope.sender")) return std::move(*e);
+  if (auto e = too_long(env.origin(), limits.max_id_bytes, "envelope.origin")) return std::move(*e);
+  if (auto e = too_long(env.route_to(), limits.max_id_bytes, "envelope.route_to")) {
+    return std::move(*e);
+  }
 
   msg.header.schema_version = env.schema_version();
   msg.header.correlation_id = Str(env.correlation_id());
   msg.header.sender = Str(env.sender());
   msg.header.sent_at_ms = env.sent_at_ms();
+  msg.header.origin = Str(env.origin());
+  msg.header.route_to = Str(env.route_to());
 
   DecodeError error{};
   if (!BodyOf(env, msg.body, error)) {

@@ -100,6 +100,10 @@ struct StudySpec {
   float learning_rate = 0;
   std::uint64_t seed = 0;
   std::string strategy;
+  std::uint32_t round_deadline_ms = 0;
+  std::uint32_t batch_size = 0;
+  std::vector<std::string> sites;
+  std::uint32_t fingerprint_radius = 0;
 };
 
 struct CreateStudy {
@@ -160,10 +164,80 @@ struct ModelVersion {
   std::vector<Metric> metrics;
 };
 
+struct Heartbeat {
+  std::vector<std::string> approved_studies;
+};
+
+struct UpdateReady {
+  std::string study_id;
+  std::uint32_t round = 0;
+  std::uint32_t base_version = 0;
+  std::uint64_t num_samples = 0;
+  std::vector<Metric> metrics;
+};
+
+struct UploadGrant {
+  std::string study_id;
+  std::uint32_t round = 0;
+};
+
+struct EvaluateTask {
+  std::string study_id;
+  std::uint32_t round = 0;
+  std::uint32_t model_version = 0;
+  std::string split;
+  std::uint32_t bins = 0;
+};
+
+struct EvaluationResult {
+  std::string study_id;
+  std::uint32_t round = 0;
+  std::uint32_t model_version = 0;
+  std::string split;
+  std::uint64_t num_samples = 0;
+};
+
+struct GetStudy {
+  std::string study_id;
+};
+
+enum class StudyState : std::int8_t {
+  kCreated = 0,
+  kRunning = 1,
+  kCompleted = 2,
+  kFailed = 3,
+};
+
+struct RoundSummary {
+  std::uint32_t round = 0;
+  RoundState state = RoundState::kPending;
+  std::uint32_t sites_selected = 0;
+  std::uint32_t updates_received = 0;
+  std::uint64_t samples = 0;
+  std::vector<Metric> metrics;
+  std::int64_t started_at_ms = 0;
+  std::int64_t closed_at_ms = 0;
+};
+
+struct StudyInfo {
+  StudySpec study;
+  StudyState state = StudyState::kCreated;
+  std::uint32_t current_round = 0;
+  std::uint32_t model_version = 0;
+  std::vector<RoundSummary> rounds;
+  std::string detail;
+};
+
+struct GetModel {
+  std::string study_id;
+  std::uint32_t version = 0;
+};
+
 // The union of bodies, in wire::Body order (append only).
 using Body = std::variant<Error, Ack, HealthCheck, HealthStatus, RegisterSite, SiteRegistered,
                           ListSites, SiteList, CreateStudy, StudyCreated, RoundStatus, TrainTask,
-                          ModelUpdate, ModelVersion>;
+                          ModelUpdate, ModelVersion, Heartbeat, UpdateReady, UploadGrant,
+                          EvaluateTask, EvaluationResult, GetStudy, StudyInfo, GetModel>;
 
 // A bounded, stable name for a body type (metric labels, logs), e.g. "RegisterSite".
 const char* BodyName(const Body& body);
@@ -196,6 +270,10 @@ struct Header {
   std::string correlation_id;
   std::string sender;
   std::int64_t sent_at_ms = 0;
+  // The site the gateway vouches the message comes from (empty otherwise).
+  std::string origin;
+  // The site a platform message is for; the gateway delivers it there.
+  std::string route_to;
 };
 
 // A whole message: header, body and the tensors beside it. Move-only.

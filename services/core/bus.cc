@@ -1,18 +1,98 @@
-// Helpers shared by every Bus implementation: replies, the blocking Call, and
-// the Status <-> Error body conversion.
+// Helpers shared by every Bus implementation: replies, the blocking Call, the
+// Status <-> Error body conversion, and the internal send/receive steps.
 #include "services/core/bus.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <utility>
+
+#include "services/core/bus_internal.h"
 
 namespace fedrx::core {
 namespace {
 
 constexpr auto kLastErrorCode = static_cast<unsigned short>(codec::ErrorCode::kUnimplemented);
 
+codec::ErrorCode CodeForFault(codec::DecodeFault fault) {
+  switch (fault) {
+    case codec::DecodeFault::kOversized: return codec::ErrorCode::kResourceExhausted;
+    case codec::DecodeFault::kNewerSchema: return codec::ErrorCode::kFailedPrecondition;
+    case codec::DecodeFault::kUnknownBody: return codec::ErrorCode::kUnimplemented;
+    default: return codec::ErrorCode::kInvalidArgument;
+  }
+}
+
+std::string DescribeFault(const codec::DecodeError& e) {
+  std::string s = codec::DecodeFaultName(e.fault);
+  s += " at ";
+  s += e.where;
+  if (!e.message_id.empty()) s += " (message " + e.message_id + ")";
+  return s;
+}
+
+std::uint64_t TotalBytes(const std::vector<codec::Blob>& frames) {
+  std::uint64_t n = 0;
+  for (const auto& f : frames) n += f.size();
+  return n;
+}
+
 }  // namespace
+
+namespace internal {
+
+void LogBus(std::string_view bus, std::string_view what) {
+  std::fprintf(stderr, "[fedrx bus %.*s] %.*s\n", static_cast<int>(bus.size()), bus.data(),
+               static_cast<int>(what.size()), what.data());
+}
+
+std::string MessageIdFrom(std::uint64_t high, std::uint64_t low) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(32, '0');
+  for (int i = 15; i >= 0; --i, high >>= 4) id[i] = kHex[high & 0xf];
+  for (int i = 31; i >= 16; --i, low >>= 4) id[i] = kHex[low & 0xf];
+  return id;
+}
+
+Outbound EncodeOutbound(codec::Message&& message, const BusOptions& options, const Clock& clock) {
+  codec::Header& h = message.header;
+  h.schema_version = codec::kSchemaVersion;
+  h.sender = options.name;
+  h.sent_at_ms = clock.WallMillis();
+  Outbound out;
+  out.body_name = codec::BodyName(message.body);
+  out.frames = codec::Encode(std::move(message));
+  out.bytes = TotalBytes(out.frames);
+  return out;
+}
+
+void CountSent(Metrics& metrics, const Outbound& sent) {
+  metrics.CountMessage(Direction::kOut, sent.body_name, sent.bytes);
+}
+
+codec::Decoded DecodeInbound(std::vector<codec::Blob>&& frames, const BusOptions& options,
+                             Metrics& metrics, std::string_view source) {
+  const std::uint64_t bytes = TotalBytes(frames);
+  codec::Decoded decoded = codec::Decode(std::move(frames), options.limits);
+  if (decoded.ok()) {
+    metrics.CountMessage(Direction::kIn, codec::BodyName(decoded.message().body), bytes);
+  } else {
+    metrics.CountRejected(codec::DecodeFaultName(decoded.error().fault));
+    LogBus(options.name, "refused a message from " + std::string(source) + ": " +
+                             DescribeFault(decoded.error()));
+  }
+  return decoded;
+}
+
+codec::Message ErrorReplyFor(const codec::DecodeError& error) {
+  codec::Message reply =
+      MakeMessage(codec::Error{CodeForFault(error.fault), error.message, error.where});
+  reply.header.correlation_id = error.message_id;
+  return reply;
+}
+
+}  // namespace internal
 
 codec::Message MakeMessage(codec::Body body, std::vector<codec::Tensor> tensors) {
   codec::Message message;
@@ -25,6 +105,8 @@ Status Reply(Bus& bus, const Inbound& request, codec::Body body,
              std::vector<codec::Tensor> tensors) {
   codec::Message reply = MakeMessage(std::move(body), std::move(tensors));
   reply.header.correlation_id = request.message.header.message_id;
+  // A request a gateway forwarded for a site goes back to that site.
+  reply.header.route_to = request.message.header.origin;
   return bus.SendTo(request.peer, std::move(reply));
 }
 

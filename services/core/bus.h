@@ -88,7 +88,8 @@ class Bus {
   virtual Status Poll(std::chrono::milliseconds max_wait) = 0;
 };
 
-// Replies to `request` with `body` (and tensors), correlated to its message id.
+// Replies to `request` with `body` (and tensors), correlated to its message id
+// and routed back to its origin when a gateway forwarded it.
 Status Reply(Bus& bus, const Inbound& request, codec::Body body,
              std::vector<codec::Tensor> tensors = {});
 // Replies with an Error body built from a non-OK status.

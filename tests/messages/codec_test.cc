@@ -122,9 +122,65 @@ TEST(CodecTest, ModelUpdateTensorsMoveWithoutCopy) {
   EXPECT_FLOAT_EQ(values[999], 499.5f);
 }
 
+TEST(CodecTest, OriginAndRouteSurviveRoundTrip) {
+  Message m = WithBody(Heartbeat{{"tox21-demo"}});
+  m.header.origin = "site-a";
+  m.header.route_to = "site-b";
+  Message out = RoundTrip(std::move(m));
+  EXPECT_EQ(out.header.origin, "site-a");
+  EXPECT_EQ(out.header.route_to, "site-b");
+  EXPECT_EQ(std::get<Heartbeat>(out.body).approved_studies, std::vector<std::string>{"tox21-demo"});
+}
+
+TEST(CodecTest, StudyInfoCarriesSpecStateAndRoundHistory) {
+  StudyInfo info;
+  info.study.study_id = "s1";
+  info.study.sites = {"a", "b"};
+  info.study.round_deadline_ms = 30000;
+  info.study.batch_size = 64;
+  info.study.fingerprint_radius = 2;
+  info.state = StudyState::kRunning;
+  info.current_round = 3;
+  info.model_version = 2;
+  info.rounds.push_back({1, RoundState::kClosed, 3, 3, 900, {{"valid_mean_roc_auc", 0.71}}, 5, 9});
+  info.rounds.push_back({2, RoundState::kFailed, 3, 1, 0, {}, 10, 12});
+  info.detail = "";
+  Message out = RoundTrip(WithBody(info));
+  const auto& got = std::get<StudyInfo>(out.body);
+  EXPECT_EQ(got.study.sites, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(got.study.round_deadline_ms, 30000u);
+  EXPECT_EQ(got.study.batch_size, 64u);
+  EXPECT_EQ(got.study.fingerprint_radius, 2u);
+  EXPECT_EQ(got.state, StudyState::kRunning);
+  EXPECT_EQ(got.current_round, 3u);
+  ASSERT_EQ(got.rounds.size(), 2u);
+  EXPECT_EQ(got.rounds[0].samples, 900u);
+  EXPECT_DOUBLE_EQ(got.rounds[0].metrics[0].value, 0.71);
+  EXPECT_EQ(got.rounds[1].state, RoundState::kFailed);
+  EXPECT_EQ(got.rounds[1].closed_at_ms, 12);
+}
+
+TEST(CodecTest, TrainingProtocolBodiesSurvive) {
+  auto ready = std::get<UpdateReady>(RoundTrip(WithBody(UpdateReady{"s", 4, 3, 812, {{"loss", 0.3}}})).body);
+  EXPECT_EQ(ready.round, 4u);
+  EXPECT_EQ(ready.base_version, 3u);
+  EXPECT_EQ(ready.num_samples, 812u);
+  auto grant = std::get<UploadGrant>(RoundTrip(WithBody(UploadGrant{"s", 4})).body);
+  EXPECT_EQ(grant.study_id, "s");
+  auto eval = std::get<EvaluateTask>(RoundTrip(WithBody(EvaluateTask{"s", 4, 5, "valid", 1000})).body);
+  EXPECT_EQ(eval.split, "valid");
+  EXPECT_EQ(eval.bins, 1000u);
+  auto result =
+      std::get<EvaluationResult>(RoundTrip(WithBody(EvaluationResult{"s", 4, 5, "test", 77})).body);
+  EXPECT_EQ(result.num_samples, 77u);
+  auto model = std::get<GetModel>(RoundTrip(WithBody(GetModel{"s", 9})).body);
+  EXPECT_EQ(model.version, 9u);
+}
+
 TEST(CodecTest, BodyNamesAreStable) {
   EXPECT_STREQ(BodyName(Body{RegisterSite{}}), "RegisterSite");
   EXPECT_STREQ(BodyName(Body{ModelVersion{}}), "ModelVersion");
+  EXPECT_STREQ(BodyName(Body{GetModel{}}), "GetModel");
   EXPECT_STREQ(BodyNameAt(999), "unknown");
 }
 
@@ -143,6 +199,14 @@ std::vector<Blob> Frames(Blob head) {
   std::vector<Blob> v;
   v.push_back(std::move(head));
   return v;
+}
+
+TEST(CodecRefusalTest, OverlongOriginIsRefused) {
+  Message m = WithBody(Ack{});
+  m.header.origin = std::string(65, 'o');
+  DecodeError e = Refused(Encode(std::move(m)));
+  EXPECT_EQ(e.fault, DecodeFault::kBadField);
+  EXPECT_EQ(e.where, "envelope.origin");
 }
 
 TEST(CodecRefusalTest, NoFrames) {
