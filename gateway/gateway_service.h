@@ -1,0 +1,65 @@
+// GatewayService: the one address institutions' sites know. Sites connect
+// out to it; it forwards their messages to the coordinator stamped with the
+// site they come from (`origin`), and delivers the coordinator's messages to
+// the site named in `route_to`. First version: a site is known by the id it
+// registered with; authentication comes with CurveZMQ. Runs on the runner's
+// thread; not thread-safe.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+
+#include "services/core/bus.h"
+#include "services/core/clock.h"
+#include "services/core/metrics.h"
+#include "services/core/service_runner.h"
+
+namespace fedrx::gateway {
+
+struct GatewayOptions {
+  // Where sites connect.
+  std::string sites_endpoint = "tcp://0.0.0.0:5560";
+  // The coordinator behind the gateway.
+  std::string coordinator_endpoint = "tcp://127.0.0.1:5570";
+  // How often the gateway checks the coordinator answers, and how stale an
+  // answer may be before the gateway reports itself not ready.
+  std::chrono::milliseconds probe_interval{2000};
+  std::chrono::milliseconds probe_stale_after{6000};
+};
+
+class GatewayService final : public core::Service {
+ public:
+  GatewayService(GatewayOptions options, core::Bus& bus, core::Metrics& metrics,
+                 const core::Clock& clock);
+
+  core::Status Start() override;
+  core::Status Tick() override;
+  core::Readiness CheckReady() override;
+
+  // The site bound to a peer, or empty.
+  std::string SiteOf(const core::PeerId& peer) const;
+  std::size_t connected_sites() const { return site_to_peer_.size(); }
+
+ private:
+  void OnSiteMessage(core::Inbound&& in);
+  void OnCoordinatorMessage(codec::Message&& message);
+  void Refuse(const core::Inbound& in, const core::Status& status, const char* reason);
+
+  GatewayOptions options_;
+  core::Bus& bus_;
+  core::Metrics& metrics_;
+  const core::Clock& clock_;
+  core::ChannelId coordinator_ = -1;
+  std::map<std::string, core::PeerId> site_to_peer_;
+  std::map<core::PeerId, std::string> peer_to_site_;
+  std::chrono::steady_clock::time_point next_probe_{};
+  std::chrono::steady_clock::time_point last_coordinator_answer_{};
+  bool probe_in_flight_ = false;
+  core::CounterRef to_coordinator_;
+  core::CounterRef to_sites_;
+  core::CounterRef unroutable_;
+  core::GaugeRef sites_gauge_;
+};
+
+}  // namespace fedrx::gateway
