@@ -48,6 +48,15 @@ Blob Blob::FromBytes(std::vector<std::byte>&& bytes) {
               [](void* p) { delete static_cast<std::vector<std::byte>*>(p); });
 }
 
+Blob Blob::FromShared(std::shared_ptr<const std::vector<float>> values) {
+  const auto* data = reinterpret_cast<const std::byte*>(values->data());
+  const std::size_t size = values->size() * sizeof(float);
+  auto* owner = new std::shared_ptr<const std::vector<float>>(std::move(values));
+  return Blob(owner, data, size, [](void* p) {
+    delete static_cast<std::shared_ptr<const std::vector<float>>*>(p);
+  });
+}
+
 Blob Blob::CopyOf(std::span<const std::byte> bytes) {
   return FromBytes(std::vector<std::byte>(bytes.begin(), bytes.end()));
 }

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -28,6 +29,9 @@ class Blob {
   // Takes the vector without copying its elements.
   static Blob FromFloats(std::vector<float>&& values);
   static Blob FromBytes(std::vector<std::byte>&& bytes);
+  // Shares `values` with every other Blob made from it (one model sent to many
+  // sites without a copy each); the vector is freed with the last holder.
+  static Blob FromShared(std::shared_ptr<const std::vector<float>> values);
   // Copies; for small data only.
   static Blob CopyOf(std::span<const std::byte> bytes);
 

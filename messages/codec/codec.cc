@@ -231,7 +231,7 @@ StudySpec SpecOf(const w::StudySpec* s) {
 }
 
 bool RoundStateOf(std::int8_t raw, RoundState& out) {
-  if (raw < 0 || raw > static_cast<std::int8_t>(RoundState::kFailed)) return false;
+  if (raw < 0 || raw > static_cast<std::int8_t>(RoundState::kEvaluating)) return false;
   out = static_cast<RoundState>(raw);
   return true;
 }
@@ -309,7 +309,7 @@ bool BodyOf(const w::Envelope& env, Body& out, DecodeError& error) {
     case w::Body::RoundStatus: {
       const auto* v = env.body_as_RoundStatus();
       const auto state = static_cast<std::int8_t>(v->state());
-      if (state < 0 || state > static_cast<std::int8_t>(RoundState::kFailed)) {
+      if (state < 0 || state > static_cast<std::int8_t>(RoundState::kEvaluating)) {
         return bad(DecodeFault::kBadField, "round state " + std::to_string(state) + " is not known",
                    "RoundStatus.state");
       }

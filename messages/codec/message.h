@@ -120,6 +120,7 @@ enum class RoundState : std::int8_t {
   kAggregating = 2,
   kClosed = 3,
   kFailed = 4,
+  kEvaluating = 5,
 };
 
 struct RoundStatus {

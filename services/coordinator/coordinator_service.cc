@@ -1,6 +1,7 @@
 #include "services/coordinator/coordinator_service.h"
 
 #include <chrono>
+#include <iostream>
 
 namespace fedrx::coordinator {
 
@@ -10,54 +11,208 @@ CoordinatorService::CoordinatorService(CoordinatorOptions options, core::Bus& bu
     : options_(std::move(options)),
       bus_(bus),
       store_(store),
+      metrics_(metrics),
       clock_(clock),
       dispatcher_(bus, metrics, clock),
       sites_(store, clock, metrics),
+      directory_(bus, clock, options_.site_alive_window),
+      studies_(store),
       started_(clock.Now()) {
-  dispatcher_.On<codec::RegisterSite>(
-      [this](core::Inbound& in, codec::RegisterSite& b) { return OnRegisterSite(in, b); });
-  dispatcher_.On<codec::ListSites>(
-      [this](core::Inbound& in, codec::ListSites& b) { return OnListSites(in, b); });
-  dispatcher_.On<codec::HealthCheck>(
-      [this](core::Inbound& in, codec::HealthCheck& b) { return OnHealthCheck(in, b); });
+  auto on = [this](auto method) {
+    return [this, method](core::Inbound& in, auto& body) { return (this->*method)(in, body); };
+  };
+  dispatcher_.On<codec::RegisterSite>(on(&CoordinatorService::OnRegisterSite));
+  dispatcher_.On<codec::ListSites>(on(&CoordinatorService::OnListSites));
+  dispatcher_.On<codec::HealthCheck>(on(&CoordinatorService::OnHealthCheck));
+  dispatcher_.On<codec::Heartbeat>(on(&CoordinatorService::OnHeartbeat));
+  dispatcher_.On<codec::CreateStudy>(on(&CoordinatorService::OnCreateStudy));
+  dispatcher_.On<codec::GetStudy>(on(&CoordinatorService::OnGetStudy));
+  dispatcher_.On<codec::GetModel>(on(&CoordinatorService::OnGetModel));
+  dispatcher_.On<codec::UpdateReady>(on(&CoordinatorService::OnUpdateReady));
+  dispatcher_.On<codec::ModelUpdate>(on(&CoordinatorService::OnModelUpdate));
+  dispatcher_.On<codec::EvaluationResult>(on(&CoordinatorService::OnEvaluationResult));
+}
+
+core::Status CoordinatorService::AddRunner(StudyRecord record) {
+  FEDRX_ASSIGN_OR_RETURN(std::unique_ptr<Strategy> strategy, MakeStrategy(record.spec.strategy));
+  const std::string id = record.spec.study_id;
+  runners_[id] = std::make_unique<StudyRunner>(std::move(record), studies_, directory_,
+                                               std::move(strategy), clock_, metrics_,
+                                               options_.timings);
+  return core::Status::Ok();
 }
 
 core::Status CoordinatorService::Start() {
-  FEDRX_RETURN_IF_ERROR(bus_.Serve(options_.endpoint, dispatcher_.AsHandler()));
-  // The store may come up later; readiness reports it, the process keeps running.
-  last_ready_ = CheckReady();
-  return core::Status::Ok();
+  // Resume every study the store holds; finished ones answer status queries.
+  FEDRX_ASSIGN_OR_RETURN(std::vector<std::string> ids, studies_.ListIds());
+  for (const auto& id : ids) {
+    FEDRX_ASSIGN_OR_RETURN(StudyRecord record, studies_.Load(id));
+    if (record.state == codec::StudyState::kRunning) {
+      std::cerr << "coordinator: resuming study " << id << " at round " << record.current_round
+                << " (model version " << record.model_version << ")\n";
+    }
+    FEDRX_RETURN_IF_ERROR(AddRunner(std::move(record)));
+  }
+  return bus_.Serve(options_.endpoint, dispatcher_.AsHandler());
+}
+
+core::Status CoordinatorService::Tick() {
+  if (draining_) return core::Status::Ok();
+  core::Status first;
+  for (auto& [id, runner] : runners_) {
+    if (core::Status s = runner->Tick(); !s.ok()) {
+      metrics_.CountError("study", "tick");
+      if (first.ok()) first = s.WithContext("study " + id);
+    }
+  }
+  return first;
 }
 
 core::Readiness CoordinatorService::CheckReady() {
   if (draining_) return {false, "draining"};
   if (core::Status s = store_.Ping(); !s.ok()) {
-    last_ready_ = {false, "state store unreachable: " + s.ToString()};
-  } else {
-    last_ready_ = {true, ""};
+    return {false, "state store unreachable: " + s.ToString()};
   }
-  return last_ready_;
+  return {true, ""};
 }
 
-core::Result<core::Response> CoordinatorService::OnRegisterSite(core::Inbound&,
-                                                                codec::RegisterSite& body) {
+StudyRunner* CoordinatorService::Study(const std::string& id) {
+  auto it = runners_.find(id);
+  return it == runners_.end() ? nullptr : it->second.get();
+}
+
+core::Result<std::string> CoordinatorService::SiteOf(const core::Inbound& in) const {
+  const std::string& origin = in.message.header.origin;
+  if (origin.empty()) {
+    return core::Status(core::StatusCode::kPermissionDenied,
+                        std::string(codec::BodyName(in.message.body)) +
+                            " is a site message and must come through a gateway",
+                        "envelope.origin");
+  }
+  return origin;
+}
+
+core::Result<StudyRunner*> CoordinatorService::RunnerFor(const std::string& study_id) {
+  StudyRunner* runner = Study(study_id);
+  if (runner == nullptr) return core::NotFound("no study '" + study_id + "'", "study_id");
+  return runner;
+}
+
+CoordinatorService::Handled CoordinatorService::OnRegisterSite(core::Inbound& in,
+                                                               codec::RegisterSite& body) {
   if (draining_) return core::Unavailable("coordinator is shutting down", "coordinator");
+  const std::string& origin = in.message.header.origin;
+  if (!origin.empty() && origin != body.site_id) {
+    return core::Status(core::StatusCode::kPermissionDenied,
+                        "connection of site " + origin + " cannot register " + body.site_id,
+                        "RegisterSite.site_id");
+  }
   FEDRX_ASSIGN_OR_RETURN(codec::SiteRegistered done, sites_.Register(body));
+  if (!origin.empty()) directory_.Heard(origin, in.peer);
   return core::Response{std::move(done), {}};
 }
 
-core::Result<core::Response> CoordinatorService::OnListSites(core::Inbound&, codec::ListSites&) {
+CoordinatorService::Handled CoordinatorService::OnListSites(core::Inbound&, codec::ListSites&) {
   FEDRX_ASSIGN_OR_RETURN(codec::SiteList list, sites_.List());
   return core::Response{std::move(list), {}};
 }
 
-core::Result<core::Response> CoordinatorService::OnHealthCheck(core::Inbound&,
-                                                               codec::HealthCheck&) {
+CoordinatorService::Handled CoordinatorService::OnHealthCheck(core::Inbound&,
+                                                              codec::HealthCheck&) {
   const core::Readiness ready = CheckReady();
   const double uptime = std::chrono::duration<double>(clock_.Now() - started_).count();
   return core::Response{
       codec::HealthStatus{"coordinator", ready.ready, options_.version, uptime, ready.reason},
       {}};
+}
+
+CoordinatorService::Handled CoordinatorService::OnHeartbeat(core::Inbound& in,
+                                                            codec::Heartbeat& body) {
+  FEDRX_ASSIGN_OR_RETURN(std::string site, SiteOf(in));
+  directory_.Heard(site, in.peer);
+  directory_.Approved(site, std::move(body.approved_studies));
+  return core::Response::None();
+}
+
+CoordinatorService::Handled CoordinatorService::OnCreateStudy(core::Inbound& in,
+                                                              codec::CreateStudy& body) {
+  if (!in.message.header.origin.empty()) {
+    return core::Status(core::StatusCode::kPermissionDenied, "sites cannot create studies",
+                        "envelope.origin");
+  }
+  if (draining_) return core::Unavailable("coordinator is shutting down", "coordinator");
+  codec::StudySpec& spec = body.study;
+  if (spec.model.num_tasks == 0) spec.model.num_tasks = static_cast<std::uint32_t>(spec.tasks.size());
+  if (spec.strategy.empty()) spec.strategy = "fedavg";
+  FEDRX_RETURN_IF_ERROR(ValidateStudySpec(spec));
+  if (Study(spec.study_id) != nullptr) {
+    return core::Status(core::StatusCode::kAlreadyExists,
+                        "study '" + spec.study_id + "' already exists", "StudySpec.study_id");
+  }
+  const std::vector<float> initial = ml::InitParameters(NetSpecOf(spec), spec.seed);
+  FEDRX_RETURN_IF_ERROR(studies_.Create(spec, initial, clock_.WallMillis()));
+  FEDRX_ASSIGN_OR_RETURN(StudyRecord record, studies_.Load(spec.study_id));
+  FEDRX_RETURN_IF_ERROR(AddRunner(std::move(record)));
+  metrics_.Counter("studies_created_total", "Studies created").Inc();
+  std::cerr << "coordinator: study " << spec.study_id << " created (" << spec.tasks.size()
+            << " tasks, " << initial.size() << " parameters, " << spec.rounds << " rounds)\n";
+  return core::Response{codec::StudyCreated{spec.study_id}, {}};
+}
+
+CoordinatorService::Handled CoordinatorService::OnGetStudy(core::Inbound&, codec::GetStudy& body) {
+  FEDRX_ASSIGN_OR_RETURN(StudyRunner * runner, RunnerFor(body.study_id));
+  FEDRX_ASSIGN_OR_RETURN(codec::StudyInfo info, runner->Info());
+  return core::Response{std::move(info), {}};
+}
+
+CoordinatorService::Handled CoordinatorService::OnGetModel(core::Inbound&, codec::GetModel& body) {
+  FEDRX_ASSIGN_OR_RETURN(StudyRunner * runner, RunnerFor(body.study_id));
+  const std::uint32_t version = body.version == 0 ? runner->record().model_version : body.version;
+  if (version > runner->record().model_version) {
+    return core::NotFound("study '" + body.study_id + "' has no model version " +
+                              std::to_string(version) + " yet",
+                          "GetModel.version");
+  }
+  FEDRX_ASSIGN_OR_RETURN(std::vector<float> weights, studies_.LoadModel(body.study_id, version));
+  FEDRX_ASSIGN_OR_RETURN(std::uint32_t round, studies_.ModelRound(body.study_id, version));
+  codec::ModelVersion mv{body.study_id, version, round, clock_.WallMillis(), {}};
+  std::vector<codec::Tensor> tensors;
+  const auto n = static_cast<std::int64_t>(weights.size());
+  tensors.push_back(codec::Tensor{"weights", codec::DType::kFloat32, {n},
+                                  codec::Blob::FromFloats(std::move(weights))});
+  return core::Response{std::move(mv), std::move(tensors)};
+}
+
+CoordinatorService::Handled CoordinatorService::OnUpdateReady(core::Inbound& in,
+                                                              codec::UpdateReady& body) {
+  FEDRX_ASSIGN_OR_RETURN(std::string site, SiteOf(in));
+  directory_.Heard(site, in.peer);
+  FEDRX_ASSIGN_OR_RETURN(StudyRunner * runner, RunnerFor(body.study_id));
+  FEDRX_RETURN_IF_ERROR(runner->OnUpdateReady(site, body));
+  return core::Response::None();
+}
+
+CoordinatorService::Handled CoordinatorService::OnModelUpdate(core::Inbound& in,
+                                                              codec::ModelUpdate& body) {
+  FEDRX_ASSIGN_OR_RETURN(std::string site, SiteOf(in));
+  directory_.Heard(site, in.peer);
+  if (!body.site_id.empty() && body.site_id != site) {
+    return core::Status(core::StatusCode::kPermissionDenied,
+                        "update names site " + body.site_id + " but comes from " + site,
+                        "ModelUpdate.site_id");
+  }
+  FEDRX_ASSIGN_OR_RETURN(StudyRunner * runner, RunnerFor(body.study_id));
+  FEDRX_RETURN_IF_ERROR(runner->OnModelUpdate(site, body, in.message.tensors));
+  return core::Response{codec::Ack{"update accepted"}, {}};
+}
+
+CoordinatorService::Handled CoordinatorService::OnEvaluationResult(core::Inbound& in,
+                                                                   codec::EvaluationResult& body) {
+  FEDRX_ASSIGN_OR_RETURN(std::string site, SiteOf(in));
+  directory_.Heard(site, in.peer);
+  FEDRX_ASSIGN_OR_RETURN(StudyRunner * runner, RunnerFor(body.study_id));
+  FEDRX_RETURN_IF_ERROR(runner->OnEvaluationResult(site, body, in.message.tensors));
+  return core::Response::None();
 }
 
 }  // namespace fedrx::coordinator

@@ -1,11 +1,17 @@
 // CoordinatorService: the federation coordinator's process logic on top of
-// the ServiceRunner. So far: site registration and listing, and health. Runs
-// on the runner's thread; not thread-safe.
+// the ServiceRunner: site registration and listing, studies (create, status,
+// models), the round machines of running studies, and health. Runs on the
+// runner's thread; not thread-safe.
 #pragma once
 
+#include <map>
+#include <memory>
 #include <string>
 
+#include "services/coordinator/site_directory.h"
 #include "services/coordinator/site_registry.h"
+#include "services/coordinator/study_runner.h"
+#include "services/coordinator/study_store.h"
 #include "services/core/bus.h"
 #include "services/core/clock.h"
 #include "services/core/dispatcher.h"
@@ -16,9 +22,12 @@
 namespace fedrx::coordinator {
 
 struct CoordinatorOptions {
-  // Where sites (through the gateway) and the CLI reach the coordinator.
+  // Where gateways and the CLI reach the coordinator.
   std::string endpoint = "tcp://0.0.0.0:5570";
   std::string version = "0.1.0";
+  RunnerTimings timings;
+  // A site not heard from for this long is not selected for new rounds.
+  std::chrono::milliseconds site_alive_window{6000};
 };
 
 class CoordinatorService final : public core::Service {
@@ -27,23 +36,44 @@ class CoordinatorService final : public core::Service {
                      core::Metrics& metrics, const core::Clock& clock);
 
   core::Status Start() override;
+  core::Status Tick() override;
   core::Readiness CheckReady() override;
   void BeginDrain() override { draining_ = true; }
 
+  // The running study, or null.
+  StudyRunner* Study(const std::string& id);
+
  private:
-  core::Result<core::Response> OnRegisterSite(core::Inbound& in, codec::RegisterSite& body);
-  core::Result<core::Response> OnListSites(core::Inbound& in, codec::ListSites& body);
-  core::Result<core::Response> OnHealthCheck(core::Inbound& in, codec::HealthCheck& body);
+  using Handled = core::Result<core::Response>;
+  Handled OnRegisterSite(core::Inbound& in, codec::RegisterSite& body);
+  Handled OnListSites(core::Inbound& in, codec::ListSites& body);
+  Handled OnHealthCheck(core::Inbound& in, codec::HealthCheck& body);
+  Handled OnHeartbeat(core::Inbound& in, codec::Heartbeat& body);
+  Handled OnCreateStudy(core::Inbound& in, codec::CreateStudy& body);
+  Handled OnGetStudy(core::Inbound& in, codec::GetStudy& body);
+  Handled OnGetModel(core::Inbound& in, codec::GetModel& body);
+  Handled OnUpdateReady(core::Inbound& in, codec::UpdateReady& body);
+  Handled OnModelUpdate(core::Inbound& in, codec::ModelUpdate& body);
+  Handled OnEvaluationResult(core::Inbound& in, codec::EvaluationResult& body);
+
+  // The site a forwarded message comes from; kPermissionDenied when a site
+  // message did not come through a gateway.
+  core::Result<std::string> SiteOf(const core::Inbound& in) const;
+  core::Result<StudyRunner*> RunnerFor(const std::string& study_id);
+  core::Status AddRunner(StudyRecord record);
 
   CoordinatorOptions options_;
   core::Bus& bus_;
   core::StateStore& store_;
+  core::Metrics& metrics_;
   const core::Clock& clock_;
   core::Dispatcher dispatcher_;
   SiteRegistry sites_;
+  SiteDirectory directory_;
+  StudyStore studies_;
+  std::map<std::string, std::unique_ptr<StudyRunner>> runners_;
   std::chrono::steady_clock::time_point started_;
   bool draining_ = false;
-  core::Readiness last_ready_;
 };
 
 }  // namespace fedrx::coordinator

@@ -42,6 +42,7 @@ void Dispatcher::Handle(Inbound&& in) {
   if (result.ok()) {
     metrics_.ObserveRequest(type, "ok", seconds);
     Response& response = result.value();
+    if (!response.reply) return;  // a one-way message, handled
     sent = Reply(bus_, in, std::move(response.body), std::move(response.tensors));
   } else {
     metrics_.ObserveRequest(type, StatusCodeName(result.status().code()), seconds);

@@ -20,6 +20,11 @@ namespace fedrx::core {
 struct Response {
   codec::Body body;
   std::vector<codec::Tensor> tensors;
+  // False for a one-way message handled without an answer (a refusal is
+  // still answered with an Error).
+  bool reply = true;
+
+  static Response None() { return Response{codec::Ack{}, {}, false}; }
 };
 
 class Dispatcher {

@@ -39,6 +39,14 @@ Status ValidateId(std::string_view id, std::string_view what) {
 }
 
 namespace keys {
+namespace {
+Result<Key> StudyPart(std::string_view study_id, std::string_view part, std::uint32_t n) {
+  FEDRX_RETURN_IF_ERROR(ValidateId(study_id, "study_id"));
+  return KeyFactory::Make(std::string(kPrefix) + "study:" + std::string(study_id) + ":" +
+                          std::string(part) + ":" + std::to_string(n));
+}
+}  // namespace
+
 
 Result<Key> Site(std::string_view site_id) {
   FEDRX_RETURN_IF_ERROR(ValidateId(site_id, "site_id"));
@@ -55,9 +63,20 @@ Result<Key> Study(std::string_view study_id) {
 Key StudyIndex() { return KeyFactory::Make(std::string(kPrefix) + "studies"); }
 
 Result<Key> Round(std::string_view study_id, std::uint32_t round) {
-  FEDRX_RETURN_IF_ERROR(ValidateId(study_id, "study_id"));
-  return KeyFactory::Make(std::string(kPrefix) + "study:" + std::string(study_id) + ":round:" +
-                          std::to_string(round));
+  return StudyPart(study_id, "round", round);
+}
+
+
+Result<Key> RoundMetrics(std::string_view study_id, std::uint32_t round) {
+  return StudyPart(study_id, "round-metrics", round);
+}
+
+Result<Key> ModelWeights(std::string_view study_id, std::uint32_t version) {
+  return StudyPart(study_id, "model", version);
+}
+
+Result<Key> ModelMeta(std::string_view study_id, std::uint32_t version) {
+  return StudyPart(study_id, "model-meta", version);
 }
 
 Result<Key> ServiceHeartbeat(std::string_view service) {

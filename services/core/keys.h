@@ -38,6 +38,11 @@ Result<Key> Study(std::string_view study_id);
 Key StudyIndex();
 // Hash of one round of a study.
 Result<Key> Round(std::string_view study_id, std::uint32_t round);
+// Hash of a round's metrics (name -> value).
+Result<Key> RoundMetrics(std::string_view study_id, std::uint32_t round);
+// Raw float32 weights of a model version, and its metadata hash.
+Result<Key> ModelWeights(std::string_view study_id, std::uint32_t version);
+Result<Key> ModelMeta(std::string_view study_id, std::uint32_t version);
 // Hash of a service's liveness record (used by health checks).
 Result<Key> ServiceHeartbeat(std::string_view service);
 }  // namespace keys

@@ -1,0 +1,539 @@
+#include "services/coordinator/study_runner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+
+#include "services/core/bus.h"
+#include "services/core/keys.h"
+
+namespace fedrx::coordinator {
+namespace {
+
+using std::chrono::milliseconds;
+
+std::uint64_t SplitMix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+std::uint64_t Fnv1a(const std::string& s) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
+  return h;
+}
+
+bool Printable(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return c >= 0x20 && c != 0x7f; });
+}
+
+core::Status OutOfRange(const std::string& what, const std::string& where) {
+  return core::InvalidArgument(what, "StudySpec." + where);
+}
+
+}  // namespace
+
+ml::NetSpec NetSpecOf(const codec::StudySpec& spec) {
+  ml::NetSpec net;
+  net.input_dim = spec.model.input_dim;
+  net.hidden = spec.model.hidden;
+  net.num_tasks = spec.model.num_tasks;
+  net.dropout = spec.model.dropout;
+  return net;
+}
+
+core::Status ValidateStudySpec(const codec::StudySpec& spec) {
+  FEDRX_RETURN_IF_ERROR(core::ValidateId(spec.study_id, "StudySpec.study_id"));
+  if (spec.tasks.empty() || spec.tasks.size() > 4096) {
+    return OutOfRange("a study needs 1..4096 tasks", "tasks");
+  }
+  for (std::size_t i = 0; i < spec.tasks.size(); ++i) {
+    const auto& t = spec.tasks[i];
+    if (t.empty() || t.size() > 128 || !Printable(t)) {
+      return OutOfRange("task names are printable and 1..128 bytes",
+                        "tasks[" + std::to_string(i) + "]");
+    }
+  }
+  if (spec.model.num_tasks != spec.tasks.size()) {
+    return OutOfRange("model.num_tasks is " + std::to_string(spec.model.num_tasks) + " but " +
+                          std::to_string(spec.tasks.size()) + " tasks are named",
+                      "model.num_tasks");
+  }
+  if (core::Status s = ml::ValidateSpec(NetSpecOf(spec)); !s.ok()) {
+    return OutOfRange(s.message(), "model");
+  }
+  if (spec.rounds < 1 || spec.rounds > 100000) return OutOfRange("rounds must be 1..100000", "rounds");
+  if (spec.min_sites < 1) return OutOfRange("min_sites must be at least 1", "min_sites");
+  if (!spec.sites.empty() && spec.min_sites > spec.sites.size()) {
+    return OutOfRange("min_sites exceeds the number of sites named", "min_sites");
+  }
+  for (std::size_t i = 0; i < spec.sites.size(); ++i) {
+    FEDRX_RETURN_IF_ERROR(
+        core::ValidateId(spec.sites[i], "StudySpec.sites[" + std::to_string(i) + "]"));
+  }
+  if (spec.local_epochs < 1 || spec.local_epochs > 1000) {
+    return OutOfRange("local_epochs must be 1..1000", "local_epochs");
+  }
+  if (!(spec.learning_rate > 0 && spec.learning_rate <= 10)) {
+    return OutOfRange("learning_rate must be in (0, 10]", "learning_rate");
+  }
+  if (spec.batch_size < 1 || spec.batch_size > 65536) {
+    return OutOfRange("batch_size must be 1..65536", "batch_size");
+  }
+  if (spec.round_deadline_ms < 100 || spec.round_deadline_ms > 86'400'000) {
+    return OutOfRange("round deadline must be 100 ms .. 24 h", "round_deadline_ms");
+  }
+  if (spec.fingerprint_radius > 6) {
+    return OutOfRange("fingerprint_radius must be 0..6", "fingerprint_radius");
+  }
+  if (auto s = MakeStrategy(spec.strategy); !s.ok()) return s.status();
+  return core::Status::Ok();
+}
+
+std::uint64_t SiteRoundSeed(std::uint64_t study_seed, std::uint32_t round,
+                            const std::string& site) {
+  return SplitMix64(study_seed ^ SplitMix64(round) ^ Fnv1a(site));
+}
+
+StudyRunner::StudyRunner(StudyRecord record, StudyStore& store, SiteChannel& sites,
+                         std::unique_ptr<Strategy> strategy, const core::Clock& clock,
+                         core::Metrics& metrics, RunnerTimings timings)
+    : record_(std::move(record)),
+      store_(store),
+      sites_(sites),
+      strategy_(std::move(strategy)),
+      clock_(clock),
+      metrics_(metrics),
+      timings_(timings),
+      net_(NetSpecOf(record_.spec)),
+      parameters_(ml::ParameterCount(net_)) {
+  if (record_.state != codec::StudyState::kRunning) phase_ = Phase::kDone;
+}
+
+core::Status StudyRunner::Refuse(const char* reason, core::Status status) {
+  metrics_.Counter("updates_rejected_total", "Site messages refused by the round machine",
+                   {{"reason", reason}})
+      .Inc();
+  return status;
+}
+
+bool StudyRunner::Selected(const std::string& site) const {
+  return std::binary_search(round_.selected.begin(), round_.selected.end(), site);
+}
+
+std::vector<codec::Tensor> StudyRunner::ModelTensors(
+    std::shared_ptr<const std::vector<float>> model) const {
+  std::vector<codec::Tensor> t;
+  t.push_back(codec::Tensor{"weights", codec::DType::kFloat32,
+                            {static_cast<std::int64_t>(model->size())},
+                            codec::Blob::FromShared(std::move(model))});
+  return t;
+}
+
+core::Status StudyRunner::Tick() {
+  const auto now = clock_.Now();
+  switch (phase_) {
+    case Phase::kDone:
+      return core::Status::Ok();
+    case Phase::kWaitingForSites: {
+      if (checked_store_) return StartRound();
+      // A restarted coordinator first looks at where the round stood.
+      FEDRX_ASSIGN_OR_RETURN(std::optional<RoundRecord> stored,
+                             store_.LoadRound(id(), record_.current_round));
+      checked_store_ = true;
+      if (stored.has_value() && stored->state == codec::RoundState::kEvaluating &&
+          record_.model_version == stored->base_version + 1) {
+        round_ = *stored;
+        return ResumeEvaluation();
+      }
+      if (stored.has_value() && (stored->state == codec::RoundState::kClosed ||
+                                 stored->state == codec::RoundState::kFailed)) {
+        return AdvanceRound();
+      }
+      return StartRound();
+    }
+    case Phase::kTraining:
+      if (!uploading_.empty() && now >= upload_deadline_) {
+        std::cerr << "coordinator: " << id() << " round " << round_.round << ": site "
+                  << uploading_ << " did not deliver its update in time\n";
+        metrics_.Counter("dropouts_total", "Sites dropped from a round", {{"stage", "upload"}}).Inc();
+        dropped_.insert(uploading_);
+        uploading_.clear();
+      }
+      return MaybeGrant();
+    case Phase::kEvaluating:
+      if (evaluating_.empty() || now >= deadline_) return FinishEvaluation();
+      return core::Status::Ok();
+  }
+  return core::Status::Ok();
+}
+
+core::Status StudyRunner::StartRound() {
+  std::vector<std::string> available = sites_.AvailableSites(id());
+  if (!record_.spec.sites.empty()) {
+    std::vector<std::string> allowed;
+    for (const auto& s : available) {
+      if (std::find(record_.spec.sites.begin(), record_.spec.sites.end(), s) !=
+          record_.spec.sites.end()) {
+        allowed.push_back(s);
+      }
+    }
+    available = std::move(allowed);
+  }
+  std::sort(available.begin(), available.end());
+  if (available.size() < record_.spec.min_sites) return core::Status::Ok();  // keep waiting
+
+  FEDRX_ASSIGN_OR_RETURN(std::vector<float> weights, store_.LoadModel(id(), record_.model_version));
+  if (weights.size() != parameters_) {
+    return core::Status(core::StatusCode::kDataLoss,
+                        "stored model has " + std::to_string(weights.size()) +
+                            " parameters, the spec implies " + std::to_string(parameters_),
+                        "study " + id());
+  }
+  auto model = std::make_shared<const std::vector<float>>(std::move(weights));
+
+  const std::int64_t now_ms = clock_.WallMillis();
+  round_ = RoundRecord{};
+  round_.round = record_.current_round;
+  round_.state = codec::RoundState::kTraining;
+  round_.base_version = record_.model_version;
+  round_.selected = available;
+  round_.started_at_ms = now_ms;
+  round_.deadline_ms = now_ms + record_.spec.round_deadline_ms;
+  FEDRX_RETURN_IF_ERROR(store_.SaveRound(id(), round_));
+
+  strategy_->Begin(parameters_);
+  ready_.clear();
+  ready_samples_.clear();
+  dropped_.clear();
+  uploading_.clear();
+  round_started_ = clock_.Now();
+  deadline_ = round_started_ + milliseconds(record_.spec.round_deadline_ms);
+  phase_ = Phase::kTraining;
+
+  for (const auto& site : round_.selected) {
+    codec::TrainTask task{id(),
+                          round_.round,
+                          round_.base_version,
+                          record_.spec.local_epochs,
+                          record_.spec.batch_size,
+                          record_.spec.learning_rate,
+                          SiteRoundSeed(record_.spec.seed, round_.round, site),
+                          round_.deadline_ms};
+    if (core::Status s = sites_.SendToSite(site, core::MakeMessage(task, ModelTensors(model)));
+        !s.ok()) {
+      std::cerr << "coordinator: " << id() << " round " << round_.round << ": cannot reach "
+                << site << ": " << s << "\n";
+      metrics_.Counter("dropouts_total", "Sites dropped from a round", {{"stage", "task"}}).Inc();
+      dropped_.insert(site);
+    }
+  }
+  metrics_.Counter("rounds_started_total", "Rounds started").Inc();
+  std::cerr << "coordinator: " << id() << " round " << round_.round << " started with "
+            << round_.selected.size() << " site(s) from model version " << round_.base_version
+            << "\n";
+  return MaybeGrant();
+}
+
+core::Status StudyRunner::OnUpdateReady(const std::string& site, const codec::UpdateReady& r) {
+  if (phase_ != Phase::kTraining || r.round != round_.round) {
+    return Refuse("stale_round",
+                  core::FailedPrecondition("round " + std::to_string(r.round) + " of study " + id() +
+                                               " is not training (the study is at round " +
+                                               std::to_string(record_.current_round) + ")",
+                                           "UpdateReady.round"));
+  }
+  if (!Selected(site)) {
+    return Refuse("not_selected", core::Status(core::StatusCode::kPermissionDenied,
+                                               "site " + site + " is not taking part in round " +
+                                                   std::to_string(r.round) + " of study " + id(),
+                                               "envelope.origin"));
+  }
+  if (r.base_version != round_.base_version) {
+    return Refuse("wrong_base", core::FailedPrecondition(
+                                    "trained from version " + std::to_string(r.base_version) +
+                                        ", the round started from " +
+                                        std::to_string(round_.base_version),
+                                    "UpdateReady.base_version"));
+  }
+  if (dropped_.count(site) != 0) {
+    return Refuse("late", core::FailedPrecondition("site " + site + " was dropped from round " +
+                                                       std::to_string(r.round) + " (too late)",
+                                                   "UpdateReady"));
+  }
+  ready_.insert(site);
+  ready_samples_[site] = r.num_samples;
+  return MaybeGrant();
+}
+
+core::Status StudyRunner::MaybeGrant() {
+  if (phase_ != Phase::kTraining || !uploading_.empty()) return core::Status::Ok();
+  const bool past_deadline = clock_.Now() >= deadline_;
+  for (const auto& site : round_.selected) {
+    if (dropped_.count(site) != 0 ||
+        std::find(round_.contributed.begin(), round_.contributed.end(), site) !=
+            round_.contributed.end()) {
+      continue;
+    }
+    if (ready_.count(site) != 0) {
+      if (core::Status s =
+              sites_.SendToSite(site, core::MakeMessage(codec::UploadGrant{id(), round_.round}));
+          !s.ok()) {
+        metrics_.Counter("dropouts_total", "Sites dropped from a round", {{"stage", "grant"}})
+            .Inc();
+        dropped_.insert(site);
+        continue;
+      }
+      uploading_ = site;
+      upload_deadline_ = clock_.Now() + timings_.upload_timeout;
+      return core::Status::Ok();
+    }
+    if (!past_deadline) return core::Status::Ok();  // wait for this site, in order
+    std::cerr << "coordinator: " << id() << " round " << round_.round << ": site " << site
+              << " missed the deadline\n";
+    metrics_.Counter("dropouts_total", "Sites dropped from a round", {{"stage", "training"}}).Inc();
+    dropped_.insert(site);
+  }
+  return CloseTraining();
+}
+
+core::Status StudyRunner::OnModelUpdate(const std::string& site, const codec::ModelUpdate& u,
+                                        std::vector<codec::Tensor>& tensors) {
+  if (phase_ != Phase::kTraining || u.study_id != id() || u.round != round_.round) {
+    return Refuse("stale_round",
+                  core::FailedPrecondition("round " + std::to_string(u.round) + " of study " + id() +
+                                               " is not taking updates (the study is at round " +
+                                               std::to_string(record_.current_round) + ")",
+                                           "ModelUpdate.round"));
+  }
+  if (!Selected(site)) {
+    return Refuse("not_selected", core::Status(core::StatusCode::kPermissionDenied,
+                                               "site " + site + " is not taking part in round " +
+                                                   std::to_string(u.round) + " of study " + id(),
+                                               "envelope.origin"));
+  }
+  if (site != uploading_) {
+    return Refuse("not_granted",
+                  core::FailedPrecondition("site " + site + " has no upload grant", "ModelUpdate"));
+  }
+  // From here on a refusal also ends this site's part in the round.
+  const auto fail = [&](const char* reason, core::Status s) {
+    dropped_.insert(site);
+    uploading_.clear();
+    core::Status refused = Refuse(reason, std::move(s));
+    MaybeGrant().IgnoreError();
+    return refused;
+  };
+  if (u.base_version != round_.base_version) {
+    return fail("wrong_base", core::FailedPrecondition(
+                                  "trained from version " + std::to_string(u.base_version) +
+                                      ", the round started from " +
+                                      std::to_string(round_.base_version),
+                                  "ModelUpdate.base_version"));
+  }
+  if (u.num_samples == 0) {
+    return fail("no_samples", core::InvalidArgument("update trained on no samples",
+                                                    "ModelUpdate.num_samples"));
+  }
+  if (tensors.size() != 1 || tensors[0].dtype != codec::DType::kFloat32 ||
+      tensors[0].data.size() != parameters_ * sizeof(float)) {
+    return fail("wrong_shape",
+                core::InvalidArgument(
+                    "expected one float32 tensor of " + std::to_string(parameters_) +
+                        " parameters, got " + std::to_string(tensors.size()) + " tensor(s)" +
+                        (tensors.empty() ? std::string()
+                                         : " (first: " + std::to_string(tensors[0].data.size()) +
+                                               " bytes)"),
+                    "tensor 0"));
+  }
+  std::span<const float> weights = tensors[0].data.As<float>();
+  if (core::Status s = ml::ValidateParameters(net_, weights); !s.ok()) {
+    return fail("not_finite", core::InvalidArgument(s.message(), "tensor 0 (weights)"));
+  }
+  FEDRX_RETURN_IF_ERROR(strategy_->Accept(weights, static_cast<double>(u.num_samples)));
+  round_.contributed.push_back(site);
+  round_.samples += u.num_samples;
+  uploading_.clear();
+  metrics_.Counter("updates_accepted_total", "Site updates folded into a round").Inc();
+  if (core::Status s = store_.SaveRound(id(), round_); !s.ok()) {
+    // Progress is informational: a restart repeats the round from its start.
+    std::cerr << "coordinator: could not record progress of " << id() << ": " << s << "\n";
+  }
+  return MaybeGrant();
+}
+
+core::Status StudyRunner::CloseTraining() {
+  const auto now = clock_.Now();
+  if (round_.contributed.size() < record_.spec.min_sites) {
+    std::cerr << "coordinator: " << id() << " round " << round_.round << " failed: "
+              << round_.contributed.size() << " update(s), " << record_.spec.min_sites
+              << " needed\n";
+    round_.state = codec::RoundState::kFailed;
+    round_.closed_at_ms = clock_.WallMillis();
+    FEDRX_RETURN_IF_ERROR(store_.SaveRound(id(), round_));
+    metrics_.Counter("rounds_total", "Rounds ended", {{"outcome", "failed"}}).Inc();
+    return AdvanceRound();
+  }
+  FEDRX_ASSIGN_OR_RETURN(std::vector<float> weights, strategy_->Finish());
+  round_.state = codec::RoundState::kEvaluating;
+  FEDRX_RETURN_IF_ERROR(store_.CommitRound(id(), round_, weights, record_.current_round,
+                                           /*completed=*/false, clock_.WallMillis()));
+  record_.model_version = round_.base_version + 1;
+  metrics_
+      .Histogram("round_training_seconds", "Round time from tasks sent to model stored",
+                 {0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900})
+      .Observe(std::chrono::duration<double>(now - round_started_).count());
+  metrics_.Gauge("model_version", "Latest stored model version")
+      .Set(static_cast<double>(record_.model_version));
+  std::cerr << "coordinator: " << id() << " round " << round_.round << ": model version "
+            << record_.model_version << " from " << round_.contributed.size() << " site(s), "
+            << round_.samples << " samples\n";
+  return StartEvaluation(std::make_shared<const std::vector<float>>(std::move(weights)));
+}
+
+core::Status StudyRunner::ResumeEvaluation() {
+  FEDRX_ASSIGN_OR_RETURN(std::vector<float> weights, store_.LoadModel(id(), record_.model_version));
+  return StartEvaluation(std::make_shared<const std::vector<float>>(std::move(weights)));
+}
+
+core::Status StudyRunner::StartEvaluation(std::shared_ptr<const std::vector<float>> model) {
+  phase_ = Phase::kEvaluating;
+  evaluating_.clear();
+  histograms_.clear();
+  evaluated_samples_ = 0;
+  deadline_ = clock_.Now() + std::min(timings_.evaluation_timeout,
+                                      milliseconds(record_.spec.round_deadline_ms));
+  for (const auto& site : round_.contributed) {
+    codec::EvaluateTask task{id(), round_.round, record_.model_version, "valid",
+                             timings_.histogram_bins};
+    if (sites_.SendToSite(site, core::MakeMessage(task, ModelTensors(model))).ok()) {
+      evaluating_.insert(site);
+    }
+  }
+  if (evaluating_.empty()) return FinishEvaluation();
+  return core::Status::Ok();
+}
+
+core::Status StudyRunner::OnEvaluationResult(const std::string& site,
+                                             const codec::EvaluationResult& r,
+                                             std::vector<codec::Tensor>& tensors) {
+  if (phase_ != Phase::kEvaluating || r.study_id != id() || r.round != round_.round ||
+      r.model_version != record_.model_version) {
+    return Refuse("stale_evaluation",
+                  core::FailedPrecondition("no evaluation of round " + std::to_string(r.round) +
+                                               " version " + std::to_string(r.model_version) +
+                                               " is open",
+                                           "EvaluationResult"));
+  }
+  if (evaluating_.count(site) == 0) {
+    return Refuse("not_asked", core::FailedPrecondition("site " + site + " was not asked",
+                                                        "envelope.origin"));
+  }
+  evaluating_.erase(site);
+  const std::size_t tasks = record_.spec.tasks.size();
+  const std::size_t bins = timings_.histogram_bins;
+  if (tensors.size() != 1 || tensors[0].dtype != codec::DType::kUInt64 ||
+      tensors[0].data.size() != tasks * 2 * bins * sizeof(std::uint64_t)) {
+    core::Status s = Refuse("wrong_shape",
+                            core::InvalidArgument("expected a uint64 tensor of shape [" +
+                                                      std::to_string(tasks) + ", 2, " +
+                                                      std::to_string(bins) + "]",
+                                                  "tensor 0 (histograms)"));
+    if (evaluating_.empty()) FinishEvaluation().IgnoreError();
+    return s;
+  }
+  auto counts = tensors[0].data.As<std::uint64_t>();
+  std::vector<ml::ScoreHistogram> h(tasks);
+  for (std::size_t t = 0; t < tasks; ++t) {
+    const auto* neg = counts.data() + (t * 2) * bins;
+    const auto* pos = counts.data() + (t * 2 + 1) * bins;
+    h[t].neg.assign(neg, neg + bins);
+    h[t].pos.assign(pos, pos + bins);
+  }
+  if (core::Status s = ml::Merge(histograms_, h); !s.ok()) {
+    return Refuse("bad_histogram", core::InvalidArgument(s.message(), "tensor 0 (histograms)"));
+  }
+  evaluated_samples_ += r.num_samples;
+  if (evaluating_.empty()) return FinishEvaluation();
+  return core::Status::Ok();
+}
+
+core::Status StudyRunner::FinishEvaluation() {
+  std::map<std::string, double> m;
+  double roc_sum = 0, pr_sum = 0;
+  int defined = 0;
+  for (std::size_t t = 0; t < histograms_.size() && t < record_.spec.tasks.size(); ++t) {
+    const double roc = ml::RocAucFromHistogram(histograms_[t]);
+    const double pr = ml::PrAucFromHistogram(histograms_[t]);
+    if (std::isfinite(roc)) {
+      m["valid_roc_auc:" + record_.spec.tasks[t]] = roc;
+      roc_sum += roc;
+      pr_sum += std::isfinite(pr) ? pr : 0;
+      ++defined;
+    }
+  }
+  if (defined > 0) {
+    m["valid_mean_roc_auc"] = roc_sum / defined;
+    m["valid_mean_pr_auc"] = pr_sum / defined;
+    metrics_.Gauge("validation_mean_roc_auc", "Federated validation ROC-AUC of the latest model")
+        .Set(roc_sum / defined);
+  }
+  m["valid_samples"] = static_cast<double>(evaluated_samples_);
+  FEDRX_RETURN_IF_ERROR(store_.SaveRoundMetrics(id(), round_.round, m));
+  round_.state = codec::RoundState::kClosed;
+  round_.closed_at_ms = clock_.WallMillis();
+  FEDRX_RETURN_IF_ERROR(store_.SaveRound(id(), round_));
+  metrics_.Counter("rounds_total", "Rounds ended", {{"outcome", "closed"}}).Inc();
+  std::cerr << "coordinator: " << id() << " round " << round_.round << " closed";
+  if (defined > 0) std::cerr << ", validation mean ROC-AUC " << roc_sum / defined;
+  std::cerr << "\n";
+  return AdvanceRound();
+}
+
+core::Status StudyRunner::AdvanceRound() {
+  if (record_.current_round >= record_.spec.rounds) {
+    FEDRX_RETURN_IF_ERROR(
+        store_.SaveState(id(), codec::StudyState::kCompleted, record_.current_round, ""));
+    record_.state = codec::StudyState::kCompleted;
+    phase_ = Phase::kDone;
+    std::cerr << "coordinator: study " << id() << " completed at model version "
+              << record_.model_version << "\n";
+    return core::Status::Ok();
+  }
+  FEDRX_RETURN_IF_ERROR(
+      store_.SaveState(id(), codec::StudyState::kRunning, record_.current_round + 1, ""));
+  ++record_.current_round;
+  phase_ = Phase::kWaitingForSites;
+  checked_store_ = true;
+  return core::Status::Ok();
+}
+
+core::Result<codec::StudyInfo> StudyRunner::Info() {
+  codec::StudyInfo info;
+  info.study = record_.spec;
+  info.state = record_.state;
+  info.current_round = record_.current_round;
+  info.model_version = record_.model_version;
+  info.detail = record_.detail;
+  for (std::uint32_t r = 1; r <= record_.current_round; ++r) {
+    FEDRX_ASSIGN_OR_RETURN(std::optional<RoundRecord> rec, store_.LoadRound(id(), r));
+    if (!rec.has_value()) continue;
+    if (r == round_.round && phase_ != Phase::kWaitingForSites) rec = round_;
+    codec::RoundSummary s;
+    s.round = r;
+    s.state = rec->state;
+    s.sites_selected = static_cast<std::uint32_t>(rec->selected.size());
+    s.updates_received = static_cast<std::uint32_t>(rec->contributed.size());
+    s.samples = rec->samples;
+    s.started_at_ms = rec->started_at_ms;
+    s.closed_at_ms = rec->closed_at_ms;
+    FEDRX_ASSIGN_OR_RETURN(auto metrics, store_.LoadRoundMetrics(id(), r));
+    for (const auto& [name, value] : metrics) s.metrics.push_back({name, value});
+    info.rounds.push_back(std::move(s));
+  }
+  return info;
+}
+
+}  // namespace fedrx::coordinator

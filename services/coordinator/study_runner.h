@@ -1,0 +1,126 @@
+// StudyRunner: one study's round state machine. Each round: select the
+// available sites, send them the global model (TrainTask), grant uploads one
+// site at a time in site-id order as sites report ready (so the coordinator
+// holds one update besides the running aggregate, and the aggregation order,
+// hence the model, does not depend on arrival times), fold each update into
+// the Strategy as it arrives, close at the deadline with at least min_sites,
+// store the new model version, then have the sites evaluate it on their
+// validation rows (score histograms only) before the next round. Every state
+// change is written to the StudyStore first, so a restarted coordinator
+// resumes the round from its start and reaches the same model.
+// Driven from the service's thread; not thread-safe.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "messages/codec/message.h"
+#include "services/coordinator/strategy.h"
+#include "services/coordinator/study_store.h"
+#include "services/core/clock.h"
+#include "services/core/metrics.h"
+#include "services/core/status.h"
+#include "services/ml/metrics.h"
+#include "services/ml/model.h"
+
+namespace fedrx::coordinator {
+
+// How the round machine reaches sites; implemented over the bus by the service.
+class SiteChannel {
+ public:
+  virtual ~SiteChannel() = default;
+  // Sites heard from recently that approved `study_id`, in id order.
+  virtual std::vector<std::string> AvailableSites(const std::string& study_id) const = 0;
+  // Sends to a site (through the gateway it is connected to).
+  virtual core::Status SendToSite(const std::string& site, codec::Message message) = 0;
+};
+
+struct RunnerTimings {
+  // How long a granted site has to deliver its update.
+  std::chrono::milliseconds upload_timeout{30000};
+  // Longest a federated evaluation waits for sites.
+  std::chrono::milliseconds evaluation_timeout{30000};
+  std::uint32_t histogram_bins = 1000;
+};
+
+// Turns a spec into the network shape the sites train.
+ml::NetSpec NetSpecOf(const codec::StudySpec& spec);
+// Checks a study spec from outside; kInvalidArgument names the field.
+core::Status ValidateStudySpec(const codec::StudySpec& spec);
+// The seed a site trains with in a round: fixed by the study seed, the round
+// and the site id, so a repeated round trains identically.
+std::uint64_t SiteRoundSeed(std::uint64_t study_seed, std::uint32_t round, const std::string& site);
+
+class StudyRunner {
+ public:
+  enum class Phase { kWaitingForSites, kTraining, kEvaluating, kDone };
+
+  // Resumes (or starts) `record`'s study where the store says it is.
+  StudyRunner(StudyRecord record, StudyStore& store, SiteChannel& sites,
+              std::unique_ptr<Strategy> strategy, const core::Clock& clock,
+              core::Metrics& metrics, RunnerTimings timings = {});
+
+  const std::string& id() const { return record_.spec.study_id; }
+  Phase phase() const { return phase_; }
+  const StudyRecord& record() const { return record_; }
+
+  // Starts rounds when enough sites are available and closes them at their
+  // deadlines. Errors are the store's (the runner retries on the next tick).
+  core::Status Tick();
+
+  // Site messages. Each refusal says why, is counted in
+  // fedrx_coordinator_updates_rejected_total{reason}, and leaves the round as it was.
+  core::Status OnUpdateReady(const std::string& site, const codec::UpdateReady& ready);
+  core::Status OnModelUpdate(const std::string& site, const codec::ModelUpdate& update,
+                             std::vector<codec::Tensor>& tensors);
+  core::Status OnEvaluationResult(const std::string& site, const codec::EvaluationResult& result,
+                                  std::vector<codec::Tensor>& tensors);
+
+  core::Result<codec::StudyInfo> Info();
+
+ private:
+  core::Status StartRound();
+  core::Status ResumeEvaluation();
+  core::Status MaybeGrant();
+  core::Status CloseTraining();
+  core::Status StartEvaluation(std::shared_ptr<const std::vector<float>> model);
+  core::Status FinishEvaluation();
+  core::Status AdvanceRound();
+  core::Status Refuse(const char* reason, core::Status status);
+  bool Selected(const std::string& site) const;
+  std::vector<codec::Tensor> ModelTensors(std::shared_ptr<const std::vector<float>> model) const;
+
+  StudyRecord record_;
+  StudyStore& store_;
+  SiteChannel& sites_;
+  std::unique_ptr<Strategy> strategy_;
+  const core::Clock& clock_;
+  core::Metrics& metrics_;
+  RunnerTimings timings_;
+  ml::NetSpec net_;
+  std::size_t parameters_ = 0;
+
+  Phase phase_ = Phase::kWaitingForSites;
+  // Whether the stored record of the current round has been looked at (once
+  // after a (re)start; a round that began here needs no look).
+  bool checked_store_ = false;
+  RoundRecord round_;
+  std::chrono::steady_clock::time_point deadline_{};
+  std::chrono::steady_clock::time_point round_started_{};
+  std::set<std::string> ready_;
+  std::map<std::string, std::uint64_t> ready_samples_;
+  std::set<std::string> dropped_;
+  std::string uploading_;
+  std::chrono::steady_clock::time_point upload_deadline_{};
+  // Evaluation of the round's model.
+  std::set<std::string> evaluating_;
+  std::vector<ml::ScoreHistogram> histograms_;
+  std::uint64_t evaluated_samples_ = 0;
+  std::map<std::string, double> round_metrics_;
+};
+
+}  // namespace fedrx::coordinator

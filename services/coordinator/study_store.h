@@ -1,0 +1,77 @@
+// StudyStore: studies, their rounds and model versions in the StateStore.
+// Everything the coordinator needs to resume a study after a restart is
+// written here before it is acknowledged. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "messages/codec/message.h"
+#include "services/core/clock.h"
+#include "services/core/state_store.h"
+#include "services/core/status.h"
+
+namespace fedrx::coordinator {
+
+struct StudyRecord {
+  codec::StudySpec spec;
+  codec::StudyState state = codec::StudyState::kCreated;
+  // The round under way (or the last one, once the study ended); rounds count from 1.
+  std::uint32_t current_round = 0;
+  // The latest model version; version 0 is the initial model.
+  std::uint32_t model_version = 0;
+  std::string detail;
+};
+
+struct RoundRecord {
+  std::uint32_t round = 0;
+  codec::RoundState state = codec::RoundState::kPending;
+  std::uint32_t base_version = 0;
+  std::vector<std::string> selected;
+  std::vector<std::string> contributed;
+  std::uint64_t samples = 0;
+  std::int64_t started_at_ms = 0;
+  std::int64_t closed_at_ms = 0;
+  std::int64_t deadline_ms = 0;
+};
+
+class StudyStore {
+ public:
+  explicit StudyStore(core::StateStore& store) : store_(store) {}
+
+  // Stores a new study (state Running, round 1 pending) with its initial
+  // model as version 0, all at once. kAlreadyExists if the id is taken.
+  core::Status Create(const codec::StudySpec& spec, std::span<const float> initial_model,
+                      std::int64_t now_ms);
+  core::Result<std::vector<std::string>> ListIds();
+  core::Result<StudyRecord> Load(const std::string& study_id);
+  core::Status SaveState(const std::string& study_id, codec::StudyState state,
+                         std::uint32_t current_round, const std::string& detail);
+
+  core::Status SaveRound(const std::string& study_id, const RoundRecord& round);
+  core::Result<std::optional<RoundRecord>> LoadRound(const std::string& study_id,
+                                                     std::uint32_t round);
+  core::Result<std::map<std::string, double>> LoadRoundMetrics(const std::string& study_id,
+                                                               std::uint32_t round);
+  core::Status SaveRoundMetrics(const std::string& study_id, std::uint32_t round,
+                                const std::map<std::string, double>& metrics);
+
+  // Atomically: stores `weights` as version round.base_version + 1, closes
+  // `round`, and moves the study to `next_round` (or Completed when
+  // `completed`).
+  core::Status CommitRound(const std::string& study_id, const RoundRecord& round,
+                           std::span<const float> weights, std::uint32_t next_round,
+                           bool completed, std::int64_t now_ms);
+  core::Result<std::vector<float>> LoadModel(const std::string& study_id, std::uint32_t version);
+  // The round that produced a model version (0 for the initial model).
+  core::Result<std::uint32_t> ModelRound(const std::string& study_id, std::uint32_t version);
+
+ private:
+  core::StateStore& store_;
+};
+
+}  // namespace fedrx::coordinator
