@@ -149,7 +149,7 @@ CoordinatorService::Handled CoordinatorService::OnCreateStudy(core::Inbound& in,
     return core::Status(core::StatusCode::kAlreadyExists,
                         "study '" + spec.study_id + "' already exists", "StudySpec.study_id");
   }
-  const std::vector<float> initial = ml::InitParameters(NetSpecOf(spec), spec.seed);
+  const std::vector<float> initial = ml::InitParameters(ml::NetSpecFromStudy(spec), spec.seed);
   FEDRX_RETURN_IF_ERROR(studies_.Create(spec, initial, clock_.WallMillis()));
   FEDRX_ASSIGN_OR_RETURN(StudyRecord record, studies_.Load(spec.study_id));
   FEDRX_RETURN_IF_ERROR(AddRunner(std::move(record)));

@@ -35,15 +35,6 @@ core::Status OutOfRange(const std::string& what, const std::string& where) {
 
 }  // namespace
 
-ml::NetSpec NetSpecOf(const codec::StudySpec& spec) {
-  ml::NetSpec net;
-  net.input_dim = spec.model.input_dim;
-  net.hidden = spec.model.hidden;
-  net.num_tasks = spec.model.num_tasks;
-  net.dropout = spec.model.dropout;
-  return net;
-}
-
 core::Status ValidateStudySpec(const codec::StudySpec& spec) {
   FEDRX_RETURN_IF_ERROR(core::ValidateId(spec.study_id, "StudySpec.study_id"));
   if (spec.tasks.empty() || spec.tasks.size() > 4096) {
@@ -61,7 +52,7 @@ core::Status ValidateStudySpec(const codec::StudySpec& spec) {
                           std::to_string(spec.tasks.size()) + " tasks are named",
                       "model.num_tasks");
   }
-  if (core::Status s = ml::ValidateSpec(NetSpecOf(spec)); !s.ok()) {
+  if (core::Status s = ml::ValidateSpec(ml::NetSpecFromStudy(spec)); !s.ok()) {
     return OutOfRange(s.message(), "model");
   }
   if (spec.rounds < 1 || spec.rounds > 100000) return OutOfRange("rounds must be 1..100000", "rounds");
@@ -107,7 +98,7 @@ StudyRunner::StudyRunner(StudyRecord record, StudyStore& store, SiteChannel& sit
       clock_(clock),
       metrics_(metrics),
       timings_(timings),
-      net_(NetSpecOf(record_.spec)),
+      net_(ml::NetSpecFromStudy(record_.spec)),
       parameters_(ml::ParameterCount(net_)) {
   if (record_.state != codec::StudyState::kRunning) phase_ = Phase::kDone;
 }

@@ -26,6 +26,7 @@
 #include "services/core/status.h"
 #include "services/ml/metrics.h"
 #include "services/ml/model.h"
+#include "services/ml/study_spec.h"
 
 namespace fedrx::coordinator {
 
@@ -47,8 +48,6 @@ struct RunnerTimings {
   std::uint32_t histogram_bins = 1000;
 };
 
-// Turns a spec into the network shape the sites train.
-ml::NetSpec NetSpecOf(const codec::StudySpec& spec);
 // Checks a study spec from outside; kInvalidArgument names the field.
 core::Status ValidateStudySpec(const codec::StudySpec& spec);
 // The seed a site trains with in a round: fixed by the study seed, the round

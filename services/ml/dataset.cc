@@ -34,4 +34,42 @@ Dataset Dataset::WithSplit(const std::string& tag) const {
   return Subset(rows);
 }
 
+Dataset Dataset::WithTasks(const std::vector<std::string>& wanted) const {
+  Dataset out;
+  out.tasks = wanted;
+  out.smiles = smiles;
+  out.scaffolds = scaffolds;
+  out.split = split;
+  out.x = x;
+  std::vector<std::ptrdiff_t> source(wanted.size(), -1);
+  for (std::size_t j = 0; j < wanted.size(); ++j) {
+    for (std::size_t k = 0; k < tasks.size(); ++k) {
+      if (tasks[k] == wanted[j]) source[j] = static_cast<std::ptrdiff_t>(k);
+    }
+  }
+  const std::size_t n = size();
+  out.y.assign(n * wanted.size(), kMissing);
+  for (std::size_t r = 0; r < n; ++r) {
+    for (std::size_t j = 0; j < wanted.size(); ++j) {
+      if (source[j] >= 0) {
+        out.y[r * wanted.size() + j] = y[r * tasks.size() + static_cast<std::size_t>(source[j])];
+      }
+    }
+  }
+  return out;
+}
+
+std::size_t Dataset::CountKnownTasks(const std::vector<std::string>& wanted) const {
+  std::size_t known = 0;
+  for (const auto& w : wanted) {
+    for (const auto& t : tasks) {
+      if (t == w) {
+        ++known;
+        break;
+      }
+    }
+  }
+  return known;
+}
+
 }  // namespace fedrx::ml

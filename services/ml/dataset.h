@@ -48,6 +48,11 @@ struct Dataset {
   Dataset Subset(std::span<const std::size_t> rows) const;
   // The rows whose split tag equals `tag`.
   Dataset WithSplit(const std::string& tag) const;
+  // The same rows with label columns for `wanted` tasks, in that order; a task
+  // this dataset does not have is all kMissing.
+  Dataset WithTasks(const std::vector<std::string>& wanted) const;
+  // How many of `wanted` this dataset has labels for.
+  std::size_t CountKnownTasks(const std::vector<std::string>& wanted) const;
 };
 
 }  // namespace fedrx::ml

@@ -75,7 +75,7 @@ class StudyRunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     spec_ = SmallSpec();
-    initial_ = ml::InitParameters(NetSpecOf(spec_), spec_.seed);
+    initial_ = ml::InitParameters(ml::NetSpecFromStudy(spec_), spec_.seed);
     ASSERT_EQ(initial_.size(), kParams);
     ASSERT_TRUE(studies_.Create(spec_, initial_, clock_.WallMillis()).ok());
     runner_ = MakeRunner();

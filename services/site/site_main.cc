@@ -1,0 +1,111 @@
+#include "services/site/site_main.h"
+
+#include <iostream>
+#include <sstream>
+
+#include "services/core/process.h"
+#include "services/core/zmq_bus.h"
+#include "services/ml/chem.h"
+#include "services/ml/csv_dataset.h"
+#include "services/ml/split.h"
+#include "services/site/site_service.h"
+
+namespace fedrx::site {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: fedrx-site [--config FILE]\n"
+    "  Keys (file `key = value`, or environment FEDRX_<KEY> with '.' as '_'):\n"
+    "  site.id, site.institution     who this site is\n"
+    "  site.data                     the institution's CSV (smiles, task columns, optional split)\n"
+    "  site.approved_studies         comma-separated study ids the institution approved\n"
+    "  site.gateway                  the platform's gateway (tcp://127.0.0.1:5560)\n"
+    "  site.fingerprint_radius, site.fingerprint_bits   (2, 2048)\n"
+    "  site.train_threads (2), site.heartbeat_interval (2s)\n"
+    "  http.listen                   /metrics, /healthz, /readyz (0.0.0.0:9464)";
+
+std::vector<std::string> CommaList(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+core::Result<LocalData> LoadLocalData(const core::Config& config, const ml::FingerprintOptions& fp,
+                                      const std::string& site) {
+  FEDRX_ASSIGN_OR_RETURN(std::string path, config.String("site.data"));
+  ml::LoadReport report;
+  FEDRX_ASSIGN_OR_RETURN(ml::Dataset all,
+                         ml::LoadCsvDataset(path, ml::CsvOptions{}, fp, &report));
+  std::cerr << "site " << site << ": " << path << ": " << report.rows_loaded << " of "
+            << report.rows_read << " rows loaded";
+  if (!report.skipped.empty()) {
+    std::cerr << ", " << report.skipped.size() << " skipped (first: row "
+              << report.skipped[0].row << ": " << report.skipped[0].reason << ")";
+  }
+  std::cerr << "\n";
+  LocalData data;
+  if (!all.split.empty()) {
+    data.train = all.WithSplit("train");
+    data.valid = all.WithSplit("valid");
+    data.test = all.WithSplit("test");
+  } else {
+    const ml::SplitIndices parts = ml::ScaffoldSplit(all, 0.8, 0.1);
+    data.train = all.Subset(parts.train);
+    data.valid = all.Subset(parts.valid);
+    data.test = all.Subset(parts.test);
+  }
+  if (data.train.size() == 0) {
+    return core::InvalidArgument("no training rows in " + path, "site.data");
+  }
+  return data;
+}
+
+core::Status Run(int argc, char** argv, int& exit_code) {
+  FEDRX_ASSIGN_OR_RETURN(core::Config config, core::ConfigFromArgs(argc, argv, kUsage));
+  SiteOptions options;
+  FEDRX_ASSIGN_OR_RETURN(options.site_id, config.String("site.id"));
+  FEDRX_RETURN_IF_ERROR(core::ValidateId(options.site_id, "site.id"));
+  FEDRX_ASSIGN_OR_RETURN(options.institution, config.String("site.institution"));
+  options.gateway_endpoint = config.StringOr("site.gateway", options.gateway_endpoint);
+  options.approved_studies = CommaList(config.StringOr("site.approved_studies", ""));
+  ml::FingerprintOptions fp;
+  FEDRX_ASSIGN_OR_RETURN(std::int64_t radius, config.IntOr("site.fingerprint_radius", 2, 0, 6));
+  FEDRX_ASSIGN_OR_RETURN(std::int64_t bits,
+                         config.IntOr("site.fingerprint_bits", 2048, 64, 1 << 20));
+  fp.radius = static_cast<int>(radius);
+  fp.bits = static_cast<std::uint32_t>(bits);
+  options.fingerprint_bits = fp.bits;
+  options.preparation_hash = ml::PreparationHash(fp, "");
+  FEDRX_ASSIGN_OR_RETURN(std::int64_t threads, config.IntOr("site.train_threads", 2, 1, 64));
+  options.train_threads = static_cast<int>(threads);
+  FEDRX_ASSIGN_OR_RETURN(options.heartbeat_interval,
+                         config.DurationOr("site.heartbeat_interval", options.heartbeat_interval));
+  FEDRX_ASSIGN_OR_RETURN(core::BusOptions bus_options,
+                         core::BusOptionsFrom(config, "site-" + options.site_id));
+  FEDRX_ASSIGN_OR_RETURN(core::RunnerOptions runner_options, core::RunnerOptionsFrom(config));
+  FEDRX_ASSIGN_OR_RETURN(LocalData data, LoadLocalData(config, fp, options.site_id));
+
+  core::SystemClock clock;
+  core::Metrics metrics("site");
+  core::ZmqBus bus(bus_options, metrics, clock);
+  SiteService service(options, std::move(data), bus, metrics, clock);
+  core::ServiceRunner runner(runner_options, bus, metrics, clock);
+  exit_code = runner.Run(service);
+  return core::Status::Ok();
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  int exit_code = 1;
+  if (core::Status s = Run(argc, argv, exit_code); !s.ok()) {
+    return core::ExitWith("fedrx-site", s);
+  }
+  return exit_code;
+}
+
+}  // namespace fedrx::site

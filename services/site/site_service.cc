@@ -1,0 +1,309 @@
+#include "services/site/site_service.h"
+
+#include <algorithm>
+#include <iostream>
+
+#include "services/ml/metrics.h"
+#include "services/ml/study_spec.h"
+
+namespace fedrx::site {
+SiteService::SiteService(SiteOptions options, LocalData data, core::Bus& bus,
+                         core::Metrics& metrics, const core::Clock& clock)
+    : options_(std::move(options)),
+      data_(std::move(data)),
+      bus_(bus),
+      metrics_(metrics),
+      clock_(clock) {}
+
+SiteService::~SiteService() {
+  if (training_.valid()) training_.wait();
+}
+
+core::Status SiteService::Start() {
+  FEDRX_ASSIGN_OR_RETURN(gateway_, bus_.Connect(options_.gateway_endpoint, [this](
+                                                                               codec::Message&& m) {
+    OnPush(std::move(m));
+  }));
+  std::cerr << "site " << options_.site_id << ": " << data_.train.size() << " training, "
+            << data_.valid.size() << " validation, " << data_.test.size()
+            << " test rows; gateway " << options_.gateway_endpoint << "\n";
+  Register();
+  return core::Status::Ok();
+}
+
+core::Readiness SiteService::CheckReady() {
+  if (draining_) return {false, "draining"};
+  if (!registered_) return {false, "not registered with the gateway yet"};
+  return {true, ""};
+}
+
+bool SiteService::HasUpdate(const std::string& study_id, std::uint32_t round) const {
+  return last_update_.has_value() && last_update_->study_id == study_id &&
+         last_update_->round == round;
+}
+
+void SiteService::Complain(const char* reason, const std::string& what) {
+  metrics_.CountRejected(reason);
+  std::cerr << "site " << options_.site_id << ": " << what << "\n";
+}
+
+bool SiteService::Approved(const std::string& study_id) const {
+  return std::find(options_.approved_studies.begin(), options_.approved_studies.end(), study_id) !=
+         options_.approved_studies.end();
+}
+
+void SiteService::Register() {
+  if (registering_) return;
+  registering_ = true;
+  codec::RegisterSite r{options_.site_id, options_.institution, data_.train.size(),
+                        data_.train.tasks, options_.preparation_hash};
+  core::Status s = bus_.Request(
+      gateway_, core::MakeMessage(std::move(r)), options_.request_timeout,
+      [this](core::Result<codec::Message>&& reply) {
+        registering_ = false;
+        if (!reply.ok()) {
+          std::cerr << "site " << options_.site_id << ": registration failed: " << reply.status()
+                    << "\n";
+          return;
+        }
+        if (!registered_) std::cerr << "site " << options_.site_id << ": registered\n";
+        registered_ = true;
+        next_heartbeat_ = clock_.Now();  // tell the coordinator the approvals at once
+      });
+  if (!s.ok()) registering_ = false;
+}
+
+core::Status SiteService::Tick() {
+  if (training_.valid() &&
+      training_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+    FinishTraining();
+  }
+  const auto now = clock_.Now();
+  if (now < next_heartbeat_) return core::Status::Ok();
+  next_heartbeat_ = now + options_.heartbeat_interval;
+  if (!registered_) {
+    Register();
+    return core::Status::Ok();
+  }
+  return bus_.Send(gateway_, core::MakeMessage(codec::Heartbeat{options_.approved_studies}));
+}
+
+void SiteService::OnPush(codec::Message&& m) {
+  if (auto* task = std::get_if<codec::TrainTask>(&m.body)) {
+    OnTrainTask(*task, m.tensors);
+  } else if (auto* grant = std::get_if<codec::UploadGrant>(&m.body)) {
+    OnUploadGrant(*grant);
+  } else if (auto* eval = std::get_if<codec::EvaluateTask>(&m.body)) {
+    OnEvaluateTask(*eval, m.tensors);
+  } else if (auto* error = std::get_if<codec::Error>(&m.body)) {
+    std::cerr << "site " << options_.site_id << ": the platform refused a message: "
+              << core::FromErrorBody(*error) << "\n";
+    if (error->where == "envelope.origin" &&
+        error->code == codec::ErrorCode::kFailedPrecondition) {
+      registered_ = false;  // the gateway no longer knows this connection
+    }
+  } else {
+    Complain("unexpected_push", std::string("ignored a ") + codec::BodyName(m.body));
+  }
+}
+
+void SiteService::FetchSpec(const std::string& study_id) {
+  if (!fetching_.insert(study_id).second) return;
+  core::Status s = bus_.Request(
+      gateway_, core::MakeMessage(codec::GetStudy{study_id}), options_.request_timeout,
+      [this, study_id](core::Result<codec::Message>&& reply) {
+        fetching_.erase(study_id);
+        if (!reply.ok() || !std::holds_alternative<codec::StudyInfo>(reply->body)) {
+          std::cerr << "site " << options_.site_id << ": cannot read study " << study_id << ": "
+                    << (reply.ok() ? "unexpected reply" : reply.status().ToString()) << "\n";
+          return;
+        }
+        specs_[study_id] = std::get<codec::StudyInfo>(reply->body).study;
+        std::vector<Task> ready;
+        for (auto it = waiting_.begin(); it != waiting_.end();) {
+          if (it->task.study_id == study_id) {
+            ready.push_back(std::move(*it));
+            it = waiting_.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        for (auto& t : ready) StartTraining(std::move(t));
+      });
+  if (!s.ok()) fetching_.erase(study_id);
+}
+
+const LocalData* SiteService::DataFor(const std::string& study_id) {
+  auto spec = specs_.find(study_id);
+  if (spec == specs_.end()) return nullptr;
+  auto it = aligned_.find(study_id);
+  if (it == aligned_.end()) {
+    const auto& tasks = spec->second.tasks;
+    it = aligned_
+             .emplace(study_id, LocalData{data_.train.WithTasks(tasks), data_.valid.WithTasks(tasks),
+                                          data_.test.WithTasks(tasks)})
+             .first;
+  }
+  return &it->second;
+}
+
+void SiteService::OnTrainTask(codec::TrainTask task, std::vector<codec::Tensor>& tensors) {
+  if (draining_) return;
+  if (!Approved(task.study_id)) {
+    Complain("not_approved", "refused a training task for study " + task.study_id +
+                                 ", which this institution has not approved");
+    return;
+  }
+  if (HasUpdate(task.study_id, task.round) &&
+      last_update_->base_version == task.model_version) {
+    SendReady(*last_update_);  // the coordinator restarted the round; the update stands
+    return;
+  }
+  if (training_.valid()) {
+    Complain("busy", "already training; ignored round " + std::to_string(task.round) + " of " +
+                         task.study_id);
+    return;
+  }
+  if (tensors.size() != 1 || tensors[0].dtype != codec::DType::kFloat32) {
+    Complain("bad_task", "training task without one float32 weights tensor");
+    return;
+  }
+  auto view = tensors[0].data.As<float>();
+  Task t{task, std::vector<float>(view.begin(), view.end())};
+  if (specs_.count(task.study_id) == 0) {
+    waiting_.push_back(std::move(t));
+    FetchSpec(task.study_id);
+    return;
+  }
+  StartTraining(std::move(t));
+}
+
+void SiteService::StartTraining(Task t) {
+  const codec::StudySpec& spec = specs_.at(t.task.study_id);
+  const ml::NetSpec net = ml::NetSpecFromStudy(spec);
+  if (net.input_dim != options_.fingerprint_bits) {
+    Complain("bad_task", "study " + spec.study_id + " expects " + std::to_string(net.input_dim) +
+                             "-bit inputs, this site prepares " +
+                             std::to_string(options_.fingerprint_bits));
+    return;
+  }
+  const LocalData* data = DataFor(spec.study_id);
+  ml::TrainOptions o;
+  o.epochs = t.task.local_epochs;
+  o.batch_size = t.task.batch_size;
+  o.learning_rate = t.task.learning_rate;
+  o.seed = t.task.seed;
+  o.threads = options_.train_threads;
+  std::cerr << "site " << options_.site_id << ": training round " << t.task.round << " of "
+            << spec.study_id << " on " << data->train.size() << " rows\n";
+  training_ = std::async(std::launch::async, [net, o, data, t = std::move(t)]() mutable
+                         -> core::Result<Update> {
+    ml::Trainer trainer(o);
+    FEDRX_ASSIGN_OR_RETURN(ml::TrainStats stats, trainer.Train(net, data->train, t.weights));
+    Update u;
+    u.study_id = t.task.study_id;
+    u.round = t.task.round;
+    u.base_version = t.task.model_version;
+    u.samples = data->train.size();
+    u.loss = stats.epoch_loss.empty() ? 0 : stats.epoch_loss.back();
+    u.weights = std::make_shared<const std::vector<float>>(std::move(t.weights));
+    return u;
+  });
+}
+
+void SiteService::FinishTraining() {
+  core::Result<Update> result = training_.get();
+  if (!result.ok()) {
+    metrics_.CountError("trainer", "train");
+    std::cerr << "site " << options_.site_id << ": training failed: " << result.status() << "\n";
+    return;
+  }
+  last_update_ = std::move(*result);
+  ++rounds_trained_;
+  metrics_.Counter("rounds_trained_total", "Rounds this site trained").Inc();
+  std::cerr << "site " << options_.site_id << ": round " << last_update_->round
+            << " trained, loss " << last_update_->loss << "\n";
+  SendReady(*last_update_);
+}
+
+void SiteService::SendReady(const Update& u) {
+  codec::UpdateReady ready{u.study_id, u.round, u.base_version, u.samples, {{"train_loss", u.loss}}};
+  if (core::Status s = bus_.Send(gateway_, core::MakeMessage(std::move(ready))); !s.ok()) {
+    std::cerr << "site " << options_.site_id << ": cannot report ready: " << s << "\n";
+  }
+}
+
+void SiteService::OnUploadGrant(const codec::UploadGrant& grant) {
+  if (!HasUpdate(grant.study_id, grant.round)) {
+    Complain("stray_grant", "upload grant for round " + std::to_string(grant.round) + " of " +
+                                grant.study_id + " but no such update here");
+    return;
+  }
+  const Update& u = *last_update_;
+  codec::ModelUpdate update{u.study_id, u.round, options_.site_id, u.base_version, u.samples,
+                            {{"train_loss", u.loss}}};
+  std::vector<codec::Tensor> tensors;
+  tensors.push_back(codec::Tensor{"weights", codec::DType::kFloat32,
+                                  {static_cast<std::int64_t>(u.weights->size())},
+                                  codec::Blob::FromShared(u.weights)});
+  const std::uint32_t round = u.round;
+  core::Status s = bus_.Request(
+      gateway_, core::MakeMessage(std::move(update), std::move(tensors)), options_.request_timeout,
+      [this, round](core::Result<codec::Message>&& reply) {
+        if (!reply.ok()) {
+          std::cerr << "site " << options_.site_id << ": update for round " << round
+                    << " refused: " << reply.status() << "\n";
+        }
+      });
+  if (!s.ok()) std::cerr << "site " << options_.site_id << ": cannot send update: " << s << "\n";
+}
+
+void SiteService::OnEvaluateTask(const codec::EvaluateTask& task,
+                                 std::vector<codec::Tensor>& tensors) {
+  if (!Approved(task.study_id) || specs_.count(task.study_id) == 0) {
+    Complain("not_approved", "refused to evaluate for study " + task.study_id);
+    return;
+  }
+  if (tensors.size() != 1 || tensors[0].dtype != codec::DType::kFloat32) {
+    Complain("bad_task", "evaluation task without one float32 weights tensor");
+    return;
+  }
+  const LocalData* data = DataFor(task.study_id);
+  const ml::Dataset& rows = task.split == "test" ? data->test : data->valid;
+  const ml::NetSpec net = ml::NetSpecFromStudy(specs_.at(task.study_id));
+  const std::size_t tasks = net.num_tasks;
+  const std::size_t bins = task.bins;
+  std::vector<std::uint64_t> counts(tasks * 2 * bins, 0);
+  if (rows.size() > 0) {
+    auto probs = ml::Predict(net, tensors[0].data.As<float>(), rows.x, options_.train_threads);
+    if (!probs.ok()) {
+      Complain("bad_task", "cannot evaluate: " + probs.status().ToString());
+      return;
+    }
+    auto h = ml::Histograms(rows, *probs, bins);
+    if (!h.ok()) {
+      Complain("bad_task", "cannot evaluate: " + h.status().ToString());
+      return;
+    }
+    for (std::size_t t = 0; t < tasks; ++t) {
+      std::copy((*h)[t].neg.begin(), (*h)[t].neg.end(), counts.begin() + (t * 2) * bins);
+      std::copy((*h)[t].pos.begin(), (*h)[t].pos.end(), counts.begin() + (t * 2 + 1) * bins);
+    }
+  }
+  auto* owner = new std::vector<std::uint64_t>(std::move(counts));
+  std::vector<codec::Tensor> out;
+  out.push_back(codec::Tensor{
+      "histograms", codec::DType::kUInt64,
+      {static_cast<std::int64_t>(tasks), 2, static_cast<std::int64_t>(bins)},
+      codec::Blob(owner, reinterpret_cast<const std::byte*>(owner->data()), owner->size() * 8,
+                  [](void* p) { delete static_cast<std::vector<std::uint64_t>*>(p); })});
+  codec::EvaluationResult result{task.study_id, task.round, task.model_version, task.split,
+                                 rows.size()};
+  metrics_.Counter("evaluations_total", "Federated evaluations answered").Inc();
+  if (core::Status s = bus_.Send(gateway_, core::MakeMessage(std::move(result), std::move(out)));
+      !s.ok()) {
+    std::cerr << "site " << options_.site_id << ": cannot send evaluation: " << s << "\n";
+  }
+}
+
+}  // namespace fedrx::site

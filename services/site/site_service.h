@@ -1,0 +1,117 @@
+// SiteService: an institution's agent. It keeps the institution's dataset on
+// its own machine, connects out to the platform's gateway, registers a
+// descriptor (sample count, task names, preparation hash; never rows), sends
+// heartbeats naming the studies its institution approved, trains the global
+// model locally when asked (on a worker thread, so the site keeps answering),
+// hands its update over when granted, and evaluates models on its local
+// validation rows, sending back only score histograms.
+// Runs on the runner's thread; not thread-safe.
+#pragma once
+
+#include <chrono>
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "services/core/bus.h"
+#include "services/core/clock.h"
+#include "services/core/metrics.h"
+#include "services/core/service_runner.h"
+#include "services/ml/dataset.h"
+#include "services/ml/model.h"
+#include "services/ml/trainer.h"
+
+namespace fedrx::site {
+
+struct SiteOptions {
+  std::string site_id;
+  std::string institution;
+  std::string gateway_endpoint = "tcp://127.0.0.1:5560";
+  // Studies the institution approved; tasks for any other study are refused.
+  std::vector<std::string> approved_studies;
+  // Reported to the coordinator so mismatched preparation is visible.
+  std::string preparation_hash;
+  std::uint32_t fingerprint_bits = 2048;
+  std::chrono::milliseconds heartbeat_interval{2000};
+  std::chrono::milliseconds request_timeout{10000};
+  int train_threads = 2;
+};
+
+// The site's local data, already featurised: training rows and, for
+// federated evaluation, validation and test rows.
+struct LocalData {
+  ml::Dataset train;
+  ml::Dataset valid;
+  ml::Dataset test;
+};
+
+class SiteService final : public core::Service {
+ public:
+  SiteService(SiteOptions options, LocalData data, core::Bus& bus, core::Metrics& metrics,
+              const core::Clock& clock);
+  ~SiteService() override;
+
+  core::Status Start() override;
+  core::Status Tick() override;
+  core::Readiness CheckReady() override;
+  void BeginDrain() override { draining_ = true; }
+  bool Drained() override { return !training_.valid(); }
+
+  bool registered() const { return registered_; }
+  std::size_t rounds_trained() const { return rounds_trained_; }
+
+ private:
+  struct Task {
+    codec::TrainTask task;
+    std::vector<float> weights;
+  };
+  struct Update {
+    std::string study_id;
+    std::uint32_t round = 0;
+    std::uint32_t base_version = 0;
+    std::uint64_t samples = 0;
+    double loss = 0;
+    std::shared_ptr<const std::vector<float>> weights;
+  };
+
+  void OnPush(codec::Message&& message);
+  void OnTrainTask(codec::TrainTask task, std::vector<codec::Tensor>& tensors);
+  void OnUploadGrant(const codec::UploadGrant& grant);
+  void OnEvaluateTask(const codec::EvaluateTask& task, std::vector<codec::Tensor>& tensors);
+  void Register();
+  void FetchSpec(const std::string& study_id);
+  void StartTraining(Task task);
+  void FinishTraining();
+  void SendReady(const Update& update);
+  // The local data with the study's task columns, in the study's order.
+  const LocalData* DataFor(const std::string& study_id);
+  bool Approved(const std::string& study_id) const;
+  bool HasUpdate(const std::string& study_id, std::uint32_t round) const;
+  void Complain(const char* reason, const std::string& what);
+
+  SiteOptions options_;
+  LocalData data_;
+  core::Bus& bus_;
+  core::Metrics& metrics_;
+  const core::Clock& clock_;
+  core::ChannelId gateway_ = -1;
+  bool registered_ = false;
+  bool registering_ = false;
+  bool draining_ = false;
+  std::chrono::steady_clock::time_point next_heartbeat_{};
+
+  std::map<std::string, codec::StudySpec> specs_;
+  std::map<std::string, LocalData> aligned_;
+  std::set<std::string> fetching_;
+  // Tasks that wait for their study's spec.
+  std::vector<Task> waiting_;
+  std::future<core::Result<Update>> training_;
+  std::optional<Update> last_update_;
+  std::size_t rounds_trained_ = 0;
+};
+
+}  // namespace fedrx::site
