@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
+#include <thread>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -11,6 +13,8 @@
 #include <sstream>
 
 #include "services/core/clock.h"
+#include "services/core/config.h"
+#include "services/ml/study_spec.h"
 #include "services/core/metrics.h"
 #include "services/core/zmq_bus.h"
 
@@ -24,6 +28,10 @@ constexpr char kUsage[] =
     "  sites list                      every registered site\n"
     "  sites register --site ID --institution NAME [--samples N] [--tasks A,B,...]\n"
     "                 [--schema-hash H]\n"
+    "  study create FILE               create a study from a `key = value` file\n"
+    "  study show ID                   a study's state and its rounds\n"
+    "  study watch ID [--interval MS]  follow a study's rounds until it ends\n"
+    "  study model ID [--version N] --out FILE   fetch a model version (raw float32)\n"
     "ENDPOINT defaults to $FEDRX_COORDINATOR or tcp://127.0.0.1:5570.";
 
 struct Options {
@@ -152,6 +160,128 @@ core::Status RegisterSite(core::Bus& bus, const Options& o, std::ostream& out) {
   return core::Status::Ok();
 }
 
+const char* StateName(codec::StudyState s) {
+  switch (s) {
+    case codec::StudyState::kCreated: return "created";
+    case codec::StudyState::kRunning: return "running";
+    case codec::StudyState::kCompleted: return "completed";
+    case codec::StudyState::kFailed: return "failed";
+  }
+  return "?";
+}
+
+const char* RoundStateName(codec::RoundState s) {
+  switch (s) {
+    case codec::RoundState::kPending: return "pending";
+    case codec::RoundState::kTraining: return "training";
+    case codec::RoundState::kAggregating: return "aggregating";
+    case codec::RoundState::kEvaluating: return "evaluating";
+    case codec::RoundState::kClosed: return "closed";
+    case codec::RoundState::kFailed: return "failed";
+  }
+  return "?";
+}
+
+double MetricOr(const std::vector<codec::Metric>& metrics, const std::string& name, double fallback) {
+  for (const auto& m : metrics) {
+    if (m.name == name) return m.value;
+  }
+  return fallback;
+}
+
+void PrintRound(const codec::RoundSummary& r, std::uint32_t total, std::ostream& out) {
+  out << "round " << std::right << std::setw(3) << r.round << "/" << std::left << std::setw(4)
+      << total << std::setw(11) << RoundStateName(r.state) << std::right << std::setw(2)
+      << r.updates_received << "/" << std::left << std::setw(3) << r.sites_selected << "sites "
+      << std::right << std::setw(7) << r.samples << " samples";
+  const double auc = MetricOr(r.metrics, "valid_mean_roc_auc", -1);
+  if (auc >= 0) {
+    out << "   valid ROC-AUC " << std::fixed << std::setprecision(4) << auc << "  PR-AUC "
+        << MetricOr(r.metrics, "valid_mean_pr_auc", 0);
+  }
+  if (r.closed_at_ms > r.started_at_ms) {
+    out << "   " << std::fixed << std::setprecision(1)
+        << static_cast<double>(r.closed_at_ms - r.started_at_ms) / 1000.0 << " s";
+  }
+  out << "\n";
+}
+
+core::Result<codec::StudyInfo> FetchStudy(core::Bus& bus, const Options& o, const std::string& id) {
+  FEDRX_ASSIGN_OR_RETURN(codec::Message m, Ask(bus, o, codec::GetStudy{id}));
+  return Expect<codec::StudyInfo>(std::move(m));
+}
+
+core::Result<std::string> Argument(const Options& o, std::size_t index, const char* what) {
+  if (o.command.size() <= index) return core::InvalidArgument(std::string(what) + " is missing", what);
+  return o.command[index];
+}
+
+core::Status CreateStudy(core::Bus& bus, const Options& o, std::ostream& out) {
+  FEDRX_ASSIGN_OR_RETURN(std::string path, Argument(o, 2, "FILE"));
+  FEDRX_ASSIGN_OR_RETURN(core::Config config, core::Config::Load(path, core::ProcessEnvironment()));
+  FEDRX_ASSIGN_OR_RETURN(codec::StudySpec spec, ml::StudySpecFromConfig(config));
+  FEDRX_ASSIGN_OR_RETURN(codec::Message m, Ask(bus, o, codec::CreateStudy{spec}));
+  FEDRX_ASSIGN_OR_RETURN(codec::StudyCreated done, Expect<codec::StudyCreated>(std::move(m)));
+  out << "study " << done.study_id << " created: " << spec.tasks.size() << " tasks, "
+      << spec.rounds << " rounds, at least " << spec.min_sites << " site(s) per round\n";
+  return core::Status::Ok();
+}
+
+core::Status ShowStudy(core::Bus& bus, const Options& o, std::ostream& out) {
+  FEDRX_ASSIGN_OR_RETURN(std::string id, Argument(o, 2, "ID"));
+  FEDRX_ASSIGN_OR_RETURN(codec::StudyInfo info, FetchStudy(bus, o, id));
+  out << "study " << id << ": " << StateName(info.state) << ", round " << info.current_round << "/"
+      << info.study.rounds << ", model version " << info.model_version << "\n";
+  for (const auto& r : info.rounds) PrintRound(r, info.study.rounds, out);
+  return core::Status::Ok();
+}
+
+core::Status WatchStudy(core::Bus& bus, const Options& o, std::ostream& out) {
+  FEDRX_ASSIGN_OR_RETURN(std::string id, Argument(o, 2, "ID"));
+  int interval_ms = 1000;
+  if (auto it = o.flags.find("interval"); it != o.flags.end()) interval_ms = std::atoi(it->second.c_str());
+  if (interval_ms <= 0) return core::InvalidArgument("interval must be positive", "--interval");
+  std::uint32_t printed = 0;
+  while (true) {
+    FEDRX_ASSIGN_OR_RETURN(codec::StudyInfo info, FetchStudy(bus, o, id));
+    for (const auto& r : info.rounds) {
+      const bool over = r.state == codec::RoundState::kClosed || r.state == codec::RoundState::kFailed;
+      if (over && r.round > printed) {
+        PrintRound(r, info.study.rounds, out);
+        out.flush();
+        printed = r.round;
+      }
+    }
+    if (info.state == codec::StudyState::kCompleted || info.state == codec::StudyState::kFailed) {
+      out << "study " << id << " " << StateName(info.state) << " at model version "
+          << info.model_version << (info.detail.empty() ? "" : ": " + info.detail) << "\n";
+      return info.state == codec::StudyState::kCompleted
+                 ? core::Status::Ok()
+                 : core::FailedPrecondition("study failed: " + info.detail, id);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
+  }
+}
+
+core::Status FetchModel(core::Bus& bus, const Options& o, std::ostream& out) {
+  FEDRX_ASSIGN_OR_RETURN(std::string id, Argument(o, 2, "ID"));
+  FEDRX_ASSIGN_OR_RETURN(std::string path, Required(o, "out"));
+  std::uint32_t version = 0;
+  if (auto it = o.flags.find("version"); it != o.flags.end()) {
+    version = static_cast<std::uint32_t>(std::strtoul(it->second.c_str(), nullptr, 10));
+  }
+  FEDRX_ASSIGN_OR_RETURN(codec::Message m, Ask(bus, o, codec::GetModel{id, version}));
+  if (m.tensors.size() != 1) return core::Internal("model reply without weights", "tensors");
+  const codec::Blob& w = m.tensors[0].data;
+  FEDRX_ASSIGN_OR_RETURN(codec::ModelVersion mv, Expect<codec::ModelVersion>(std::move(m)));
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file.write(reinterpret_cast<const char*>(w.data()), static_cast<std::streamsize>(w.size()));
+  if (!file) return core::Unavailable("cannot write the model", path);
+  out << "study " << id << " model version " << mv.version << " (round " << mv.round << "): "
+      << w.size() / sizeof(float) << " float32 parameters written to " << path << "\n";
+  return core::Status::Ok();
+}
+
 }  // namespace
 
 int RunCommand(const std::vector<std::string>& args, core::Bus& bus, std::ostream& out,
@@ -170,6 +300,14 @@ int RunCommand(const std::vector<std::string>& args, core::Bus& bus, std::ostrea
     s = ListSites(bus, o, out);
   } else if (c == std::vector<std::string>{"sites", "register"}) {
     s = RegisterSite(bus, o, out);
+  } else if (c.size() >= 2 && c[0] == "study" && c[1] == "create") {
+    s = CreateStudy(bus, o, out);
+  } else if (c.size() >= 2 && c[0] == "study" && c[1] == "show") {
+    s = ShowStudy(bus, o, out);
+  } else if (c.size() >= 2 && c[0] == "study" && c[1] == "watch") {
+    s = WatchStudy(bus, o, out);
+  } else if (c.size() >= 2 && c[0] == "study" && c[1] == "model") {
+    s = FetchModel(bus, o, out);
   } else {
     err << kUsage << "\n";
     return 2;

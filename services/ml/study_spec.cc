@@ -1,6 +1,38 @@
 #include "services/ml/study_spec.h"
 
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
 namespace fedrx::ml {
+namespace {
+
+std::vector<std::string> CommaList(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    const auto b = item.find_first_not_of(" \t");
+    const auto e = item.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+core::Result<float> FloatOr(const core::Config& c, std::string_view key, float fallback) {
+  if (!c.Has(key)) return fallback;
+  FEDRX_ASSIGN_OR_RETURN(std::string text, c.String(key));
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v)) {
+    return core::InvalidArgument(std::string(key) + " = \"" + text + "\": expected a number",
+                                 c.SourceOf(key));
+  }
+  return static_cast<float>(v);
+}
+
+}  // namespace
 
 NetSpec NetSpecFromStudy(const codec::StudySpec& spec) {
   NetSpec net;
@@ -9,6 +41,47 @@ NetSpec NetSpecFromStudy(const codec::StudySpec& spec) {
   net.num_tasks = spec.model.num_tasks;
   net.dropout = spec.model.dropout;
   return net;
+}
+
+core::Result<codec::StudySpec> StudySpecFromConfig(const core::Config& c) {
+  codec::StudySpec s;
+  FEDRX_ASSIGN_OR_RETURN(s.study_id, c.String("study.id"));
+  s.name = c.StringOr("study.name", s.study_id);
+  FEDRX_ASSIGN_OR_RETURN(std::string tasks, c.String("study.tasks"));
+  s.tasks = CommaList(tasks);
+  s.sites = CommaList(c.StringOr("study.sites", ""));
+  FEDRX_ASSIGN_OR_RETURN(std::int64_t input_dim, c.IntOr("model.input_dim", 2048, 1, 1 << 24));
+  s.model.input_dim = static_cast<std::uint32_t>(input_dim);
+  for (const auto& w : CommaList(c.StringOr("model.hidden", "512"))) {
+    std::uint32_t width = 0;
+    auto [p, ec] = std::from_chars(w.data(), w.data() + w.size(), width);
+    if (ec != std::errc() || p != w.data() + w.size() || width == 0) {
+      return core::InvalidArgument("model.hidden: '" + w + "' is not a positive width",
+                                   c.SourceOf("model.hidden"));
+    }
+    s.model.hidden.push_back(width);
+  }
+  s.model.num_tasks = static_cast<std::uint32_t>(s.tasks.size());
+  FEDRX_ASSIGN_OR_RETURN(s.model.dropout, FloatOr(c, "model.dropout", 0.2f));
+  FEDRX_ASSIGN_OR_RETURN(std::int64_t rounds, c.Int("train.rounds", 1, 100000));
+  s.rounds = static_cast<std::uint32_t>(rounds);
+  FEDRX_ASSIGN_OR_RETURN(std::int64_t epochs, c.IntOr("train.local_epochs", 1, 1, 1000));
+  s.local_epochs = static_cast<std::uint32_t>(epochs);
+  FEDRX_ASSIGN_OR_RETURN(s.learning_rate, FloatOr(c, "train.learning_rate", 1e-3f));
+  FEDRX_ASSIGN_OR_RETURN(std::int64_t batch, c.IntOr("train.batch_size", 64, 1, 65536));
+  s.batch_size = static_cast<std::uint32_t>(batch);
+  FEDRX_ASSIGN_OR_RETURN(std::int64_t min_sites, c.IntOr("train.min_sites", 1, 1, 100000));
+  s.min_sites = static_cast<std::uint32_t>(min_sites);
+  FEDRX_ASSIGN_OR_RETURN(std::chrono::milliseconds deadline,
+                         c.DurationOr("train.round_deadline", std::chrono::seconds(60)));
+  s.round_deadline_ms = static_cast<std::uint32_t>(deadline.count());
+  FEDRX_ASSIGN_OR_RETURN(std::int64_t seed,
+                         c.IntOr("train.seed", 0, 0, std::numeric_limits<std::int64_t>::max()));
+  s.seed = static_cast<std::uint64_t>(seed);
+  s.strategy = c.StringOr("train.strategy", "fedavg");
+  FEDRX_ASSIGN_OR_RETURN(std::int64_t radius, c.IntOr("featurize.radius", 2, 0, 6));
+  s.fingerprint_radius = static_cast<std::uint32_t>(radius);
+  return s;
 }
 
 }  // namespace fedrx::ml

@@ -1,11 +1,24 @@
-// The network a study's spec describes, as the ML core sees it. Pure function.
+// Study specs from files, and the network a spec describes, as the ML core
+// sees it. Pure functions; thread-safe.
 #pragma once
 
 #include "messages/codec/message.h"
+#include "services/core/config.h"
+#include "services/core/status.h"
 #include "services/ml/model.h"
 
 namespace fedrx::ml {
 
 NetSpec NetSpecFromStudy(const codec::StudySpec& spec);
+
+// Reads a study from `key = value` config:
+//   study.id, study.name, study.tasks (comma-separated), study.sites (optional)
+//   model.input_dim (2048), model.hidden (comma-separated widths, 512), model.dropout (0.2)
+//   train.rounds, train.local_epochs (1), train.learning_rate (0.001),
+//   train.batch_size (64), train.min_sites (1), train.round_deadline (60s),
+//   train.seed (0), train.strategy (fedavg)
+//   featurize.radius (2)
+// Errors name the key and where its value came from.
+core::Result<codec::StudySpec> StudySpecFromConfig(const core::Config& config);
 
 }  // namespace fedrx::ml
