@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# The fedrx demo on this machine: builds everything, starts Redis and the
-# coordinator on loopback, registers institutions' sites with the `fedrx` CLI,
-# lists them, shows a refused registration and the metrics, restarts the
-# coordinator to show the state survives, then stops what it started.
+# The fedrx demo on this machine. Builds everything, then starts Redis, the
+# coordinator, the gateway and three institutions' sites as separate processes
+# talking over TCP on loopback. Each site holds its own scaffold-disjoint share
+# of Tox21; together they train one multi-task toxicity model, round by round,
+# while no molecule leaves its site. Then the same network is trained on each
+# site's data alone and on all data pooled, with the same budget, and all are
+# compared on the held-out scaffold test set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash deploy/build.sh
-BUILD_DIR=${FEDRX_BUILD_DIR:-build}
-BIN="$BUILD_DIR"
+bash deploy/build.sh 2>&1 | tail -2
+BIN=${FEDRX_BUILD_DIR:-build}
 RUN=.fedrx-run
-mkdir -p "$RUN"
+rm -rf "$RUN"
+mkdir -p "$RUN/data" "$RUN/models"
 REDIS_PORT=6390
 export FEDRX_COORDINATOR=tcp://127.0.0.1:5570
 FEDRX="$BIN/services/cli/fedrx"
+LAB="$BIN/services/lab/fedrx-lab"
+STUDY=${FEDRX_DEMO_STUDY:-deploy/studies/tox21-demo.study}
+SITES=(pharma-a hospital-b cro-c)
+INSTITUTIONS=("Pharma A" "University Hospital B" "CRO C")
+started=$(date +%s)
 
 pids=()
 cleanup() {
@@ -20,68 +28,70 @@ cleanup() {
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
-
 step() { printf '\n== %s\n' "$*"; }
-
-wait_ready() {  # $1: url, $2: what
-  for _ in $(seq 1 100); do
-    if curl -fsS "$1" >/dev/null 2>&1; then return 0; fi
+wait_ready() {  # url what
+  for _ in $(seq 1 300); do
+    curl -fsS "$1" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
-  echo "demo: $2 did not become ready at $1" >&2
+  echo "demo: $2 did not become ready ($1); its log is in $RUN/" >&2
   exit 1
 }
 
-start_coordinator() {
-  "$BIN/services/coordinator/fedrx-coordinator" --config deploy/coordinator.conf \
-    >>"$RUN/coordinator.log" 2>&1 &
-  coordinator_pid=$!
-  pids+=("$coordinator_pid")
-  wait_ready http://127.0.0.1:9464/readyz coordinator
-}
+step "Preparing each institution's data (scaffold split, non-IID shares by scaffold)"
+"$LAB" prepare --data deploy/data/tox21/tox21.csv --out "$RUN/data" \
+  --sites "$(IFS=,; echo "${SITES[*]}")" --shares 0.5,0.3,0.2 --seed 7
 
-step "Starting Redis on 127.0.0.1:$REDIS_PORT (state in $RUN/)"
+step "Starting Redis (append-only persistence in $RUN/), the coordinator and the gateway"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN" --save "" --appendonly yes \
-  --appendfilename demo.aof >"$RUN/redis.log" 2>&1 &
+  >"$RUN/redis.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 50); do
-  redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
-  sleep 0.1
-done
-redis-cli -p "$REDIS_PORT" flushall >/dev/null
-
-step "Starting the coordinator (bus $FEDRX_COORDINATOR, metrics http://127.0.0.1:9464/metrics)"
-start_coordinator
+for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+"$BIN/services/coordinator/fedrx-coordinator" --config deploy/coordinator.conf \
+  >"$RUN/coordinator.log" 2>&1 &
+pids+=($!)
+wait_ready http://127.0.0.1:9464/readyz coordinator
+"$BIN/gateway/fedrx-gateway" --config deploy/gateway.conf >"$RUN/gateway.log" 2>&1 &
+pids+=($!)
+wait_ready http://127.0.0.1:9465/readyz gateway
 "$FEDRX" health
 
-step "Three institutions register their sites (descriptors only; no rows leave a site)"
-"$FEDRX" sites register --site pharma-a --institution "Pharma A" --samples 2412 \
-  --tasks NR-AR,NR-AhR,SR-p53 --schema-hash ecfp2048-r2
-"$FEDRX" sites register --site hospital-b --institution "University Hospital B" --samples 1630 \
-  --tasks NR-AR,SR-p53 --schema-hash ecfp2048-r2
-"$FEDRX" sites register --site cro-c --institution "CRO C" --samples 3791 \
-  --tasks NR-AR,NR-AhR --schema-hash ecfp2048-r2
-
-step "Registered sites"
+step "Starting three sites, each next to its own data; they connect out to the gateway"
+for i in "${!SITES[@]}"; do
+  site=${SITES[$i]}
+  FEDRX_SITE_ID=$site FEDRX_SITE_INSTITUTION="${INSTITUTIONS[$i]}" \
+    FEDRX_SITE_DATA="$RUN/data/$site.csv" FEDRX_HTTP_LISTEN="127.0.0.1:$((9466 + i))" \
+    "$BIN/services/site/fedrx-site" --config deploy/site.conf >"$RUN/$site.log" 2>&1 &
+  pids+=($!)
+done
+for i in "${!SITES[@]}"; do wait_ready "http://127.0.0.1:$((9466 + i))/readyz" "${SITES[$i]}"; done
 "$FEDRX" sites list
 
-step "A malformed registration is refused with what and where (exit code shown)"
-set +e
-"$FEDRX" sites register --site "bad site!" --institution "Nobody"
-echo "exit code: $?"
-set -e
+step "Federated study: $(grep '^study.name' "$STUDY" | cut -d= -f2- | sed 's/^ *//')"
+"$FEDRX" study create "$STUDY"
+fed_started=$(date +%s%N)
+"$FEDRX" study watch tox21-demo --interval 500
+fed_ms=$(( ($(date +%s%N) - fed_started) / 1000000 ))
+"$FEDRX" study model tox21-demo --out "$RUN/models/federated.bin"
 
-step "The coordinator restarts; its state is in Redis"
-kill -TERM "$coordinator_pid"
-wait "$coordinator_pid" || true
-start_coordinator
-"$FEDRX" sites register --site pharma-a --institution "Pharma A" --samples 2500 \
-  --tasks NR-AR,NR-AhR,SR-p53 --schema-hash ecfp2048-r2
-"$FEDRX" sites list
+step "Baselines on the same network and budget: each site alone, and all data pooled"
+for site in "${SITES[@]}"; do
+  printf '%-11s ' "$site:"
+  "$LAB" train --study "$STUDY" --data "$RUN/data/$site.csv" --out "$RUN/models/$site.bin" | tail -1
+done
+printf '%-11s ' "pooled:"
+"$LAB" train --study "$STUDY" --data "$RUN/data/pooled.csv" --out "$RUN/models/pooled.bin" | tail -1
+
+step "Comparison on the held-out scaffold test set"
+models=(federated="$RUN/models/federated.bin" pooled="$RUN/models/pooled.bin")
+for site in "${SITES[@]}"; do models+=("$site=$RUN/models/$site.bin"); done
+"$LAB" compare --study "$STUDY" --test "$RUN/data/test.csv" --json "$RUN/comparison.json" \
+  "${models[@]}" | tail -n +2
 
 step "Coordinator metrics (excerpt)"
 curl -fsS http://127.0.0.1:9464/metrics |
-  grep -E '^fedrx_coordinator_(requests_total|site_registrations|sites_registered|rejected_total|messages_total)' |
-  head -20
-
-step "Done; stopping Redis and the coordinator"
+  grep -E '^fedrx_coordinator_(rounds_total|updates_accepted_total|updates_rejected_total|validation_mean_roc_auc|model_version)' || true
+printf '\nFederated study took %d.%03d s; the whole demo %d s. Logs: %s/\n' \
+  $((fed_ms / 1000)) $((fed_ms % 1000)) \
+  "$(( $(date +%s) - started ))" "$RUN"
+echo "Comparison (JSON): $(realpath "$RUN/comparison.json")"
