@@ -50,7 +50,7 @@ fb::Offset<w::StudySpec> Spec(Builder& b, const StudySpec& s) {
                             Strings(b, s.tasks), model, s.rounds, s.min_sites, s.local_epochs,
                             s.learning_rate, s.seed, b.CreateString(s.strategy),
                             s.round_deadline_ms, s.batch_size, Strings(b, s.sites),
-                            s.fingerprint_radius);
+                            s.fingerprint_radius, s.evaluate_every);
 }
 
 struct BodyEncoder {
@@ -227,6 +227,7 @@ StudySpec SpecOf(const w::StudySpec* s) {
   out.batch_size = s->batch_size();
   out.sites = Strs(s->sites());
   out.fingerprint_radius = s->fingerprint_radius();
+  out.evaluate_every = s->evaluate_every();
   return out;
 }
 

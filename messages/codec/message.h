@@ -104,6 +104,7 @@ struct StudySpec {
   std::uint32_t batch_size = 0;
   std::vector<std::string> sites;
   std::uint32_t fingerprint_radius = 0;
+  std::uint32_t evaluate_every = 1;
 };
 
 struct CreateStudy {

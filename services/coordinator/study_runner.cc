@@ -394,6 +394,8 @@ core::Status StudyRunner::StartEvaluation(std::shared_ptr<const std::vector<floa
   evaluating_.clear();
   histograms_.clear();
   evaluated_samples_ = 0;
+  const std::uint32_t every = record_.spec.evaluate_every;
+  if (every == 0 || round_.round % every != 0) return FinishEvaluation();
   deadline_ = clock_.Now() + std::min(timings_.evaluation_timeout,
                                       milliseconds(record_.spec.round_deadline_ms));
   for (const auto& site : round_.contributed) {
@@ -471,8 +473,10 @@ core::Status StudyRunner::FinishEvaluation() {
     metrics_.Gauge("validation_mean_roc_auc", "Federated validation ROC-AUC of the latest model")
         .Set(roc_sum / defined);
   }
-  m["valid_samples"] = static_cast<double>(evaluated_samples_);
-  FEDRX_RETURN_IF_ERROR(store_.SaveRoundMetrics(id(), round_.round, m));
+  if (!histograms_.empty()) {
+    m["valid_samples"] = static_cast<double>(evaluated_samples_);
+    FEDRX_RETURN_IF_ERROR(store_.SaveRoundMetrics(id(), round_.round, m));
+  }
   round_.state = codec::RoundState::kClosed;
   round_.closed_at_ms = clock_.WallMillis();
   FEDRX_RETURN_IF_ERROR(store_.SaveRound(id(), round_));

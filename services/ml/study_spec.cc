@@ -81,6 +81,8 @@ core::Result<codec::StudySpec> StudySpecFromConfig(const core::Config& c) {
   s.strategy = c.StringOr("train.strategy", "fedavg");
   FEDRX_ASSIGN_OR_RETURN(std::int64_t radius, c.IntOr("featurize.radius", 2, 0, 6));
   s.fingerprint_radius = static_cast<std::uint32_t>(radius);
+  FEDRX_ASSIGN_OR_RETURN(std::int64_t every, c.IntOr("train.evaluate_every", 1, 0, 100000));
+  s.evaluate_every = static_cast<std::uint32_t>(every);
   return s;
 }
 

@@ -17,6 +17,7 @@ NetSpec NetSpecFromStudy(const codec::StudySpec& spec);
 //   train.rounds, train.local_epochs (1), train.learning_rate (0.001),
 //   train.batch_size (64), train.min_sites (1), train.round_deadline (60s),
 //   train.seed (0), train.strategy (fedavg)
+//   train.evaluate_every (1; 0 never runs federated evaluation)
 //   featurize.radius (2)
 // Errors name the key and where its value came from.
 core::Result<codec::StudySpec> StudySpecFromConfig(const core::Config& config);

@@ -1,5 +1,6 @@
 #include "services/site/site_main.h"
 
+#include <cmath>
 #include <iostream>
 #include <sstream>
 
@@ -22,6 +23,7 @@ constexpr char kUsage[] =
     "  site.gateway                  the platform's gateway (tcp://127.0.0.1:5560)\n"
     "  site.fingerprint_radius, site.fingerprint_bits   (2, 2048)\n"
     "  site.train_threads (2), site.heartbeat_interval (2s)\n"
+    "  site.synthetic_step           benchmark mode: no data, training adds this constant\n"
     "  http.listen                   /metrics, /healthz, /readyz (0.0.0.0:9464)";
 
 std::vector<std::string> CommaList(const std::string& s) {
@@ -84,10 +86,20 @@ core::Status Run(int argc, char** argv, int& exit_code) {
   options.train_threads = static_cast<int>(threads);
   FEDRX_ASSIGN_OR_RETURN(options.heartbeat_interval,
                          config.DurationOr("site.heartbeat_interval", options.heartbeat_interval));
+  const std::string step = config.StringOr("site.synthetic_step", "0");
+  char* end = nullptr;
+  options.synthetic_step = std::strtof(step.c_str(), &end);
+  if (step.empty() || end != step.c_str() + step.size() || !std::isfinite(options.synthetic_step)) {
+    return core::InvalidArgument("site.synthetic_step = \"" + step + "\": expected a number",
+                                 config.SourceOf("site.synthetic_step"));
+  }
   FEDRX_ASSIGN_OR_RETURN(core::BusOptions bus_options,
                          core::BusOptionsFrom(config, "site-" + options.site_id));
   FEDRX_ASSIGN_OR_RETURN(core::RunnerOptions runner_options, core::RunnerOptionsFrom(config));
-  FEDRX_ASSIGN_OR_RETURN(LocalData data, LoadLocalData(config, fp, options.site_id));
+  LocalData data;
+  if (options.synthetic_step == 0) {
+    FEDRX_ASSIGN_OR_RETURN(data, LoadLocalData(config, fp, options.site_id));
+  }
 
   core::SystemClock clock;
   core::Metrics metrics("site");

@@ -39,6 +39,9 @@ struct SiteOptions {
   std::chrono::milliseconds heartbeat_interval{2000};
   std::chrono::milliseconds request_timeout{10000};
   int train_threads = 2;
+  // Benchmark mode: no data; "training" adds this constant to every weight,
+  // so a study measures the framework's own cost. 0 trains for real.
+  float synthetic_step = 0;
 };
 
 // The site's local data, already featurised: training rows and, for
