@@ -196,18 +196,24 @@ void SiteService::StartTraining(Task t) {
     return;
   }
   const LocalData* data = DataFor(spec.study_id);
-  ml::TrainOptions o;
-  o.epochs = t.task.local_epochs;
-  o.batch_size = t.task.batch_size;
-  o.learning_rate = t.task.learning_rate;
-  o.seed = t.task.seed;
-  o.threads = options_.train_threads;
+  std::shared_ptr<ml::Trainer>& trainer = trainers_[spec.study_id];
+  if (!trainer || trainer->options().epochs != t.task.local_epochs ||
+      trainer->options().batch_size != t.task.batch_size ||
+      trainer->options().learning_rate != t.task.learning_rate) {
+    ml::TrainOptions o;
+    o.epochs = t.task.local_epochs;
+    o.batch_size = t.task.batch_size;
+    o.learning_rate = t.task.learning_rate;
+    o.threads = options_.train_threads;
+    o.keep_optimizer_state = true;
+    trainer = std::make_shared<ml::Trainer>(o);
+  }
+  trainer->set_seed(t.task.seed);
   std::cerr << "site " << options_.site_id << ": training round " << t.task.round << " of "
             << spec.study_id << " on " << data->train.size() << " rows\n";
-  training_ = std::async(std::launch::async, [net, o, data, t = std::move(t)]() mutable
+  training_ = std::async(std::launch::async, [net, trainer, data, t = std::move(t)]() mutable
                          -> core::Result<Update> {
-    ml::Trainer trainer(o);
-    FEDRX_ASSIGN_OR_RETURN(ml::TrainStats stats, trainer.Train(net, data->train, t.weights));
+    FEDRX_ASSIGN_OR_RETURN(ml::TrainStats stats, trainer->Train(net, data->train, t.weights));
     Update u;
     u.study_id = t.task.study_id;
     u.round = t.task.round;

@@ -112,6 +112,9 @@ class SiteService final : public core::Service {
   std::set<std::string> fetching_;
   // Tasks that wait for their study's spec.
   std::vector<Task> waiting_;
+  // One trainer per study, so a site's optimizer state (Adam's moments)
+  // carries from round to round, as a stateful client's does.
+  std::map<std::string, std::shared_ptr<ml::Trainer>> trainers_;
   std::future<core::Result<Update>> training_;
   std::optional<Update> last_update_;
   std::size_t rounds_trained_ = 0;
