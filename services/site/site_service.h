@@ -64,6 +64,12 @@ class SiteService final : public core::Service {
   void BeginDrain() override { draining_ = true; }
   bool Drained() override { return !training_.valid(); }
 
+  // Blocks until local training under way (if any) has finished; the next
+  // Tick() reports it. For shutdown and tests.
+  void WaitForTraining() {
+    if (training_.valid()) training_.wait();
+  }
+
   bool registered() const { return registered_; }
   std::size_t rounds_trained() const { return rounds_trained_; }
 

@@ -7,7 +7,6 @@
 
 #include <gtest/gtest.h>
 
-#include <thread>
 
 #include "services/core/testing/fake_bus.h"
 #include "services/core/testing/fake_clock.h"
@@ -117,14 +116,13 @@ class SiteServiceTest : public ::testing::Test {
     Push(core::MakeMessage(codec::TrainTask{study, round, 0, 2, 4, 0.05f, 11, 0}, std::move(t)));
   }
 
-  // Ticks the site until `done` holds; training runs on a worker thread.
+  // Lets training on the worker thread finish, then ticks the site so it
+  // reports; true when `done` holds then.
   template <typename Pred>
   bool TickUntil(SiteService& site, Pred done) {
-    for (int i = 0; i < 2000 && !done(); ++i) {
-      site.Tick().IgnoreError();
-      network_.Pump();
-      if (!done()) std::this_thread::yield();
-    }
+    site.WaitForTraining();
+    site.Tick().IgnoreError();
+    network_.Pump();
     return done();
   }
 
