@@ -47,6 +47,17 @@ void LogBus(std::string_view bus, std::string_view what) {
                static_cast<int>(what.size()), what.data());
 }
 
+Status CheckChannel(ChannelId channel, std::size_t channel_count, std::string where) {
+  if (channel >= 0 && static_cast<std::size_t>(channel) < channel_count) return Status::Ok();
+  return InvalidArgument("no channel " + std::to_string(channel), std::move(where));
+}
+
+Status QueueFull(const BusOptions& options, std::string where) {
+  return ResourceExhausted(
+      "send queue is full (high-water mark " + std::to_string(options.high_water_mark) + ")",
+      std::move(where));
+}
+
 std::string MessageIdFrom(std::uint64_t high, std::uint64_t low) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string id(32, '0');

@@ -97,28 +97,6 @@ bool IsStatus(const redisReply& reply, std::string_view text) {
   return reply.type == REDIS_REPLY_STATUS && Text(reply) == text;
 }
 
-const char* OpName(WriteBatch::Op op) {
-  switch (op) {
-    case WriteBatch::Op::kSet:
-      return "Set";
-    case WriteBatch::Op::kDelete:
-      return "Delete";
-    case WriteBatch::Op::kHashSet:
-      return "HashSet";
-    case WriteBatch::Op::kSetAdd:
-      return "SetAdd";
-    case WriteBatch::Op::kSetRemove:
-      return "SetRemove";
-    case WriteBatch::Op::kIncrement:
-      return "Increment";
-  }
-  return "?";
-}
-
-std::string EntryName(std::size_t index, const WriteBatch::Entry& entry) {
-  return "batch entry " + std::to_string(index) + " (" + OpName(entry.op) + ")";
-}
-
 // Redis's INCRBY accepts only the canonical decimal form of an int64 (no sign
 // '+', no leading zeros, no spaces); that is exactly what round-trips.
 std::optional<std::int64_t> ParseRedisInteger(std::string_view s) {
@@ -390,17 +368,23 @@ Status RedisStateStore::Ping() {
   return Status::Ok();
 }
 
-Result<std::optional<std::string>> RedisStateStore::Get(const Key& key) {
-  FEDRX_ASSIGN_OR_RETURN(ReplyPtr reply, Call({"GET", key.str()}));
-  switch (reply->type) {
+Result<std::optional<std::string>> RedisStateStore::NilOrString(const redisReply& reply,
+                                                                std::string_view command,
+                                                                std::string_view where) {
+  switch (reply.type) {
     case REDIS_REPLY_NIL:
       return std::optional<std::string>();
     case REDIS_REPLY_STRING:
-      return std::optional<std::string>(Text(*reply));
+      return std::optional<std::string>(Text(reply));
     case REDIS_REPLY_ERROR:
-      return ErrorReply(*reply, key.str());
+      return ErrorReply(reply, where);
   }
-  return Unexpected(*reply, "GET", key.str());
+  return Unexpected(reply, command, where);
+}
+
+Result<std::optional<std::string>> RedisStateStore::Get(const Key& key) {
+  FEDRX_ASSIGN_OR_RETURN(ReplyPtr reply, Call({"GET", key.str()}));
+  return NilOrString(*reply, "GET", key.str());
 }
 
 Status RedisStateStore::Set(const Key& key, std::string_view value) {
@@ -449,15 +433,7 @@ Status RedisStateStore::HashSet(const Key& key, const FieldMap& fields) {
 Result<std::optional<std::string>> RedisStateStore::HashGet(const Key& key,
                                                             std::string_view field) {
   FEDRX_ASSIGN_OR_RETURN(ReplyPtr reply, Call({"HGET", key.str(), field}));
-  switch (reply->type) {
-    case REDIS_REPLY_NIL:
-      return std::optional<std::string>();
-    case REDIS_REPLY_STRING:
-      return std::optional<std::string>(Text(*reply));
-    case REDIS_REPLY_ERROR:
-      return ErrorReply(*reply, key.str());
-  }
-  return Unexpected(*reply, "HGET", key.str());
+  return NilOrString(*reply, "HGET", key.str());
 }
 
 namespace {
@@ -563,7 +539,7 @@ Status RedisStateStore::Apply(const WriteBatch& batch) {
   for (std::size_t i = 0; i < batch.entries().size(); ++i) {
     const WriteBatch::Entry& entry = batch.entries()[i];
     if (entry.op == WriteBatch::Op::kHashSet && entry.fields.empty()) {
-      return InvalidArgument(EntryName(i, entry) + ": HashSet needs at least one field",
+      return InvalidArgument(batch.EntryName(i) + ": HashSet needs at least one field",
                              entry.key.str());
     }
     // SET and DEL cannot fail at run time; every other command can.
@@ -688,7 +664,7 @@ Result<RedisStateStore::ApplyOutcome> RedisStateStore::ApplyOnce(const WriteBatc
       Call({"UNWATCH"}).status().IgnoreError();
       CountError("reply");
       return FailedPrecondition(
-          EntryName(i, entry) + " would fail: " + std::string(*error) + "; nothing was written",
+          batch.EntryName(i) + " would fail: " + std::string(*error) + "; nothing was written",
           entry.key.str());
     }
   }
@@ -761,7 +737,7 @@ Result<RedisStateStore::ApplyOutcome> RedisStateStore::Exec(const WriteBatch& ba
         Status status = ErrorReply(queued, entries[i].key.str());
         return Status(
             status.code(),
-            EntryName(i, entries[i]) + " refused: " + status.message() + "; nothing was written",
+            batch.EntryName(i) + " refused: " + status.message() + "; nothing was written",
             status.where());
       }
     }
@@ -775,7 +751,7 @@ Result<RedisStateStore::ApplyOutcome> RedisStateStore::Exec(const WriteBatch& ba
       // The checks above make this unreachable short of a server-side surprise;
       // say plainly that atomicity was lost.
       CountError("partial");
-      return Internal(EntryName(i, entries[i]) + " failed inside EXEC after the checks passed: " +
+      return Internal(batch.EntryName(i) + " failed inside EXEC after the checks passed: " +
                           std::string(Text(*exec.element[i])) + "; the other entries were applied",
                       entries[i].key.str());
     }

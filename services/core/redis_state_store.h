@@ -111,6 +111,9 @@ class RedisStateStore final : public StateStore {
   // Status for a reply of type error (counted); `where` is usually a key.
   Status ErrorReply(const redisReply& reply, std::string_view where);
   Status Unexpected(const redisReply& reply, std::string_view command, std::string_view where);
+  // The value of a reply that is a string or nil (absent), as GET and HGET give.
+  Result<std::optional<std::string>> NilOrString(const redisReply& reply, std::string_view command,
+                                                 std::string_view where);
   void CountError(std::string_view reason);
 
   Result<ApplyOutcome> ApplyOnce(const WriteBatch& batch, bool check_first);

@@ -32,4 +32,26 @@ WriteBatch& WriteBatch::Increment(const Key& key, std::int64_t by) {
   return *this;
 }
 
+const char* WriteBatch::OpName(Op op) {
+  switch (op) {
+    case Op::kSet:
+      return "Set";
+    case Op::kDelete:
+      return "Delete";
+    case Op::kHashSet:
+      return "HashSet";
+    case Op::kSetAdd:
+      return "SetAdd";
+    case Op::kSetRemove:
+      return "SetRemove";
+    case Op::kIncrement:
+      return "Increment";
+  }
+  return "?";
+}
+
+std::string WriteBatch::EntryName(std::size_t index) const {
+  return "batch entry " + std::to_string(index) + " (" + OpName(entries_[index].op) + ")";
+}
+
 }  // namespace fedrx::core

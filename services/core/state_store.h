@@ -4,6 +4,7 @@
 // kUnavailable and the next call reconnects. Not thread-safe: one per thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -40,6 +41,11 @@ class WriteBatch {
 
   const std::vector<Entry>& entries() const { return entries_; }
   bool empty() const { return entries_.empty(); }
+
+  // The op's name as the method that adds it, e.g. "SetAdd".
+  static const char* OpName(Op op);
+  // How errors name entry `index` (< entries().size()): "batch entry 2 (SetAdd)".
+  std::string EntryName(std::size_t index) const;
 
  private:
   std::vector<Entry> entries_;

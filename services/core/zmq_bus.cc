@@ -5,21 +5,19 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
-#include <cstdio>
-#include <deque>
 #include <limits>
 #include <optional>
 #include <random>
-#include <unordered_map>
-#include <unordered_set>
 #include <utility>
-#include <variant>
 #include <vector>
+
+#include "services/core/bus_internal.h"
+#include "services/core/request_tracker.h"
 
 namespace fedrx::core {
 namespace {
 
-using SteadyTime = std::chrono::steady_clock::time_point;
+using internal::LogBus;
 
 // Envelope frames below this size are copied into the zmq message: a copy of a
 // few hundred bytes is cheaper than the allocation and cross-thread free of a
@@ -28,13 +26,7 @@ constexpr std::size_t kCopyEnvelopeBelow = 4096;
 // Messages taken from one socket per Poll, so that one busy peer cannot
 // starve the others or the deadline check.
 constexpr int kMaxDrainPerSocket = 1024;
-// Ids of expired requests remembered to recognise late replies.
-constexpr std::size_t kExpiredMemory = 4096;
 constexpr std::int64_t kMaxMsgSizeSlack = 1 << 20;
-
-void Log(const std::string& bus, const std::string& what) {
-  std::fprintf(stderr, "[fedrx bus %s] %s\n", bus.c_str(), what.c_str());
-}
 
 // ---- Zero-copy hand-off -----------------------------------------------------
 
@@ -70,16 +62,13 @@ zmq::message_t ToZmq(codec::Blob&& blob, bool copy_if_small) {
 // A received zmq message owned by the Blob that views it.
 void ReleaseReceivedFrame(void* owner) { delete static_cast<zmq::message_t*>(owner); }
 
-std::vector<codec::Blob> ToBlobs(std::vector<zmq::message_t>& parts, std::size_t first,
-                                 std::uint64_t& bytes) {
+std::vector<codec::Blob> ToBlobs(std::vector<zmq::message_t>& parts, std::size_t first) {
   std::vector<codec::Blob> blobs;
   blobs.reserve(parts.size() - std::min(first, parts.size()));
-  bytes = 0;
   for (std::size_t i = first; i < parts.size(); ++i) {
     // The data address is taken after the move: small messages keep their
     // bytes inside the message_t itself.
     auto* holder = new zmq::message_t(std::move(parts[i]));
-    bytes += holder->size();
     blobs.emplace_back(holder, static_cast<const std::byte*>(holder->data()), holder->size(),
                        &ReleaseReceivedFrame);
   }
@@ -120,23 +109,6 @@ Status FromZmq(const zmq::error_t& e, const std::string& what, const std::string
   }
 }
 
-codec::ErrorCode CodeForFault(codec::DecodeFault fault) {
-  switch (fault) {
-    case codec::DecodeFault::kOversized: return codec::ErrorCode::kResourceExhausted;
-    case codec::DecodeFault::kNewerSchema: return codec::ErrorCode::kFailedPrecondition;
-    case codec::DecodeFault::kUnknownBody: return codec::ErrorCode::kUnimplemented;
-    default: return codec::ErrorCode::kInvalidArgument;
-  }
-}
-
-std::string DescribeFault(const codec::DecodeError& e) {
-  std::string s = codec::DecodeFaultName(e.fault);
-  s += " at ";
-  s += e.where;
-  if (!e.message_id.empty()) s += " (message " + e.message_id + ")";
-  return s;
-}
-
 // ---- State --------------------------------------------------------------------
 
 struct Channel {
@@ -151,21 +123,17 @@ struct Subscription {
   Bus::EventHandler handler;
 };
 
-struct Pending {
-  ChannelId channel;
-  SteadyTime deadline;
-  std::chrono::milliseconds timeout;
-  const char* body_name;
-  Bus::ReplyCallback callback;
-};
-
 enum class Source { kRouter, kChannel, kSubscription };
 
 }  // namespace
 
 struct ZmqBus::Impl {
   Impl(BusOptions o, Metrics& m, const Clock& c)
-      : options(std::move(o)), metrics(m), clock(c), rng(std::random_device{}()) {}
+      : options(std::move(o)),
+        metrics(m),
+        clock(c),
+        requests(options.name, metrics, clock),
+        rng(std::random_device{}()) {}
 
   // Declared before the sockets so that it is destroyed after them.
   zmq::context_t context{1};
@@ -184,9 +152,7 @@ struct ZmqBus::Impl {
   std::string publisher_endpoint;
   std::vector<std::unique_ptr<Subscription>> subscriptions;
 
-  std::unordered_map<std::string, Pending> pending;
-  std::unordered_set<std::string> expired;
-  std::deque<std::string> expired_order;
+  RequestTracker requests;
 
   std::mt19937_64 rng;
   std::vector<zmq::message_t> parts;  // reused receive buffer
@@ -212,176 +178,74 @@ struct ZmqBus::Impl {
   }
 
   std::string NewMessageId() {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string id(32, '0');
-    for (int half = 0; half < 2; ++half) {
-      std::uint64_t v = rng();
-      for (int i = 0; i < 16; ++i) {
-        id[half * 16 + i] = kHex[v & 0xf];
-        v >>= 4;
-      }
-    }
-    return id;
-  }
-
-  void FillHeader(codec::Header& h) {
-    h.schema_version = codec::kSchemaVersion;
-    if (h.message_id.empty()) h.message_id = NewMessageId();
-    h.sender = options.name;
-    h.sent_at_ms = clock.WallMillis();
+    const std::uint64_t high = rng();
+    return internal::MessageIdFrom(high, rng());
   }
 
   // Sends [first?][envelope][tensors...] without blocking; counts it when sent.
   Status SendMessage(zmq::socket_t& socket, const std::string* first, codec::Message&& message,
                      const std::string& where) {
-    FillHeader(message.header);
-    const char* body_name = codec::BodyName(message.body);
-    std::vector<codec::Blob> frames = codec::Encode(std::move(message));
-    std::uint64_t bytes = 0;
-    for (const auto& f : frames) bytes += f.size();
+    if (message.header.message_id.empty()) message.header.message_id = NewMessageId();
+    internal::Outbound sent = internal::EncodeOutbound(std::move(message), options, clock);
+    std::vector<codec::Blob>& frames = sent.frames;
     try {
       std::vector<zmq::message_t> out;
       out.reserve(frames.size());
       for (std::size_t i = 0; i < frames.size(); ++i) out.push_back(ToZmq(std::move(frames[i]), i == 0));
       // zmq queues a multipart message atomically: only the first part can
       // meet a full queue, so a refusal never leaves half a message behind.
-      if (first != nullptr) {
-        if (!socket.send(zmq::buffer(*first), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
-          return ResourceExhausted("send queue is full (high-water mark " +
-                                       std::to_string(options.high_water_mark) + ")",
-                                   where);
-        }
+      if (first != nullptr &&
+          !socket.send(zmq::buffer(*first), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+        return internal::QueueFull(options, where);
       }
       for (std::size_t i = 0; i < out.size(); ++i) {
         const auto flags = i + 1 < out.size() ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
                                               : zmq::send_flags::dontwait;
-        if (!socket.send(out[i], flags)) {
-          return ResourceExhausted("send queue is full (high-water mark " +
-                                       std::to_string(options.high_water_mark) + ")",
-                                   where);
-        }
+        if (!socket.send(out[i], flags)) return internal::QueueFull(options, where);
       }
     } catch (const zmq::error_t& e) {
       if (e.num() == EHOSTUNREACH) return Unavailable("peer is not connected", where);
       return FromZmq(e, "send", where);
     }
-    metrics.CountMessage(Direction::kOut, body_name, bytes);
+    internal::CountSent(metrics, sent);
     return Status::Ok();
-  }
-
-  // Answers a peer whose message could not be decoded.
-  void RejectFromPeer(const PeerId& peer, const codec::DecodeError& e) {
-    metrics.CountRejected(codec::DecodeFaultName(e.fault));
-    Log(options.name, "rejected a request: " + DescribeFault(e));
-    codec::Message reply = MakeMessage(codec::Error{CodeForFault(e.fault), e.message, e.where});
-    reply.header.correlation_id = e.message_id;
-    Status s = SendMessage(*router, &peer, std::move(reply), "error reply");
-    if (!s.ok()) Log(options.name, "could not answer a rejected request: " + s.ToString());
   }
 
   void OnServerMessage() {
     PeerId peer = parts[0].to_string();
-    std::uint64_t bytes = 0;
-    codec::Decoded decoded = codec::Decode(ToBlobs(parts, 1, bytes), options.limits);
+    codec::Decoded decoded =
+        internal::DecodeInbound(ToBlobs(parts, 1), options, metrics, "a client");
     if (!decoded.ok()) {
-      RejectFromPeer(peer, decoded.error());
+      Status s =
+          SendMessage(*router, &peer, internal::ErrorReplyFor(decoded.error()), "error reply");
+      if (!s.ok()) LogBus(options.name, "could not answer a refused request: " + s.ToString());
       return;
     }
-    metrics.CountMessage(Direction::kIn, codec::BodyName(decoded.message().body), bytes);
     if (handler) handler(Inbound{std::move(peer), std::move(decoded.message())});
   }
 
   void OnChannelMessage(ChannelId id) {
-    Channel* channel = channels[id].get();
-    std::uint64_t bytes = 0;
-    codec::Decoded decoded = codec::Decode(ToBlobs(parts, 0, bytes), options.limits);
-    if (!decoded.ok()) {
-      metrics.CountRejected(codec::DecodeFaultName(decoded.error().fault));
-      Log(options.name, "dropped a message from " + channel->endpoint + ": " +
-                            DescribeFault(decoded.error()));
-      return;
-    }
-    codec::Message& m = decoded.message();
-    metrics.CountMessage(Direction::kIn, codec::BodyName(m.body), bytes);
-    const std::string& correlation = m.header.correlation_id;
-    if (!correlation.empty()) {
-      auto it = pending.find(correlation);
-      if (it != pending.end() && it->second.channel == id) {
-        ReplyCallback callback = std::move(it->second.callback);
-        pending.erase(it);
-        if (const auto* error = std::get_if<codec::Error>(&m.body)) {
-          callback(FromErrorBody(*error));
-        } else {
-          callback(std::move(m));
-        }
-        return;
-      }
-      if (expired.count(correlation) != 0) {
-        metrics.CountRejected("late_reply");
-        Log(options.name, "late reply " + m.header.message_id + " to expired request " +
-                              correlation + " dropped");
-        return;
-      }
-    }
-    if (channel->on_push) {
-      channel->on_push(std::move(m));
-    } else {
-      metrics.CountRejected("unhandled_push");
-      Log(options.name, "push " + m.header.message_id + " from " + channel->endpoint +
-                            " dropped: no push handler");
-    }
+    const Channel& channel = *channels[id];
+    codec::Decoded decoded =
+        internal::DecodeInbound(ToBlobs(parts, 0), options, metrics, channel.endpoint);
+    if (decoded.ok()) requests.OnMessage(id, std::move(decoded.message()), channel.on_push);
   }
 
   void OnEvent(Subscription* sub) {
     const std::string topic = parts[0].to_string();
-    std::uint64_t bytes = 0;
-    codec::Decoded decoded = codec::Decode(ToBlobs(parts, 1, bytes), options.limits);
-    if (!decoded.ok()) {
-      metrics.CountRejected(codec::DecodeFaultName(decoded.error().fault));
-      Log(options.name, "dropped an event: " + DescribeFault(decoded.error()));
-      return;
-    }
-    metrics.CountMessage(Direction::kIn, codec::BodyName(decoded.message().body), bytes);
+    codec::Decoded decoded =
+        internal::DecodeInbound(ToBlobs(parts, 1), options, metrics, "a publisher");
+    if (!decoded.ok()) return;
     // zmq filters by prefix already; this guards the contract regardless.
     if (topic.compare(0, sub->prefix.size(), sub->prefix) != 0) return;
     sub->handler(std::move(decoded.message()));
   }
 
-  void RememberExpired(const std::string& id) {
-    if (!expired.insert(id).second) return;
-    expired_order.push_back(id);
-    if (expired_order.size() > kExpiredMemory) {
-      expired.erase(expired_order.front());
-      expired_order.pop_front();
-    }
-  }
-
-  void ExpireDue() {
-    const SteadyTime now = clock.Now();
-    std::vector<std::pair<std::string, Pending>> due;
-    for (auto it = pending.begin(); it != pending.end();) {
-      if (it->second.deadline <= now) {
-        due.emplace_back(it->first, std::move(it->second));
-        it = pending.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    // Callbacks run after the map is settled: they may issue new requests.
-    for (auto& [id, p] : due) {
-      RememberExpired(id);
-      p.callback(DeadlineExceeded("no reply to " + std::string(p.body_name) + " within " +
-                                      std::to_string(p.timeout.count()) + " ms",
-                                  "request " + id));
-    }
-  }
-
   // Time Poll may block for: `max_wait`, cut short by the next deadline.
   std::chrono::milliseconds WaitFor(std::chrono::milliseconds max_wait) const {
-    if (pending.empty()) return max_wait;
-    SteadyTime next = SteadyTime::max();
-    for (const auto& [id, p] : pending) next = std::min(next, p.deadline);
-    const auto until = std::chrono::ceil<std::chrono::milliseconds>(next - clock.Now());
+    const auto next = requests.NextDeadline();
+    if (!next) return max_wait;
+    const auto until = std::chrono::ceil<std::chrono::milliseconds>(*next - clock.Now());
     return std::clamp(until, std::chrono::milliseconds(0), max_wait);
   }
 };
@@ -431,30 +295,21 @@ Result<ChannelId> ZmqBus::Connect(const std::string& endpoint, PushHandler on_pu
 }
 
 Status ZmqBus::Send(ChannelId channel, codec::Message message) {
-  if (channel < 0 || static_cast<std::size_t>(channel) >= impl_->channels.size()) {
-    return InvalidArgument("no channel " + std::to_string(channel), "Send");
-  }
+  FEDRX_RETURN_IF_ERROR(internal::CheckChannel(channel, impl_->channels.size(), "Send"));
   Channel& c = *impl_->channels[channel];
   return impl_->SendMessage(c.socket, nullptr, std::move(message), c.endpoint);
 }
 
 Status ZmqBus::Request(ChannelId channel, codec::Message message,
                        std::chrono::milliseconds timeout, ReplyCallback on_reply) {
-  if (channel < 0 || static_cast<std::size_t>(channel) >= impl_->channels.size()) {
-    return InvalidArgument("no channel " + std::to_string(channel), "Request");
-  }
+  FEDRX_RETURN_IF_ERROR(internal::CheckChannel(channel, impl_->channels.size(), "Request"));
   if (message.header.message_id.empty()) message.header.message_id = impl_->NewMessageId();
-  std::string id = message.header.message_id;
-  if (impl_->pending.count(id) != 0) {
-    return InvalidArgument("a request with message id " + id + " is already pending",
-                           "Request");
-  }
-  const char* body_name = codec::BodyName(message.body);
   Channel& c = *impl_->channels[channel];
-  FEDRX_RETURN_IF_ERROR(impl_->SendMessage(c.socket, nullptr, std::move(message), c.endpoint));
-  impl_->pending.emplace(std::move(id), Pending{channel, impl_->clock.Now() + timeout, timeout,
-                                                body_name, std::move(on_reply)});
-  return Status::Ok();
+  return impl_->requests.Start(channel, std::move(message), timeout, std::move(on_reply),
+                               [&](codec::Message&& m) {
+                                 return impl_->SendMessage(c.socket, nullptr, std::move(m),
+                                                           c.endpoint);
+                               });
 }
 
 Status ZmqBus::BindPublisher(const std::string& endpoint) {
@@ -538,7 +393,7 @@ Status ZmqBus::Poll(std::chrono::milliseconds max_wait) {
       }
     }
   }
-  d.ExpireDue();
+  d.requests.ExpireDue();
   return Status::Ok();
 }
 

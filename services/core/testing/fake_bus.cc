@@ -4,7 +4,8 @@
 #include <cstdio>
 #include <memory>
 #include <utility>
-#include <variant>
+
+#include "services/core/bus_internal.h"
 
 namespace fedrx::core::testing {
 namespace {
@@ -12,26 +13,9 @@ namespace {
 // Bounds one Pump so that two handlers answering each other forever make a
 // test fail instead of hang.
 constexpr int kMaxPumpSteps = 1'000'000;
-constexpr std::size_t kExpiredMemory = 4096;
 
 bool IsEndpoint(const std::string& endpoint) {
   return endpoint.find("://") != std::string::npos && endpoint.back() != '/';
-}
-
-std::uint64_t TotalBytes(const std::vector<codec::Blob>& frames) {
-  std::uint64_t n = 0;
-  for (const auto& f : frames) n += f.size();
-  return n;
-}
-
-// The real bus's mapping from a refusal to the code its Error reply carries.
-codec::ErrorCode CodeForFault(codec::DecodeFault fault) {
-  switch (fault) {
-    case codec::DecodeFault::kOversized: return codec::ErrorCode::kResourceExhausted;
-    case codec::DecodeFault::kNewerSchema: return codec::ErrorCode::kFailedPrecondition;
-    case codec::DecodeFault::kUnknownBody: return codec::ErrorCode::kUnimplemented;
-    default: return codec::ErrorCode::kInvalidArgument;
-  }
 }
 
 // Lets several subscribers hold one encoded frame without copying it.
@@ -177,37 +161,24 @@ FakeBus::FakeBus(FakeNetwork& network, BusOptions options, Metrics& metrics, con
       options_(std::move(options)),
       metrics_(metrics),
       clock_(clock),
-      serial_(network.next_bus_++) {
+      serial_(network.next_bus_++),
+      requests_(options_.name, metrics, clock) {
   network_.Attach(this);
 }
 
 FakeBus::~FakeBus() { network_.Detach(this); }
 
 std::string FakeBus::NewMessageId() {
-  // Deterministic, unique per network, 32 hex digits like the real bus's ids.
-  char id[33];
-  std::snprintf(id, sizeof(id), "%016llx%016llx", static_cast<unsigned long long>(serial_),
-                static_cast<unsigned long long>(next_id_++));
-  return id;
+  // Deterministic and unique per network.
+  return internal::MessageIdFrom(serial_, next_id_++);
 }
 
 std::vector<codec::Blob> FakeBus::EncodeForSend(codec::Message&& message) {
-  codec::Header& h = message.header;
-  h.schema_version = codec::kSchemaVersion;
-  if (h.message_id.empty()) h.message_id = NewMessageId();
-  h.sender = options_.name;
-  h.sent_at_ms = clock_.WallMillis();
-  const char* body_name = codec::BodyName(message.body);
-  std::vector<codec::Blob> frames = codec::Encode(std::move(message));
-  metrics_.CountMessage(Direction::kOut, body_name, TotalBytes(frames));
-  return frames;
-}
-
-Status FakeBus::CheckChannel(ChannelId channel, const char* where) const {
-  if (channel < 0 || static_cast<std::size_t>(channel) >= channels_.size()) {
-    return InvalidArgument("no channel " + std::to_string(channel), where);
-  }
-  return Status::Ok();
+  if (message.header.message_id.empty()) message.header.message_id = NewMessageId();
+  internal::Outbound sent = internal::EncodeOutbound(std::move(message), options_, clock_);
+  // Queued is as good as sent: the fake never drops what it accepted.
+  internal::CountSent(metrics_, sent);
+  return std::move(sent.frames);
 }
 
 Status FakeBus::Serve(const std::string& endpoint, RequestHandler handler) {
@@ -235,9 +206,7 @@ Status FakeBus::SendTo(const PeerId& peer, codec::Message message) {
   if (network_.peers_.count(peer) == 0) return Unavailable("peer is not connected", "SendTo");
   if (network_.QueuedFor(FakeNetwork::To::kClient, peer) >=
       static_cast<std::size_t>(options_.high_water_mark)) {
-    return ResourceExhausted("send queue is full (high-water mark " +
-                                 std::to_string(options_.high_water_mark) + ")",
-                             "SendTo");
+    return internal::QueueFull(options_, "SendTo");
   }
   FakeNetwork::Delivery d;
   d.to = FakeNetwork::To::kClient;
@@ -257,13 +226,11 @@ Result<ChannelId> FakeBus::Connect(const std::string& endpoint, PushHandler on_p
 }
 
 Status FakeBus::Send(ChannelId channel, codec::Message message) {
-  FEDRX_RETURN_IF_ERROR(CheckChannel(channel, "Send"));
+  FEDRX_RETURN_IF_ERROR(internal::CheckChannel(channel, channels_.size(), "Send"));
   const Channel& c = channels_[channel];
   if (network_.QueuedFor(FakeNetwork::To::kServer, c.endpoint) >=
       static_cast<std::size_t>(options_.high_water_mark)) {
-    return ResourceExhausted("send queue is full (high-water mark " +
-                                 std::to_string(options_.high_water_mark) + ")",
-                             c.endpoint);
+    return internal::QueueFull(options_, c.endpoint);
   }
   FakeNetwork::Delivery d;
   d.to = FakeNetwork::To::kServer;
@@ -276,18 +243,10 @@ Status FakeBus::Send(ChannelId channel, codec::Message message) {
 
 Status FakeBus::Request(ChannelId channel, codec::Message message,
                         std::chrono::milliseconds timeout, ReplyCallback on_reply) {
-  FEDRX_RETURN_IF_ERROR(CheckChannel(channel, "Request"));
+  FEDRX_RETURN_IF_ERROR(internal::CheckChannel(channel, channels_.size(), "Request"));
   if (message.header.message_id.empty()) message.header.message_id = NewMessageId();
-  std::string id = message.header.message_id;
-  if (pending_.count(id) != 0) {
-    return InvalidArgument("a request with message id " + id + " is already pending",
-                           "Request");
-  }
-  const char* body_name = codec::BodyName(message.body);
-  FEDRX_RETURN_IF_ERROR(Send(channel, std::move(message)));
-  pending_.emplace(std::move(id), Pending{channel, clock_.Now() + timeout, timeout, body_name,
-                                          std::move(on_reply)});
-  return Status::Ok();
+  return requests_.Start(channel, std::move(message), timeout, std::move(on_reply),
+                         [&](codec::Message&& m) { return Send(channel, std::move(m)); });
 }
 
 Status FakeBus::BindPublisher(const std::string& endpoint) {
@@ -344,93 +303,34 @@ Status FakeBus::Poll(std::chrono::milliseconds /*max_wait*/) {
 }
 
 void FakeBus::OnServerFrames(const PeerId& peer, std::vector<codec::Blob> frames) {
-  const std::uint64_t bytes = TotalBytes(frames);
-  codec::Decoded decoded = codec::Decode(std::move(frames), options_.limits);
+  codec::Decoded decoded =
+      internal::DecodeInbound(std::move(frames), options_, metrics_, "a client");
   if (!decoded.ok()) {
-    const codec::DecodeError& e = decoded.error();
-    metrics_.CountRejected(codec::DecodeFaultName(e.fault));
-    codec::Message reply = MakeMessage(codec::Error{CodeForFault(e.fault), e.message, e.where});
-    reply.header.correlation_id = e.message_id;
-    SendTo(peer, std::move(reply)).IgnoreError();  // the peer may be gone; nothing to do
+    // The peer may be gone; nothing to do then.
+    SendTo(peer, internal::ErrorReplyFor(decoded.error())).IgnoreError();
     return;
   }
-  metrics_.CountMessage(Direction::kIn, codec::BodyName(decoded.message().body), bytes);
   if (handler_) handler_(Inbound{peer, std::move(decoded.message())});
 }
 
 void FakeBus::OnChannelFrames(ChannelId channel, std::vector<codec::Blob> frames) {
-  const std::uint64_t bytes = TotalBytes(frames);
-  codec::Decoded decoded = codec::Decode(std::move(frames), options_.limits);
-  if (!decoded.ok()) {
-    metrics_.CountRejected(codec::DecodeFaultName(decoded.error().fault));
-    return;
-  }
-  codec::Message& m = decoded.message();
-  metrics_.CountMessage(Direction::kIn, codec::BodyName(m.body), bytes);
-  const std::string& correlation = m.header.correlation_id;
-  if (!correlation.empty()) {
-    auto it = pending_.find(correlation);
-    if (it != pending_.end() && it->second.channel == channel) {
-      ReplyCallback callback = std::move(it->second.callback);
-      pending_.erase(it);
-      if (const auto* error = std::get_if<codec::Error>(&m.body)) {
-        callback(FromErrorBody(*error));
-      } else {
-        callback(std::move(m));
-      }
-      return;
-    }
-    if (expired_.count(correlation) != 0) {
-      metrics_.CountRejected("late_reply");
-      return;
-    }
-  }
+  codec::Decoded decoded =
+      internal::DecodeInbound(std::move(frames), options_, metrics_, channels_[channel].endpoint);
+  if (!decoded.ok()) return;
   // Copied: the handler may Connect, and must outlive its own call.
-  PushHandler on_push = channels_[channel].on_push;
-  if (on_push) {
-    on_push(std::move(m));
-  } else {
-    metrics_.CountRejected("unhandled_push");
-  }
+  const PushHandler on_push = channels_[channel].on_push;
+  requests_.OnMessage(channel, std::move(decoded.message()), on_push);
 }
 
 void FakeBus::OnEventFrames(std::size_t subscription, const std::string& topic,
                            std::vector<codec::Blob> frames) {
-  const std::uint64_t bytes = TotalBytes(frames);
-  codec::Decoded decoded = codec::Decode(std::move(frames), options_.limits);
-  if (!decoded.ok()) {
-    metrics_.CountRejected(codec::DecodeFaultName(decoded.error().fault));
-    return;
-  }
-  metrics_.CountMessage(Direction::kIn, codec::BodyName(decoded.message().body), bytes);
+  codec::Decoded decoded =
+      internal::DecodeInbound(std::move(frames), options_, metrics_, "a publisher");
+  if (!decoded.ok()) return;
   EventHandler handler = subscriptions_[subscription].handler;
   handler(std::move(decoded.message()));
 }
 
-bool FakeBus::ExpireDue() {
-  const auto now = clock_.Now();
-  std::vector<std::pair<std::string, Pending>> due;
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    if (it->second.deadline <= now) {
-      due.emplace_back(it->first, std::move(it->second));
-      it = pending_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (auto& [id, p] : due) {
-    if (expired_.insert(id).second) {
-      expired_order_.push_back(id);
-      if (expired_order_.size() > kExpiredMemory) {
-        expired_.erase(expired_order_.front());
-        expired_order_.pop_front();
-      }
-    }
-    p.callback(DeadlineExceeded("no reply to " + std::string(p.body_name) + " within " +
-                                    std::to_string(p.timeout.count()) + " ms",
-                                "request " + id));
-  }
-  return !due.empty();
-}
+bool FakeBus::ExpireDue() { return requests_.ExpireDue() > 0; }
 
 }  // namespace fedrx::core::testing

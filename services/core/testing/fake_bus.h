@@ -1,6 +1,7 @@
 // FakeNetwork and FakeBus: an in-memory Bus for unit tests, with the real
-// bus's semantics (messages go through codec::Encode/Decode, headers are
-// filled the same way, bad input is answered and counted the same way).
+// bus's semantics because it runs the real bus's code for them: codec
+// Encode/Decode, header filling, counting and answers to bad input
+// (bus_internal.h), and request bookkeeping (RequestTracker).
 // Deterministic and single-threaded: traffic moves only when some FakeBus on
 // the network polls (or the test calls FakeNetwork::Pump), and deadlines
 // follow the injected Clock. Not thread-safe.
@@ -12,7 +13,6 @@
 #include <deque>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +21,7 @@
 #include "services/core/bus.h"
 #include "services/core/clock.h"
 #include "services/core/metrics.h"
+#include "services/core/request_tracker.h"
 
 namespace fedrx::core::testing {
 
@@ -143,18 +144,9 @@ class FakeBus final : public Bus {
     std::string prefix;
     EventHandler handler;
   };
-  struct Pending {
-    ChannelId channel;
-    std::chrono::steady_clock::time_point deadline;
-    std::chrono::milliseconds timeout;
-    const char* body_name;
-    ReplyCallback callback;
-  };
-
   std::string NewMessageId();
   // Fills the header, encodes, and counts the message as sent.
   std::vector<codec::Blob> EncodeForSend(codec::Message&& message);
-  Status CheckChannel(ChannelId channel, const char* where) const;
 
   void OnServerFrames(const PeerId& peer, std::vector<codec::Blob> frames);
   void OnChannelFrames(ChannelId channel, std::vector<codec::Blob> frames);
@@ -176,9 +168,7 @@ class FakeBus final : public Bus {
   std::deque<Channel> channels_;
   std::string publisher_endpoint_;
   std::deque<Subscription> subscriptions_;
-  std::map<std::string, Pending> pending_;
-  std::set<std::string> expired_;
-  std::deque<std::string> expired_order_;
+  RequestTracker requests_;
 };
 
 }  // namespace fedrx::core::testing

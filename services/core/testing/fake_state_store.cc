@@ -25,24 +25,6 @@ std::optional<std::int64_t> ParseInteger(const std::string& s) {
   return v;
 }
 
-const char* OpName(WriteBatch::Op op) {
-  switch (op) {
-    case WriteBatch::Op::kSet:
-      return "Set";
-    case WriteBatch::Op::kDelete:
-      return "Delete";
-    case WriteBatch::Op::kHashSet:
-      return "HashSet";
-    case WriteBatch::Op::kSetAdd:
-      return "SetAdd";
-    case WriteBatch::Op::kSetRemove:
-      return "SetRemove";
-    case WriteBatch::Op::kIncrement:
-      return "Increment";
-  }
-  return "?";
-}
-
 }  // namespace
 
 void FakeStateStore::FailNext(int n, Status status) {
@@ -278,8 +260,8 @@ Status FakeStateStore::Apply(const WriteBatch& batch) {
     if (!result.ok()) {
       const Status& status = result.status();
       return Status(status.code(),
-                    "batch entry " + std::to_string(i) + " (" + OpName(entry.op) +
-                        ") would fail: " + status.message() + "; nothing was written",
+                    batch.EntryName(i) + " would fail: " + status.message() +
+                        "; nothing was written",
                     status.where());
     }
   }
