@@ -9,5 +9,9 @@ bash deploy/build.sh
 BUILD_DIR=${FEDRX_BUILD_DIR:-build}
 : >"$OUT"
 "$BUILD_DIR/tests/bench/fedrx_bus_bench" --out "$OUT"
+# Streaming FedAvg vs STREAM copy/triad and the numpy list-then-average baseline.
+"$BUILD_DIR/tests/bench/fedrx_aggregation_bench" --out "$OUT"
+# The real processes on loopback: synthetic studies, then the Tox21 demo round.
+"$BUILD_DIR/tests/bench/fedrx_framework_bench" --out "$OUT"
 echo "bench: results in $OUT"
 cat "$OUT"

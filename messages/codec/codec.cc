@@ -465,6 +465,12 @@ bool TensorsOf(const w::Envelope& env, std::vector<Blob>& frames, std::vector<Te
                where, {}};
       return false;
     }
+    // Typed views (Blob::As) need aligned data, but a transport may hand over
+    // a small frame at an odd address (zmq keeps small messages inside its
+    // receive buffer); such a frame is copied. Large frames arrive aligned.
+    if (reinterpret_cast<std::uintptr_t>(frame.data()) % alignof(std::uint64_t) != 0) {
+      frame = Blob::CopyOf(frame.bytes());
+    }
     out.push_back(Tensor{name, dtype, std::move(shape), std::move(frame)});
   }
   return true;

@@ -196,6 +196,7 @@ core::Status StudyRunner::StartRound() {
   FEDRX_RETURN_IF_ERROR(store_.SaveRound(id(), round_));
 
   strategy_->Begin(parameters_);
+  aggregate_.reset();
   ready_.clear();
   ready_samples_.clear();
   dropped_.clear();
@@ -339,11 +340,18 @@ core::Status StudyRunner::OnModelUpdate(const std::string& site, const codec::Mo
                                                " bytes)"),
                     "tensor 0"));
   }
+  // Timed from here: the check and the fold are the coordinator's per-update cost.
+  const auto aggregation_started = clock_.Now();
   std::span<const float> weights = tensors[0].data.As<float>();
   if (core::Status s = ml::ValidateParameters(net_, weights); !s.ok()) {
     return fail("not_finite", core::InvalidArgument(s.message(), "tensor 0 (weights)"));
   }
   FEDRX_RETURN_IF_ERROR(strategy_->Accept(weights, static_cast<double>(u.num_samples)));
+  metrics_
+      .Histogram("update_aggregation_seconds",
+                 "Time to check one site update and fold it into the round's aggregate",
+                 {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5})
+      .Observe(std::chrono::duration<double>(clock_.Now() - aggregation_started).count());
   round_.contributed.push_back(site);
   round_.samples += u.num_samples;
   uploading_.clear();
@@ -367,10 +375,17 @@ core::Status StudyRunner::CloseTraining() {
     metrics_.Counter("rounds_total", "Rounds ended", {{"outcome", "failed"}}).Inc();
     return AdvanceRound();
   }
-  FEDRX_ASSIGN_OR_RETURN(std::vector<float> weights, strategy_->Finish());
-  round_.state = codec::RoundState::kEvaluating;
-  FEDRX_RETURN_IF_ERROR(store_.CommitRound(id(), round_, weights, record_.current_round,
+  if (!aggregate_.has_value()) {
+    FEDRX_ASSIGN_OR_RETURN(std::vector<float> finished, strategy_->Finish());
+    aggregate_ = std::move(finished);
+  }
+  RoundRecord closing = round_;
+  closing.state = codec::RoundState::kEvaluating;
+  FEDRX_RETURN_IF_ERROR(store_.CommitRound(id(), closing, *aggregate_, record_.current_round,
                                            /*completed=*/false, clock_.WallMillis()));
+  round_ = std::move(closing);
+  std::vector<float> weights = std::move(*aggregate_);
+  aggregate_.reset();
   record_.model_version = round_.base_version + 1;
   metrics_
       .Histogram("round_training_seconds", "Round time from tasks sent to model stored",

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -115,6 +116,9 @@ class StudyRunner {
   std::set<std::string> dropped_;
   std::string uploading_;
   std::chrono::steady_clock::time_point upload_deadline_{};
+  // The round's aggregate from the moment the strategy hands it over (which
+  // it does once) until it is stored, so a failed store is retried with it.
+  std::optional<std::vector<float>> aggregate_;
   // Evaluation of the round's model.
   std::set<std::string> evaluating_;
   std::vector<ml::ScoreHistogram> histograms_;

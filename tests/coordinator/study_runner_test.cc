@@ -231,6 +231,27 @@ TEST_F(StudyRunnerTest, SiteMissingTheDeadlineIsDroppedAndTheRoundClosesWithTheR
   EXPECT_EQ(Ready(*runner_, "site-b", 10).code(), StatusCode::kFailedPrecondition);
 }
 
+TEST_F(StudyRunnerTest, ModelThatCannotBeStoredAtCloseIsStoredOnceTheStoreIsBack) {
+  ASSERT_TRUE(runner_->Tick().ok());
+  ASSERT_TRUE(Ready(*runner_, "site-a", 10).ok());
+  ASSERT_TRUE(Upload(*runner_, "site-a", std::vector<float>(kParams, 1.0f), 10).ok());
+  ASSERT_TRUE(Ready(*runner_, "site-b", 30).ok());
+  ASSERT_TRUE(Upload(*runner_, "site-b", std::vector<float>(kParams, 3.0f), 30).ok());
+  store_.SetDown(true);  // site-c never answers; the round closes at the deadline
+  clock_.Advance(milliseconds(10001));
+  EXPECT_EQ(runner_->Tick().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(runner_->Tick().code(), StatusCode::kUnavailable);  // retried, not lost
+  EXPECT_EQ(runner_->phase(), StudyRunner::Phase::kTraining);
+  store_.SetDown(false);
+  ASSERT_TRUE(runner_->Tick().ok());
+  EXPECT_EQ(runner_->phase(), StudyRunner::Phase::kEvaluating);
+  EXPECT_EQ(runner_->record().model_version, 1u);
+  auto model = studies_.LoadModel("s1", 1);
+  ASSERT_TRUE(model.ok());
+  ASSERT_EQ(model->size(), kParams);
+  for (float v : *model) EXPECT_NEAR(v, 2.5f, 1e-6f);
+}
+
 TEST_F(StudyRunnerTest, RoundBelowMinimumFailsAndTheModelStays) {
   ASSERT_TRUE(runner_->Tick().ok());
   ASSERT_TRUE(Ready(*runner_, "site-a", 10).ok());

@@ -122,6 +122,26 @@ TEST(CodecTest, ModelUpdateTensorsMoveWithoutCopy) {
   EXPECT_FLOAT_EQ(values[999], 499.5f);
 }
 
+// zmq hands over small frames inside its receive buffer, at any address.
+TEST(CodecTest, TensorFrameAtAnOddAddressIsDecodedAsItsValues) {
+  const std::vector<float> w = {1.5f, -2.0f, 3.25f, 0.0f, 7.0f};
+  Message m = WithBody(ModelUpdate{"s1", 1, "site-a", 0, 1, {}});
+  m.tensors.push_back(Tensor{"weights", DType::kFloat32, {5}, Blob::FromFloats(std::vector<float>(w))});
+  std::vector<Blob> frames = Encode(std::move(m));
+  ASSERT_EQ(frames.size(), 2u);
+  // The same bytes, one past an aligned address.
+  auto* shifted = new std::vector<std::byte>(frames[1].size() + 1);
+  std::memcpy(shifted->data() + 1, frames[1].data(), frames[1].size());
+  frames[1] = Blob(shifted, shifted->data() + 1, frames[1].size(),
+                   [](void* p) { delete static_cast<std::vector<std::byte>*>(p); });
+  ASSERT_TRUE(frames[1].As<float>().empty());  // the case being tested
+  Decoded d = Decode(std::move(frames));
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  ASSERT_EQ(d.message().tensors.size(), 1u);
+  auto values = d.message().tensors[0].data.As<float>();
+  EXPECT_EQ(std::vector<float>(values.begin(), values.end()), w);
+}
+
 TEST(CodecTest, OriginAndRouteSurviveRoundTrip) {
   Message m = WithBody(Heartbeat{{"tox21-demo"}});
   m.header.origin = "site-a";

@@ -217,6 +217,17 @@ core::Status RedisServer::Stop() {
   return core::Status::Ok();
 }
 
+core::Status RedisServer::Kill() {
+  if (process_ == nullptr) {
+    return core::FailedPrecondition("redis-server is not running", std::to_string(port_));
+  }
+  FEDRX_RETURN_IF_ERROR(process_->Signal(SIGKILL));
+  FEDRX_RETURN_IF_ERROR(process_->Wait(std::chrono::seconds(5)).status());
+  last_log_ = process_->Log();
+  process_.reset();
+  return core::Status::Ok();
+}
+
 core::Status RedisServer::Restart() {
   if (process_ != nullptr) FEDRX_RETURN_IF_ERROR(Stop());
   return Launch();

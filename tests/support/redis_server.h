@@ -32,6 +32,9 @@ class RedisServer {
   // Shuts it down (simulates Redis going away); every client connection
   // drops. Without persistence, the data goes too.
   core::Status Stop();
+  // SIGKILL (simulates a crash): nothing is flushed on the way out, so only
+  // what Redis had already persisted survives a Restart().
+  core::Status Kill();
   // Starts again on the same port (stops it first if running).
   core::Status Restart();
   // SIGSTOP / SIGCONT: a server that accepts connections but never answers.
