@@ -181,7 +181,7 @@ struct BodyEncoder {
   }
   std::pair<w::Body, fb::Offset<void>> operator()(const GetModel& v) const {
     return {w::Body::GetModel,
-            w::CreateGetModel(b, b.CreateString(v.study_id), v.version).Union()};
+            w::CreateGetModel(b, b.CreateString(v.study_id), v.version, v.latest).Union()};
   }
 };
 
@@ -401,7 +401,7 @@ bool BodyOf(const w::Envelope& env, Body& out, DecodeError& error) {
     }
     case w::Body::GetModel: {
       const auto* v = env.body_as_GetModel();
-      out = GetModel{Str(v->study_id()), v->version()};
+      out = GetModel{Str(v->study_id()), v->version(), v->latest()};
       return true;
     }
     case w::Body::NONE:

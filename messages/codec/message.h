@@ -233,6 +233,7 @@ struct StudyInfo {
 struct GetModel {
   std::string study_id;
   std::uint32_t version = 0;
+  bool latest = false;
 };
 
 // The union of bodies, in wire::Body order (append only).

@@ -31,7 +31,8 @@ constexpr char kUsage[] =
     "  study create FILE               create a study from a `key = value` file\n"
     "  study show ID                   a study's state and its rounds\n"
     "  study watch ID [--interval MS]  follow a study's rounds until it ends\n"
-    "  study model ID [--version N] --out FILE   fetch a model version (raw float32)\n"
+    "  study model ID [--version N] --out FILE   fetch a model version (raw float32;\n"
+    "                                  the latest without --version, 0 is the initial model)\n"
     "ENDPOINT defaults to $FEDRX_COORDINATOR or tcp://127.0.0.1:5570.";
 
 struct Options {
@@ -266,11 +267,17 @@ core::Status WatchStudy(core::Bus& bus, const Options& o, std::ostream& out) {
 core::Status FetchModel(core::Bus& bus, const Options& o, std::ostream& out) {
   FEDRX_ASSIGN_OR_RETURN(std::string id, Argument(o, 2, "ID"));
   FEDRX_ASSIGN_OR_RETURN(std::string path, Required(o, "out"));
-  std::uint32_t version = 0;
+  codec::GetModel request{id, 0, /*latest=*/true};
   if (auto it = o.flags.find("version"); it != o.flags.end()) {
-    version = static_cast<std::uint32_t>(std::strtoul(it->second.c_str(), nullptr, 10));
+    char* end = nullptr;
+    const unsigned long v = std::strtoul(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end != '\0' || v > 0xffffffffUL) {
+      return core::InvalidArgument("'" + it->second + "' is not a model version", "--version");
+    }
+    request.version = static_cast<std::uint32_t>(v);
+    request.latest = false;
   }
-  FEDRX_ASSIGN_OR_RETURN(codec::Message m, Ask(bus, o, codec::GetModel{id, version}));
+  FEDRX_ASSIGN_OR_RETURN(codec::Message m, Ask(bus, o, std::move(request)));
   if (m.tensors.size() != 1) return core::Internal("model reply without weights", "tensors");
   const codec::Blob& w = m.tensors[0].data;
   FEDRX_ASSIGN_OR_RETURN(codec::ModelVersion mv, Expect<codec::ModelVersion>(std::move(m)));

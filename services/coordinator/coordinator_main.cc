@@ -12,6 +12,8 @@ constexpr char kUsage[] =
     "  Keys (file `key = value`, or environment FEDRX_<KEY> with '.' as '_'):\n"
     "  coordinator.endpoint  ZeroMQ endpoint to serve (tcp://0.0.0.0:5570)\n"
     "  http.listen           /metrics, /healthz, /readyz address (0.0.0.0:9464)\n"
+    "  coordinator.upload_timeout (30s), coordinator.evaluation_timeout (30s),\n"
+    "  coordinator.site_alive_window (6s)\n"
     "  redis.host, redis.port, redis.password, redis.db, redis.startup_wait\n"
     "  bus.max_envelope_bytes, bus.max_tensor_bytes, bus.high_water_mark";
 
@@ -21,6 +23,15 @@ core::Status Run(int argc, char** argv, int& exit_code) {
   FEDRX_ASSIGN_OR_RETURN(core::RunnerOptions runner_options, core::RunnerOptionsFrom(config));
   CoordinatorOptions options;
   options.endpoint = config.StringOr("coordinator.endpoint", options.endpoint);
+  FEDRX_ASSIGN_OR_RETURN(options.timings.upload_timeout,
+                         config.DurationOr("coordinator.upload_timeout",
+                                           options.timings.upload_timeout));
+  FEDRX_ASSIGN_OR_RETURN(options.timings.evaluation_timeout,
+                         config.DurationOr("coordinator.evaluation_timeout",
+                                           options.timings.evaluation_timeout));
+  FEDRX_ASSIGN_OR_RETURN(options.site_alive_window,
+                         config.DurationOr("coordinator.site_alive_window",
+                                           options.site_alive_window));
 
   core::SystemClock clock;
   core::Metrics metrics("coordinator");

@@ -167,7 +167,7 @@ CoordinatorService::Handled CoordinatorService::OnGetStudy(core::Inbound&, codec
 
 CoordinatorService::Handled CoordinatorService::OnGetModel(core::Inbound&, codec::GetModel& body) {
   FEDRX_ASSIGN_OR_RETURN(StudyRunner * runner, RunnerFor(body.study_id));
-  const std::uint32_t version = body.version == 0 ? runner->record().model_version : body.version;
+  const std::uint32_t version = body.latest ? runner->record().model_version : body.version;
   if (version > runner->record().model_version) {
     return core::NotFound("study '" + body.study_id + "' has no model version " +
                               std::to_string(version) + " yet",

@@ -176,14 +176,20 @@ core::Status StudyRunner::StartRound() {
   std::sort(available.begin(), available.end());
   if (available.size() < record_.spec.min_sites) return core::Status::Ok();  // keep waiting
 
-  FEDRX_ASSIGN_OR_RETURN(std::vector<float> weights, store_.LoadModel(id(), record_.model_version));
-  if (weights.size() != parameters_) {
+  if (!latest_model_) {
+    FEDRX_ASSIGN_OR_RETURN(std::vector<float> weights,
+                           store_.LoadModel(id(), record_.model_version));
+    latest_model_ = std::make_shared<const std::vector<float>>(std::move(weights));
+  }
+  if (latest_model_->size() != parameters_) {
     return core::Status(core::StatusCode::kDataLoss,
-                        "stored model has " + std::to_string(weights.size()) +
+                        "stored model has " + std::to_string(latest_model_->size()) +
                             " parameters, the spec implies " + std::to_string(parameters_),
                         "study " + id());
   }
-  auto model = std::make_shared<const std::vector<float>>(std::move(weights));
+  // The sends below hold the model until it is on the wire; the runner lets
+  // go of it so that during the round it holds the aggregate and one update.
+  std::shared_ptr<const std::vector<float>> model = std::move(latest_model_);
 
   const std::int64_t now_ms = clock_.WallMillis();
   round_ = RoundRecord{};
@@ -372,8 +378,9 @@ core::Status StudyRunner::CloseTraining() {
     round_.state = codec::RoundState::kFailed;
     round_.closed_at_ms = clock_.WallMillis();
     FEDRX_RETURN_IF_ERROR(store_.SaveRound(id(), round_));
+    FEDRX_RETURN_IF_ERROR(AdvanceRound());
     metrics_.Counter("rounds_total", "Rounds ended", {{"outcome", "failed"}}).Inc();
-    return AdvanceRound();
+    return core::Status::Ok();
   }
   if (!aggregate_.has_value()) {
     FEDRX_ASSIGN_OR_RETURN(std::vector<float> finished, strategy_->Finish());
@@ -384,7 +391,7 @@ core::Status StudyRunner::CloseTraining() {
   FEDRX_RETURN_IF_ERROR(store_.CommitRound(id(), closing, *aggregate_, record_.current_round,
                                            /*completed=*/false, clock_.WallMillis()));
   round_ = std::move(closing);
-  std::vector<float> weights = std::move(*aggregate_);
+  latest_model_ = std::make_shared<const std::vector<float>>(std::move(*aggregate_));
   aggregate_.reset();
   record_.model_version = round_.base_version + 1;
   metrics_
@@ -396,12 +403,13 @@ core::Status StudyRunner::CloseTraining() {
   std::cerr << "coordinator: " << id() << " round " << round_.round << ": model version "
             << record_.model_version << " from " << round_.contributed.size() << " site(s), "
             << round_.samples << " samples\n";
-  return StartEvaluation(std::make_shared<const std::vector<float>>(std::move(weights)));
+  return StartEvaluation(latest_model_);
 }
 
 core::Status StudyRunner::ResumeEvaluation() {
   FEDRX_ASSIGN_OR_RETURN(std::vector<float> weights, store_.LoadModel(id(), record_.model_version));
-  return StartEvaluation(std::make_shared<const std::vector<float>>(std::move(weights)));
+  latest_model_ = std::make_shared<const std::vector<float>>(std::move(weights));
+  return StartEvaluation(latest_model_);
 }
 
 core::Status StudyRunner::StartEvaluation(std::shared_ptr<const std::vector<float>> model) {
@@ -495,21 +503,28 @@ core::Status StudyRunner::FinishEvaluation() {
   round_.state = codec::RoundState::kClosed;
   round_.closed_at_ms = clock_.WallMillis();
   FEDRX_RETURN_IF_ERROR(store_.SaveRound(id(), round_));
-  metrics_.Counter("rounds_total", "Rounds ended", {{"outcome", "closed"}}).Inc();
   std::cerr << "coordinator: " << id() << " round " << round_.round << " closed";
   if (defined > 0) std::cerr << ", validation mean ROC-AUC " << roc_sum / defined;
   std::cerr << "\n";
-  return AdvanceRound();
+  FEDRX_RETURN_IF_ERROR(AdvanceRound());
+  metrics_.Counter("rounds_total", "Rounds ended", {{"outcome", "closed"}}).Inc();
+  return core::Status::Ok();
 }
 
 core::Status StudyRunner::AdvanceRound() {
   if (record_.current_round >= record_.spec.rounds) {
-    FEDRX_RETURN_IF_ERROR(
-        store_.SaveState(id(), codec::StudyState::kCompleted, record_.current_round, ""));
-    record_.state = codec::StudyState::kCompleted;
+    // A study none of whose rounds gathered enough updates produced nothing.
+    const bool produced = record_.model_version > 0;
+    const auto state = produced ? codec::StudyState::kCompleted : codec::StudyState::kFailed;
+    const std::string detail =
+        produced ? "" : "no round gathered the " + std::to_string(record_.spec.min_sites) +
+                            " update(s) it needs";
+    FEDRX_RETURN_IF_ERROR(store_.SaveState(id(), state, record_.current_round, detail));
+    record_.state = state;
+    record_.detail = detail;
     phase_ = Phase::kDone;
-    std::cerr << "coordinator: study " << id() << " completed at model version "
-              << record_.model_version << "\n";
+    std::cerr << "coordinator: study " << id() << (produced ? " completed" : " failed")
+              << " at model version " << record_.model_version << "\n";
     return core::Status::Ok();
   }
   FEDRX_RETURN_IF_ERROR(

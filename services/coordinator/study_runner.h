@@ -105,6 +105,10 @@ class StudyRunner {
   std::size_t parameters_ = 0;
 
   Phase phase_ = Phase::kWaitingForSites;
+  // The latest stored model, kept from its commit until the next round has
+  // handed it to the sites, so it is not read back from the store (a
+  // restarted coordinator reads it once).
+  std::shared_ptr<const std::vector<float>> latest_model_;
   // Whether the stored record of the current round has been looked at (once
   // after a (re)start; a round that began here needs no look).
   bool checked_store_ = false;

@@ -96,8 +96,9 @@ core::FieldMap RoundFields(const RoundRecord& r) {
           {kDeadline, std::to_string(r.deadline_ms)}};
 }
 
-std::string WeightsBytes(std::span<const float> w) {
-  return std::string(reinterpret_cast<const char*>(w.data()), w.size_bytes());
+// The weights as bytes, borrowed (no copy) for the batch that stores them.
+std::string_view WeightsBytes(std::span<const float> w) {
+  return {reinterpret_cast<const char*>(w.data()), w.size_bytes()};
 }
 
 }  // namespace
@@ -113,7 +114,7 @@ core::Status StudyStore::Create(const codec::StudySpec& spec, std::span<const fl
                         "study '" + spec.study_id + "' already exists", "StudySpec.study_id");
   }
   core::WriteBatch batch;
-  batch.Set(weights, WeightsBytes(initial_model));
+  batch.SetBorrowed(weights, WeightsBytes(initial_model));
   batch.HashSet(key, {{kSpec, EncodeSpec(spec)},
                       {kState, std::to_string(static_cast<int>(codec::StudyState::kRunning))},
                       {kCurrentRound, "1"},
@@ -205,7 +206,7 @@ core::Status StudyStore::CommitRound(const std::string& study_id, const RoundRec
   FEDRX_ASSIGN_OR_RETURN(core::Key model, core::keys::ModelWeights(study_id, version));
   FEDRX_ASSIGN_OR_RETURN(core::Key meta, core::keys::ModelMeta(study_id, version));
   core::WriteBatch batch;
-  batch.Set(model, WeightsBytes(weights));
+  batch.SetBorrowed(model, WeightsBytes(weights));
   batch.HashSet(meta, {{kParameters, std::to_string(weights.size())},
                        {kRound, std::to_string(round.round)},
                        {kCreatedAt, std::to_string(now_ms)}});

@@ -133,7 +133,10 @@ std::optional<std::string_view> Replay(const WriteBatch::Entry& entry, KeyState&
     case WriteBatch::Op::kSet:
       state = KeyState{};
       state.type = KeyType::kString;
-      state.value = entry.value;
+      // Only INCRBY reads a replayed value, and no integer Redis accepts is
+      // longer than 20 bytes: a large value (a model) is kept as a marker
+      // that is not an integer rather than copied.
+      state.value = entry.bytes().size() <= 32 ? std::string(entry.bytes()) : std::string("-");
       return std::nullopt;
     case WriteBatch::Op::kDelete:
       state = KeyState{};
@@ -681,7 +684,7 @@ Result<RedisStateStore::ApplyOutcome> RedisStateStore::Exec(const WriteBatch& ba
     const std::string& key = entry.key.str();
     switch (entry.op) {
       case WriteBatch::Op::kSet:
-        commands.push_back({"SET", key, entry.value});
+        commands.push_back({"SET", key, entry.bytes()});
         break;
       case WriteBatch::Op::kDelete:
         commands.push_back({"DEL", key});

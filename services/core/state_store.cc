@@ -7,6 +7,11 @@ WriteBatch& WriteBatch::Set(const Key& key, std::string value) {
   return *this;
 }
 
+WriteBatch& WriteBatch::SetBorrowed(const Key& key, std::string_view value) {
+  entries_.push_back(Entry{Op::kSet, key, {}, {}, 0, value});
+  return *this;
+}
+
 WriteBatch& WriteBatch::Delete(const Key& key) {
   entries_.push_back(Entry{Op::kDelete, key, {}, {}, 0});
   return *this;

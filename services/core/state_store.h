@@ -30,9 +30,17 @@ class WriteBatch {
     std::string value;  // kSet: the value; kSetAdd/kSetRemove: the member
     FieldMap fields;    // kHashSet
     std::int64_t by = 0;  // kIncrement
+    // kSet of a large value the caller keeps alive (see SetBorrowed).
+    std::string_view borrowed;
+
+    // The bytes of a kSet, kSetAdd or kSetRemove.
+    std::string_view bytes() const { return borrowed.data() != nullptr ? borrowed : value; }
   };
 
   WriteBatch& Set(const Key& key, std::string value);
+  // Like Set, without copying `value`: it must stay valid until Apply returns.
+  // For large values (model weights).
+  WriteBatch& SetBorrowed(const Key& key, std::string_view value);
   WriteBatch& Delete(const Key& key);
   WriteBatch& HashSet(const Key& key, FieldMap fields);
   WriteBatch& SetAdd(const Key& key, std::string member);

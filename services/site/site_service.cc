@@ -38,8 +38,8 @@ core::Readiness SiteService::CheckReady() {
 }
 
 bool SiteService::HasUpdate(const std::string& study_id, std::uint32_t round) const {
-  return last_update_.has_value() && last_update_->study_id == study_id &&
-         last_update_->round == round;
+  auto it = updates_.find(study_id);
+  return it != updates_.end() && it->second.round == round;
 }
 
 void SiteService::Complain(const char* reason, const std::string& what) {
@@ -155,8 +155,8 @@ void SiteService::OnTrainTask(codec::TrainTask task, std::vector<codec::Tensor>&
     return;
   }
   if (HasUpdate(task.study_id, task.round) &&
-      last_update_->base_version == task.model_version) {
-    SendReady(*last_update_);  // the coordinator restarted the round; the update stands
+      updates_[task.study_id].base_version == task.model_version) {
+    SendReady(updates_[task.study_id]);  // the coordinator repeated the round; the update stands
     return;
   }
   if (training_.valid()) {
@@ -172,9 +172,10 @@ void SiteService::OnTrainTask(codec::TrainTask task, std::vector<codec::Tensor>&
   if (options_.synthetic_step != 0) {
     auto weights = std::make_shared<std::vector<float>>(view.begin(), view.end());
     for (float& w : *weights) w += options_.synthetic_step;
-    last_update_ = Update{task.study_id, task.round, task.model_version, 1, 0, std::move(weights)};
+    Update& u = updates_[task.study_id];
+    u = Update{task.study_id, task.round, task.model_version, 1, 0, std::move(weights)};
     ++rounds_trained_;
-    SendReady(*last_update_);
+    SendReady(u);
     return;
   }
   Task t{task, std::vector<float>(view.begin(), view.end())};
@@ -232,12 +233,13 @@ void SiteService::FinishTraining() {
     std::cerr << "site " << options_.site_id << ": training failed: " << result.status() << "\n";
     return;
   }
-  last_update_ = std::move(*result);
+  Update& u = updates_[result->study_id];
+  u = std::move(*result);
   ++rounds_trained_;
   metrics_.Counter("rounds_trained_total", "Rounds this site trained").Inc();
-  std::cerr << "site " << options_.site_id << ": round " << last_update_->round
-            << " trained, loss " << last_update_->loss << "\n";
-  SendReady(*last_update_);
+  std::cerr << "site " << options_.site_id << ": round " << u.round << " of " << u.study_id
+            << " trained, loss " << u.loss << "\n";
+  SendReady(u);
 }
 
 void SiteService::SendReady(const Update& u) {
@@ -253,7 +255,7 @@ void SiteService::OnUploadGrant(const codec::UploadGrant& grant) {
                                 grant.study_id + " but no such update here");
     return;
   }
-  const Update& u = *last_update_;
+  const Update& u = updates_.at(grant.study_id);
   codec::ModelUpdate update{u.study_id, u.round, options_.site_id, u.base_version, u.samples,
                             {{"train_loss", u.loss}}};
   std::vector<codec::Tensor> tensors;

@@ -122,7 +122,8 @@ class SiteService final : public core::Service {
   // carries from round to round, as a stateful client's does.
   std::map<std::string, std::shared_ptr<ml::Trainer>> trainers_;
   std::future<core::Result<Update>> training_;
-  std::optional<Update> last_update_;
+  // The latest update of each study, kept until the next round's arrives.
+  std::map<std::string, Update> updates_;
   std::size_t rounds_trained_ = 0;
 };
 

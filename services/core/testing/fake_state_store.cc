@@ -62,7 +62,7 @@ Status FakeStateStore::Enter() {
 Result<std::int64_t> FakeStateStore::Write(const WriteBatch::Entry& entry, Slot& slot) {
   switch (entry.op) {
     case WriteBatch::Op::kSet:
-      slot = Value(entry.value);
+      slot = Value(std::string(entry.bytes()));
       return 0;
     case WriteBatch::Op::kDelete: {
       const bool existed = slot.has_value();
