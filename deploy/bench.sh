@@ -6,9 +6,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=$(realpath -m "${1:-bench-results.jsonl}")
 bash deploy/build.sh
+# Baselines only the benchmarks need (never CI): PyTorch for the trainer,
+# numpy for list-then-average aggregation, OpenBLAS so PyTorch is measured with
+# a tuned BLAS rather than the reference one.
+bench_packages=(python3-torch python3-numpy libopenblas0-pthread)
+missing=()
+for p in "${bench_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+fi
 BUILD_DIR=${FEDRX_BUILD_DIR:-build}
 : >"$OUT"
 "$BUILD_DIR/tests/bench/fedrx_bus_bench" --out "$OUT"
+# Local training throughput against PyTorch on the same network, data and batch.
+OPENBLAS_NUM_THREADS=1 "$BUILD_DIR/tests/bench/fedrx_trainer_bench" --torch --out "$OUT"
 # Streaming FedAvg vs STREAM copy/triad and the numpy list-then-average baseline.
 "$BUILD_DIR/tests/bench/fedrx_aggregation_bench" --out "$OUT"
 # The real processes on loopback: synthetic studies, then the Tox21 demo round.
