@@ -353,6 +353,9 @@ core::Status StudyRunner::OnModelUpdate(const std::string& site, const codec::Mo
     return fail("not_finite", core::InvalidArgument(s.message(), "tensor 0 (weights)"));
   }
   FEDRX_RETURN_IF_ERROR(strategy_->Accept(weights, static_cast<double>(u.num_samples)));
+  // Folded in: free the update now, so that closing the round (which may
+  // happen below) holds only the aggregate.
+  tensors.clear();
   metrics_
       .Histogram("update_aggregation_seconds",
                  "Time to check one site update and fold it into the round's aggregate",
