@@ -72,6 +72,10 @@ struct Metrics::Impl {
   std::map<std::string, prometheus::Family<prometheus::Counter>*, std::less<>> counters;
   std::map<std::string, prometheus::Family<prometheus::Gauge>*, std::less<>> gauges;
   std::map<std::string, prometheus::Family<prometheus::Histogram>*, std::less<>> histograms;
+  // The standard per-message counters, by direction and body type, so the
+  // hot path does not build label sets and look families up every message.
+  std::map<std::string, CounterRef, std::less<>> message_counters[2];
+  CounterRef bytes_counters[2];
   // Names that were misused, logged once each so a hot path cannot flood the log.
   std::set<std::string, std::less<>> reported;
 
@@ -173,13 +177,32 @@ HistogramRef Metrics::Histogram(std::string_view name, std::string_view help,
 }
 
 void Metrics::CountMessage(Direction direction, std::string_view body_type, std::uint64_t bytes) {
-  const std::string dir = DirectionName(direction);
-  Counter("messages_total", "Messages sent or received, by direction and body type.",
-          {{"direction", dir}, {"type", std::string(body_type)}})
-      .Inc();
-  Counter("bytes_total", "Bytes sent or received (envelope and tensors), by direction.",
-          {{"direction", dir}})
-      .Inc(static_cast<double>(bytes));
+  const int d = direction == Direction::kIn ? 0 : 1;
+  CounterRef messages;
+  CounterRef bytes_counter;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    auto it = impl_->message_counters[d].find(body_type);
+    if (it != impl_->message_counters[d].end()) {
+      messages = it->second;
+      bytes_counter = impl_->bytes_counters[d];
+    }
+  }
+  if (!messages.valid()) {
+    // First message of this kind: create the series (outside the lock, which
+    // Counter() takes itself), then remember them.
+    const std::string dir = DirectionName(direction);
+    messages = Counter("messages_total", "Messages sent or received, by direction and body type.",
+                       {{"direction", dir}, {"type", std::string(body_type)}});
+    bytes_counter = Counter("bytes_total",
+                            "Bytes sent or received (envelope and tensors), by direction.",
+                            {{"direction", dir}});
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->message_counters[d].emplace(std::string(body_type), messages);
+    impl_->bytes_counters[d] = bytes_counter;
+  }
+  messages.Inc();
+  bytes_counter.Inc(static_cast<double>(bytes));
 }
 
 void Metrics::ObserveRequest(std::string_view body_type, std::string_view code, double seconds) {

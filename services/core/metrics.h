@@ -28,6 +28,7 @@ class CounterRef {
   explicit CounterRef(prometheus::Counter* c) : c_(c) {}
   void Inc(double by = 1) const;
   double Value() const;
+  bool valid() const { return c_ != nullptr; }
 
  private:
   prometheus::Counter* c_ = nullptr;
