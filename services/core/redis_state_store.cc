@@ -674,9 +674,32 @@ Result<RedisStateStore::ApplyOutcome> RedisStateStore::ApplyOnce(const WriteBatc
   return Exec(batch);
 }
 
+// Values at least this large are written before the transaction, in chunks
+// under a staging key, and renamed into place inside it: pipelined whole,
+// hiredis would first copy the value into its output buffer (for a model,
+// one more model's worth of memory).
+constexpr std::size_t kStageThreshold = std::size_t{4} << 20;
+constexpr std::size_t kStageChunk = std::size_t{4} << 20;
+
+Status RedisStateStore::Stage(const std::string& staging_key, std::string_view value) {
+  std::size_t offset = 0;
+  do {
+    const std::string_view chunk = value.substr(offset, kStageChunk);
+    FEDRX_ASSIGN_OR_RETURN(ReplyPtr reply,
+                           Call({offset == 0 ? "SET" : "APPEND", staging_key, chunk}));
+    if (reply->type == REDIS_REPLY_ERROR) return ErrorReply(*reply, staging_key);
+    offset += chunk.size();
+  } while (offset < value.size());
+  return Status::Ok();
+}
+
 Result<RedisStateStore::ApplyOutcome> RedisStateStore::Exec(const WriteBatch& batch) {
   const std::vector<WriteBatch::Entry>& entries = batch.entries();
   std::deque<std::string> amounts;  // stable storage for INCRBY arguments
+  std::deque<std::string> staged;   // staging keys of large values, renamed in the transaction
+  const auto drop_staged = [&] {
+    for (const auto& key : staged) Call({"DEL", key}).status().IgnoreError();
+  };
   std::vector<Command> commands;
   commands.reserve(entries.size() + 2);
   commands.push_back({"MULTI"});
@@ -684,7 +707,16 @@ Result<RedisStateStore::ApplyOutcome> RedisStateStore::Exec(const WriteBatch& ba
     const std::string& key = entry.key.str();
     switch (entry.op) {
       case WriteBatch::Op::kSet:
-        commands.push_back({"SET", key, entry.bytes()});
+        if (entry.bytes().size() >= kStageThreshold) {
+          staged.push_back(key + "~staging");
+          if (Status s = Stage(staged.back(), entry.bytes()); !s.ok()) {
+            drop_staged();
+            return s.WithContext("staging a large value; nothing was written");
+          }
+          commands.push_back({"RENAME", staged.back(), key});
+        } else {
+          commands.push_back({"SET", key, entry.bytes()});
+        }
         break;
       case WriteBatch::Op::kDelete:
         commands.push_back({"DEL", key});
@@ -719,6 +751,7 @@ Result<RedisStateStore::ApplyOutcome> RedisStateStore::Exec(const WriteBatch& ba
   FEDRX_RETURN_IF_ERROR(EnsureConnected());
   Result<std::vector<ReplyPtr>> sent = RoundTrip(commands);
   if (!sent.ok()) {
+    drop_staged();
     return sent.status().WithContext(
         "batch of " + std::to_string(entries.size()) +
         " writes interrupted (Redis applies a transaction entirely or not at all; which one "
@@ -731,6 +764,7 @@ Result<RedisStateStore::ApplyOutcome> RedisStateStore::Exec(const WriteBatch& ba
     return Unexpected(*replies.front(), "MULTI", first_key);
   }
   const redisReply& exec = *replies.back();
+  if (exec.type != REDIS_REPLY_ARRAY) drop_staged();  // the transaction did not run
   if (exec.type == REDIS_REPLY_NIL) return ApplyOutcome::kConflict;  // a watched key changed
   if (exec.type == REDIS_REPLY_ERROR) {
     // EXECABORT: a command was refused while queueing; Redis ran none of them.

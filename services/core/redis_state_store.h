@@ -118,6 +118,8 @@ class RedisStateStore final : public StateStore {
 
   Result<ApplyOutcome> ApplyOnce(const WriteBatch& batch, bool check_first);
   Result<ApplyOutcome> Exec(const WriteBatch& batch);
+  // Writes `value` under `staging_key` in chunks, one round trip each.
+  Status Stage(const std::string& staging_key, std::string_view value);
 
   RedisOptions options_;
   Metrics* metrics_;

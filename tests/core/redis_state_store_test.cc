@@ -251,6 +251,36 @@ TEST_F(RedisStateStoreTest, FortyMegabyteValueRoundTrips) {
   EXPECT_EQ(many[1], OptString("1"));
 }
 
+// A large value in a batch is staged in chunks outside the transaction and
+// renamed into place inside it: the stored bytes are exact, an existing value
+// is replaced, the staging key is gone afterwards, and a batch refused by its
+// checks stages nothing.
+TEST_F(RedisStateStoreTest, LargeBatchValueIsStagedThenRenamedWithoutLeftovers) {
+  std::unique_ptr<RedisStateStore> store = Connect(Options());
+  ASSERT_NE(store, nullptr);
+  std::string big((9u << 20) + 123, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + (i >> 13));
+  ASSERT_OK(store->Set(TestKey("model"), "old"));
+  WriteBatch batch;
+  batch.SetBorrowed(TestKey("model"), big).HashSet(TestKey("meta"), {{"v", "1"}});
+  ASSERT_OK(store->Apply(batch));
+  OptString got = VALUE(store->Get(TestKey("model")));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(*got == big);
+  auto leftovers = server_->Command({"EXISTS", TestKey("model").str() + "~staging"});
+  ASSERT_TRUE(leftovers.ok()) << leftovers.status();
+  EXPECT_EQ(*leftovers, "0");
+
+  ASSERT_OK(store->Set(TestKey("scalar"), "x"));
+  WriteBatch refused;
+  refused.SetBorrowed(TestKey("model2"), big).SetAdd(TestKey("scalar"), "m");  // WRONGTYPE
+  EXPECT_EQ(store->Apply(refused).code(), StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(VALUE(store->Get(TestKey("model2"))).has_value());
+  auto after = server_->Command({"EXISTS", TestKey("model2").str() + "~staging"});
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(*after, "0");
+}
+
 // Two stores race batches over the same keys. Each batch's checks and writes
 // must hold together (WATCH aborts and retries when the other store gets in
 // between), so the totals match the batches that succeeded, exactly.
