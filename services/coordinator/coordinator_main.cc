@@ -2,7 +2,6 @@
 
 #include "services/coordinator/coordinator_service.h"
 #include "services/core/process.h"
-#include "services/core/zmq_bus.h"
 
 namespace fedrx::coordinator {
 namespace {
@@ -17,10 +16,8 @@ constexpr char kUsage[] =
     "  redis.host, redis.port, redis.password, redis.db, redis.startup_wait\n"
     "  bus.max_envelope_bytes, bus.max_tensor_bytes, bus.high_water_mark";
 
-core::Status Run(int argc, char** argv, int& exit_code) {
-  FEDRX_ASSIGN_OR_RETURN(core::Config config, core::ConfigFromArgs(argc, argv, kUsage));
-  FEDRX_ASSIGN_OR_RETURN(core::BusOptions bus_options, core::BusOptionsFrom(config, "coordinator"));
-  FEDRX_ASSIGN_OR_RETURN(core::RunnerOptions runner_options, core::RunnerOptionsFrom(config));
+core::Result<std::unique_ptr<core::Service>> Make(core::ProcessParts& p) {
+  const core::Config& config = p.config;
   CoordinatorOptions options;
   options.endpoint = config.StringOr("coordinator.endpoint", options.endpoint);
   FEDRX_ASSIGN_OR_RETURN(options.timings.upload_timeout,
@@ -32,24 +29,18 @@ core::Status Run(int argc, char** argv, int& exit_code) {
   FEDRX_ASSIGN_OR_RETURN(options.site_alive_window,
                          config.DurationOr("coordinator.site_alive_window",
                                            options.site_alive_window));
-
-  core::SystemClock clock;
-  core::Metrics metrics("coordinator");
-  FEDRX_ASSIGN_OR_RETURN(auto store, core::ConnectRedisWithRetry(config, metrics, clock));
-  core::ZmqBus bus(bus_options, metrics, clock);
-  CoordinatorService service(options, bus, *store, metrics, clock);
-  core::ServiceRunner runner(runner_options, bus, metrics, clock);
-  exit_code = runner.Run(service);
-  return core::Status::Ok();
+  FEDRX_ASSIGN_OR_RETURN(std::unique_ptr<core::RedisStateStore> redis,
+                         core::ConnectRedisWithRetry(config, p.metrics, p.clock));
+  std::shared_ptr<core::StateStore> store = std::move(redis);
+  p.keep_alive.push_back(store);
+  return std::unique_ptr<core::Service>(
+      std::make_unique<CoordinatorService>(options, p.bus, *store, p.metrics, p.clock));
 }
 
 }  // namespace
 
 int Main(int argc, char** argv) {
-  int exit_code = 1;
-  core::Status s = Run(argc, argv, exit_code);
-  if (!s.ok()) return core::ExitWith("fedrx-coordinator", s);
-  return exit_code;
+  return core::RunServiceMain(argc, argv, {"fedrx-coordinator", "coordinator", kUsage, {}}, Make);
 }
 
 }  // namespace fedrx::coordinator

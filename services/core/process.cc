@@ -4,6 +4,8 @@
 #include <string_view>
 #include <thread>
 
+#include "services/core/zmq_bus.h"
+
 namespace fedrx::core {
 namespace {
 constexpr char kHelp[] = "help";
@@ -88,6 +90,25 @@ Result<std::unique_ptr<RedisStateStore>> ConnectRedisWithRetry(const Config& con
     std::cerr << metrics.service() << ": waiting for Redis: " << store.status() << "\n";
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
+}
+
+int RunServiceMain(int argc, char** argv, const ProcessSpec& spec, const ServiceFactory& make) {
+  int exit_code = 1;
+  const Status status = [&]() -> Status {
+    FEDRX_ASSIGN_OR_RETURN(Config config, ConfigFromArgs(argc, argv, spec.usage));
+    const std::string sender = spec.sender ? spec.sender(config) : spec.service;
+    FEDRX_ASSIGN_OR_RETURN(BusOptions bus_options, BusOptionsFrom(config, sender));
+    FEDRX_ASSIGN_OR_RETURN(RunnerOptions runner_options, RunnerOptionsFrom(config));
+    SystemClock clock;
+    Metrics metrics(spec.service);
+    ZmqBus bus(bus_options, metrics, clock);
+    ProcessParts parts{config, clock, metrics, bus, {}};
+    FEDRX_ASSIGN_OR_RETURN(std::unique_ptr<Service> service, make(parts));
+    ServiceRunner runner(runner_options, bus, metrics, clock);
+    exit_code = runner.Run(*service);
+    return Status::Ok();
+  }();
+  return status.ok() ? exit_code : ExitWith(spec.program, status);
 }
 
 int ExitWith(const std::string& program, const Status& status) {

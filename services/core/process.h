@@ -3,8 +3,10 @@
 // Functions only; thread-safe.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "services/core/bus.h"
 #include "services/core/clock.h"
@@ -17,8 +19,8 @@
 namespace fedrx::core {
 
 // Reads `--config FILE` (optional; without it only defaults and FEDRX_*
-// environment variables apply) from argv. `--help` yields kCancelled-like
-// kFailedPrecondition with the usage text as message.
+// environment variables apply) from argv. `--help` yields
+// kFailedPrecondition carrying the usage text, which ExitWith prints with exit code 0.
 Result<Config> ConfigFromArgs(int argc, char** argv, const std::string& usage);
 
 // bus.max_envelope_bytes, bus.max_tensor_bytes, bus.high_water_mark,
@@ -38,5 +40,31 @@ Result<std::unique_ptr<RedisStateStore>> ConnectRedisWithRetry(const Config& con
 
 // Prints "<program>: <status>" to stderr and returns exit code 1 (or 0 for --help).
 int ExitWith(const std::string& program, const Status& status);
+
+// What RunServiceMain builds before it asks for the service itself.
+struct ProcessParts {
+  const Config& config;
+  const Clock& clock;
+  Metrics& metrics;
+  Bus& bus;
+  // Objects the service borrows (a state store, say) that must live as long as it.
+  std::vector<std::shared_ptr<void>> keep_alive;
+};
+
+struct ProcessSpec {
+  std::string program;  // "fedrx-gateway", for messages
+  std::string service;  // "gateway": the metrics prefix and, by default, the bus sender name
+  std::string usage;
+  // The sender name on the bus, from config (e.g. "site-<id>"); empty: `service`.
+  std::function<std::string(const Config&)> sender;
+};
+
+using ServiceFactory = std::function<Result<std::unique_ptr<Service>>(ProcessParts&)>;
+
+// Every service's main: reads --config and the environment, builds the
+// clock, metrics, ZeroMQ bus and runner, asks `make` for the service, and runs
+// it until SIGTERM/SIGINT. Returns the process exit code; a startup error is
+// printed as "<program>: <what> (at <where>)" with exit code 1.
+int RunServiceMain(int argc, char** argv, const ProcessSpec& spec, const ServiceFactory& make);
 
 }  // namespace fedrx::core

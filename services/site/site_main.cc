@@ -5,7 +5,6 @@
 #include <sstream>
 
 #include "services/core/process.h"
-#include "services/core/zmq_bus.h"
 #include "services/ml/chem.h"
 #include "services/ml/csv_dataset.h"
 #include "services/ml/split.h"
@@ -66,8 +65,8 @@ core::Result<LocalData> LoadLocalData(const core::Config& config, const ml::Fing
   return data;
 }
 
-core::Status Run(int argc, char** argv, int& exit_code) {
-  FEDRX_ASSIGN_OR_RETURN(core::Config config, core::ConfigFromArgs(argc, argv, kUsage));
+core::Result<std::unique_ptr<core::Service>> Make(core::ProcessParts& p) {
+  const core::Config& config = p.config;
   SiteOptions options;
   FEDRX_ASSIGN_OR_RETURN(options.site_id, config.String("site.id"));
   FEDRX_RETURN_IF_ERROR(core::ValidateId(options.site_id, "site.id"));
@@ -93,31 +92,22 @@ core::Status Run(int argc, char** argv, int& exit_code) {
     return core::InvalidArgument("site.synthetic_step = \"" + step + "\": expected a number",
                                  config.SourceOf("site.synthetic_step"));
   }
-  FEDRX_ASSIGN_OR_RETURN(core::BusOptions bus_options,
-                         core::BusOptionsFrom(config, "site-" + options.site_id));
-  FEDRX_ASSIGN_OR_RETURN(core::RunnerOptions runner_options, core::RunnerOptionsFrom(config));
   LocalData data;
   if (options.synthetic_step == 0) {
     FEDRX_ASSIGN_OR_RETURN(data, LoadLocalData(config, fp, options.site_id));
   }
 
-  core::SystemClock clock;
-  core::Metrics metrics("site");
-  core::ZmqBus bus(bus_options, metrics, clock);
-  SiteService service(options, std::move(data), bus, metrics, clock);
-  core::ServiceRunner runner(runner_options, bus, metrics, clock);
-  exit_code = runner.Run(service);
-  return core::Status::Ok();
+  return std::unique_ptr<core::Service>(
+      std::make_unique<SiteService>(options, std::move(data), p.bus, p.metrics, p.clock));
 }
 
 }  // namespace
 
 int Main(int argc, char** argv) {
-  int exit_code = 1;
-  if (core::Status s = Run(argc, argv, exit_code); !s.ok()) {
-    return core::ExitWith("fedrx-site", s);
-  }
-  return exit_code;
+  core::ProcessSpec spec{"fedrx-site", "site", kUsage, [](const core::Config& config) {
+                           return "site-" + config.StringOr("site.id", "unnamed");
+                         }};
+  return core::RunServiceMain(argc, argv, spec, Make);
 }
 
 }  // namespace fedrx::site
