@@ -155,7 +155,18 @@ core::Result<PreparedMolecule> PrepareWithRdkit(const std::string& smiles,
   if (charged) {
     // The Uncharger compiles its SMARTS patterns on construction; one per thread.
     thread_local RDKit::MolStandardize::Uncharger uncharger;
-    neutral.reset(uncharger.uncharge(*neutral));
+    std::unique_ptr<RDKit::ROMol> uncharged(uncharger.uncharge(*neutral));
+    // Neutralising some ions (cyclopentadienide, hypervalent metal hydrides)
+    // yields a structure RDKit itself cannot read back; such a molecule keeps
+    // its charges, so what a site writes and re-reads stays the same molecule.
+    std::unique_ptr<RDKit::RWMol> reread;
+    try {
+      reread.reset(RDKit::SmilesToMol(RDKit::MolToSmiles(*uncharged)));
+    } catch (const std::exception&) {
+      reread.reset();
+    }
+    TakeCapturedLog();
+    if (reread) neutral = std::move(uncharged);
   }
 
   PreparedMolecule out;

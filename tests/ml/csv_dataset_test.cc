@@ -314,6 +314,26 @@ constexpr TaskCounts kTox21Counts[] = {
     {"SR-MMP", 918, 4892, 2021},        {"SR-p53", 423, 6351, 1057},
 };
 
+// What a site writes is what it reads back: every prepared Tox21 structure
+// prepares to itself again (standardisation is idempotent and never yields a
+// structure RDKit cannot re-read, e.g. a neutralised cyclopentadienide).
+TEST(CsvTox21Test, PreparedStructuresRoundTripThroughTheirCanonicalSmiles) {
+  auto ds = LoadCsvDataset(FEDRX_TOX21_CSV, {}, {}, nullptr);
+  ASSERT_TRUE(ds.ok()) << ds.status();
+  std::size_t failures = 0;
+  for (std::size_t i = 0; i < ds->size(); ++i) {
+    auto again = PrepareMolecule(ds->smiles[i], FingerprintOptions{});
+    if (!again.ok() || again->canonical_smiles != ds->smiles[i] ||
+        again->bits != std::vector<std::uint32_t>(ds->x.row(i).begin(), ds->x.row(i).end())) {
+      if (++failures <= 5) {
+        ADD_FAILURE() << "row " << i + 1 << " " << ds->smiles[i] << " -> "
+                      << (again.ok() ? again->canonical_smiles : again.status().ToString());
+      }
+    }
+  }
+  EXPECT_EQ(failures, 0u);
+}
+
 TEST(CsvTox21Test, LoadsEveryRowWithTheRawLabelCounts) {
   LoadReport report;
   auto ds = LoadCsvDataset(FEDRX_TOX21_CSV, {}, {}, &report);
