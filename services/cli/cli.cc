@@ -1,5 +1,7 @@
 #include "services/cli/cli.h"
 
+#include <sys/stat.h>
+
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
@@ -14,9 +16,14 @@
 
 #include "services/core/clock.h"
 #include "services/core/config.h"
+#include "services/core/curve_keys.h"
 #include "services/ml/study_spec.h"
+#include "services/core/keys.h"
 #include "services/core/metrics.h"
+#include "services/core/redis_state_store.h"
 #include "services/core/zmq_bus.h"
+#include "services/security/audit_log.h"
+#include "services/security/institution_registry.h"
 
 namespace fedrx::cli {
 namespace {
@@ -33,7 +40,16 @@ constexpr char kUsage[] =
     "  study watch ID [--interval MS]  follow a study's rounds until it ends\n"
     "  study model ID [--version N] --out FILE   fetch a model version (raw float32;\n"
     "                                  the latest without --version, 0 is the initial model)\n"
-    "ENDPOINT defaults to $FEDRX_COORDINATOR or tcp://127.0.0.1:5570.";
+    "  institutions enrol --id ID --name NAME --role site|scientist|admin --key-out FILE\n"
+    "                                  enrol an institution; its CURVE key pair is written\n"
+    "                                  to FILE (created 0600, never printed, not kept)\n"
+    "  institutions list               every enrolled institution and its status\n"
+    "  institutions suspend|reactivate|revoke ID   change a status (revoked is final)\n"
+    "  audit verify                    check the audit trail's hash chain\n"
+    "ENDPOINT defaults to $FEDRX_COORDINATOR or tcp://127.0.0.1:5570.\n"
+    "`institutions` and `audit` talk to Redis directly, not to the coordinator (until the\n"
+    "admin path through the gateway exists): [--redis HOST:PORT], default\n"
+    "$FEDRX_REDIS_HOST:$FEDRX_REDIS_PORT or 127.0.0.1:6379.";
 
 struct Options {
   std::string endpoint;
@@ -289,7 +305,168 @@ core::Status FetchModel(core::Bus& bus, const Options& o, std::ostream& out) {
   return core::Status::Ok();
 }
 
+// ---- Commands on Redis: institutions and the audit trail. ----
+
+// Who the audit trail names for changes made with this tool.
+constexpr char kCliActor[] = "fedrx-cli";
+
+core::Result<core::RedisOptions> RedisFrom(const Options& o) {
+  core::RedisOptions options;
+  std::string host = "127.0.0.1";
+  std::string port = "6379";
+  if (const char* env = std::getenv("FEDRX_REDIS_HOST"); env != nullptr && *env != '\0') host = env;
+  if (const char* env = std::getenv("FEDRX_REDIS_PORT"); env != nullptr && *env != '\0') port = env;
+  std::string where = "FEDRX_REDIS_PORT";
+  if (auto it = o.flags.find("redis"); it != o.flags.end()) {
+    const std::size_t colon = it->second.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+      return core::InvalidArgument("'" + it->second + "' is not HOST:PORT", "--redis");
+    }
+    host = it->second.substr(0, colon);
+    port = it->second.substr(colon + 1);
+    where = "--redis";
+  }
+  int number = 0;
+  auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+  if (ec != std::errc() || p != port.data() + port.size() || number < 1 || number > 65535) {
+    return core::InvalidArgument("'" + port + "' is not a port in 1..65535", where);
+  }
+  options.host = host;
+  options.port = number;
+  return options;
+}
+
+void PrintInstitution(const security::Institution& i, std::ostream& out) {
+  out << std::left << std::setw(20) << i.id << std::setw(28) << i.name << std::setw(11)
+      << security::RoleName(i.role) << std::setw(11) << security::InstitutionStatusName(i.status)
+      << std::setw(22) << Timestamp(i.enrolled_at_ms) << i.public_key << "\n";
+}
+
+// Records an admin action and its outcome; a failure to record is reported
+// after the action's own outcome (it does not undo the action).
+core::Status Audit(security::AuditLog& audit, const std::string& action, const std::string& id,
+                   const core::Status& outcome) {
+  security::AuditRecord record;
+  record.actor = kCliActor;
+  record.role = "admin";
+  record.action = action;
+  record.decision = outcome.ok() ? security::Decision::kAdmitted : security::Decision::kDenied;
+  record.reason =
+      outcome.ok() ? "institution " + id
+                   : "institution " + id + ": " + std::string(core::StatusCodeName(outcome.code()));
+  core::Result<std::string> appended = audit.Append(record);
+  if (!appended.ok()) {
+    return appended.status().WithContext("could not record this in the audit trail");
+  }
+  return core::Status::Ok();
+}
+
+core::Status Enrol(security::InstitutionRegistry& registry, const Options& o, std::ostream& out,
+                   std::string* id_out) {
+  FEDRX_ASSIGN_OR_RETURN(std::string id, Required(o, "id"));
+  FEDRX_RETURN_IF_ERROR(core::ValidateId(id, "--id"));
+  *id_out = id;
+  FEDRX_ASSIGN_OR_RETURN(std::string name, Required(o, "name"));
+  FEDRX_ASSIGN_OR_RETURN(std::string role_text, Required(o, "role"));
+  FEDRX_ASSIGN_OR_RETURN(std::string key_out, Required(o, "key-out"));
+  FEDRX_ASSIGN_OR_RETURN(security::Role role, security::ParseRole(role_text, "--role"));
+  // Refuse before enrolling: the secret exists only until it is written, and
+  // an institution's existing key file must not be replaced by accident.
+  struct stat st {};
+  if (::stat(key_out.c_str(), &st) == 0) {
+    return core::Status(core::StatusCode::kAlreadyExists,
+                        "key file exists; refusing to overwrite it", key_out);
+  }
+  FEDRX_ASSIGN_OR_RETURN(security::Enrolment e, registry.Enrol(id, name, role));
+  if (core::Status written = core::WriteCurveKeyPair(key_out, e.key_pair); !written.ok()) {
+    return written.WithContext("institution " + id +
+                               " is enrolled but its key pair could not be written and is lost; "
+                               "revoke it (`fedrx institutions revoke " +
+                               id + "`) and enrol under a new id");
+  }
+  out << "institution " << id << " enrolled as " << security::RoleName(role) << "; public key "
+      << e.institution.public_key << "\n"
+      << "key pair written to " << key_out << " (mode 0600): hand it to the institution "
+      << "over a secure channel; it is not kept anywhere else\n";
+  return core::Status::Ok();
+}
+
+core::Status ListInstitutions(security::InstitutionRegistry& registry, std::ostream& out) {
+  FEDRX_ASSIGN_OR_RETURN(std::vector<security::Institution> all, registry.List());
+  out << std::left << std::setw(20) << "INSTITUTION" << std::setw(28) << "NAME" << std::setw(11)
+      << "ROLE" << std::setw(11) << "STATUS" << std::setw(22) << "ENROLLED"
+      << "PUBLIC KEY\n";
+  for (const auto& i : all) PrintInstitution(i, out);
+  out << all.size() << " institution(s)\n";
+  return core::Status::Ok();
+}
+
+core::Status ChangeStatus(security::InstitutionRegistry& registry, const std::string& verb,
+                          const std::string& id, std::ostream& out) {
+  core::Result<security::Institution> changed = verb == "suspend"      ? registry.Suspend(id)
+                                                : verb == "reactivate" ? registry.Reactivate(id)
+                                                                       : registry.Revoke(id);
+  if (!changed.ok()) return changed.status();
+  out << "institution " << id << " is " << security::InstitutionStatusName(changed->status) << "\n";
+  return core::Status::Ok();
+}
+
+core::Status VerifyAudit(security::AuditLog& audit, std::ostream& out) {
+  FEDRX_ASSIGN_OR_RETURN(security::VerifyReport report, audit.Verify());
+  out << "audit trail intact: " << report.records << " record(s)";
+  if (report.records > 0) out << ", last " << report.last_id << " hash " << report.last_hash;
+  out << "\n";
+  return core::Status::Ok();
+}
+
 }  // namespace
+
+bool IsAdminCommand(const std::vector<std::string>& args) {
+  auto parsed = Parse(args);
+  if (!parsed.ok() || parsed->command.empty()) return false;
+  return parsed->command[0] == "institutions" || parsed->command[0] == "audit";
+}
+
+int RunAdminCommand(const std::vector<std::string>& args, core::StateStore& store,
+                    const core::Clock& clock, core::Metrics& metrics, std::ostream& out,
+                    std::ostream& err) {
+  auto parsed = Parse(args);
+  if (!parsed.ok()) {
+    err << "fedrx: " << parsed.status() << "\n" << kUsage << "\n";
+    return 2;
+  }
+  const Options& o = *parsed;
+  const auto& c = o.command;
+  security::InstitutionRegistry registry(store, clock);
+  security::AuditLog audit(store, clock, metrics);
+  core::Status s;
+  if (c == std::vector<std::string>{"institutions", "enrol"}) {
+    std::string id;
+    s = Enrol(registry, o, out, &id);
+    // Input refused before anything was tried is not an action to record.
+    if (!id.empty() && s.code() != core::StatusCode::kInvalidArgument) {
+      if (core::Status a = Audit(audit, "institutions.enrol", id, s); !a.ok() && s.ok()) s = a;
+    }
+  } else if (c == std::vector<std::string>{"institutions", "list"}) {
+    s = ListInstitutions(registry, out);
+  } else if (c.size() == 3 && c[0] == "institutions" &&
+             (c[1] == "suspend" || c[1] == "reactivate" || c[1] == "revoke")) {
+    s = ChangeStatus(registry, c[1], c[2], out);
+    if (s.code() != core::StatusCode::kInvalidArgument) {
+      if (core::Status a = Audit(audit, "institutions." + c[1], c[2], s); !a.ok() && s.ok()) s = a;
+    }
+  } else if (c == std::vector<std::string>{"audit", "verify"}) {
+    s = VerifyAudit(audit, out);
+  } else {
+    err << kUsage << "\n";
+    return 2;
+  }
+  if (!s.ok()) {
+    err << "fedrx: " << s << "\n";
+    return 1;
+  }
+  return 0;
+}
 
 int RunCommand(const std::vector<std::string>& args, core::Bus& bus, std::ostream& out,
                std::ostream& err) {
@@ -330,6 +507,20 @@ int Main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   core::SystemClock clock;
   core::Metrics metrics("cli");
+  if (IsAdminCommand(args)) {
+    auto parsed = Parse(args);
+    core::Result<core::RedisOptions> options = RedisFrom(*parsed);
+    if (!options.ok()) {
+      std::cerr << "fedrx: " << options.status() << "\n";
+      return 2;
+    }
+    auto store = core::RedisStateStore::Connect(*options, &metrics);
+    if (!store.ok()) {
+      std::cerr << "fedrx: " << store.status() << "\n";
+      return 1;
+    }
+    return RunAdminCommand(args, **store, clock, metrics, std::cout, std::cerr);
+  }
   core::BusOptions options;
   options.name = "fedrx-cli";
   core::ZmqBus bus(options, metrics, clock);

@@ -175,6 +175,13 @@ core::Status StudyRunner::StartRound() {
   }
   std::sort(available.begin(), available.end());
   if (available.size() < record_.spec.min_sites) return core::Status::Ok();  // keep waiting
+  if (!waiting_since_) waiting_since_ = clock_.Now();
+  if (available.size() < record_.spec.sites.size() &&
+      clock_.Now() - *waiting_since_ <
+          std::min(timings_.selection_wait, milliseconds(record_.spec.round_deadline_ms))) {
+    return core::Status::Ok();  // give the named sites that are missing a moment
+  }
+  waiting_since_.reset();
 
   if (!latest_model_) {
     FEDRX_ASSIGN_OR_RETURN(std::vector<float> weights,

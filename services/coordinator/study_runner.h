@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -47,6 +48,11 @@ struct RunnerTimings {
   // Longest a federated evaluation waits for sites.
   std::chrono::milliseconds evaluation_timeout{30000};
   std::uint32_t histogram_bins = 1000;
+  // When a study names its sites, how long a round waits for all of them to
+  // be heard from before it starts with those available (at least
+  // min_sites); capped by the round deadline. Right after a coordinator
+  // restart the sites re-announce themselves within a heartbeat or two.
+  std::chrono::milliseconds selection_wait{5000};
 };
 
 // Checks a study spec from outside; kInvalidArgument names the field.
@@ -114,6 +120,8 @@ class StudyRunner {
   bool checked_store_ = false;
   RoundRecord round_;
   std::chrono::steady_clock::time_point deadline_{};
+  // Since when the current round has been waiting for its sites.
+  std::optional<std::chrono::steady_clock::time_point> waiting_since_;
   std::chrono::steady_clock::time_point round_started_{};
   std::set<std::string> ready_;
   std::map<std::string, std::uint64_t> ready_samples_;

@@ -33,12 +33,39 @@ struct BusOptions {
   std::chrono::milliseconds reconnect_interval_max{5000};
   // Messages queued per peer before sends fail with kResourceExhausted.
   int high_water_mark = 1000;
+
+  // CurveZMQ (encryption and authentication of Serve/Connect traffic; events
+  // over PUB/SUB stay plaintext). Off while the keys are empty. Keys are 40
+  // Z85 characters (see curve_keys.h); Serve/Connect refuse a bad one with
+  // kInvalidArgument.
+  // Server: with curve_secret_key set, the socket of Serve() is a CURVE
+  // server in ZAP domain "fedrx" and only clients the bus's Authenticator
+  // accepts get through (ZmqBus::SetAuthenticator; Serve fails without one).
+  // curve_public_key, when set, must belong to curve_secret_key.
+  // Client: with curve_server_key set (the server's public key), every
+  // Connect() is a CURVE client using curve_public_key/curve_secret_key as its
+  // own key pair. A bus that serves and connects uses one key pair for both.
+  std::string curve_public_key;
+  std::string curve_secret_key;  // a secret: never log it
+  std::string curve_server_key;
 };
 
 // A message received by a server, with who sent it.
 struct Inbound {
   PeerId peer;
   codec::Message message;
+  // When the server is a CURVE server: the Identity the Authenticator gave
+  // the sender's key when its connection was made (id and role). Empty
+  // otherwise; never taken from the message itself.
+  //
+  // Revocation: a connection keeps the identity it was authenticated with
+  // for as long as it lasts; ZeroMQ 4.3 cannot close one ROUTER peer, so the
+  // bus does not drop live sessions of a revoked key (new connections are
+  // refused by the Authenticator). A server that must stop a revoked key at
+  // once checks `identity` against its current record on every message and
+  // refuses the message when the identity is revoked.
+  std::string identity;
+  std::string role;
 };
 
 class Bus {

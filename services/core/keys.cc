@@ -1,5 +1,7 @@
 #include "services/core/keys.h"
 
+#include "services/core/curve_keys.h"
+
 namespace fedrx::core {
 
 struct KeyFactory {
@@ -83,6 +85,22 @@ Result<Key> ServiceHeartbeat(std::string_view service) {
   FEDRX_RETURN_IF_ERROR(ValidateId(service, "service"));
   return Join("heartbeat", service);
 }
+
+Result<Key> Institution(std::string_view institution_id) {
+  FEDRX_RETURN_IF_ERROR(ValidateId(institution_id, "institution_id"));
+  return Join("institution", institution_id);
+}
+
+Key InstitutionIndex() { return KeyFactory::Make(std::string(kPrefix) + "institutions"); }
+
+// Z85 includes ':', but the key is a fixed 40 characters at the end of its own
+// prefix, so it cannot reach into another key's namespace.
+Result<Key> InstitutionByKey(std::string_view public_key) {
+  FEDRX_RETURN_IF_ERROR(CheckCurveKey(public_key, "public_key"));
+  return Join("institution-key", public_key);
+}
+
+Key AuditStream() { return KeyFactory::Make(std::string(kPrefix) + "audit"); }
 
 }  // namespace keys
 

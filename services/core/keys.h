@@ -45,6 +45,15 @@ Result<Key> ModelWeights(std::string_view study_id, std::uint32_t version);
 Result<Key> ModelMeta(std::string_view study_id, std::uint32_t version);
 // Hash of a service's liveness record (used by health checks).
 Result<Key> ServiceHeartbeat(std::string_view service);
+// Hash of one enrolled institution (name, role, status, public key, times).
+Result<Key> Institution(std::string_view institution_id);
+// Set of every enrolled institution id.
+Key InstitutionIndex();
+// String: the id of the institution a CURVE public key was enrolled for.
+// `public_key` must be a Z85 CURVE key (40 characters; see CheckCurveKey).
+Result<Key> InstitutionByKey(std::string_view public_key);
+// Stream of the tamper-evident audit trail (see services/security/audit_log.h).
+Key AuditStream();
 }  // namespace keys
 
 // Test-only escape hatch for conformance suites: a key under "fedrx:test:".

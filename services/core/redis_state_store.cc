@@ -464,6 +464,64 @@ Result<FieldMap> RedisStateStore::HashGetAll(const Key& key) {
   return std::move(*fields);
 }
 
+Result<std::string> RedisStateStore::StreamAppend(const Key& stream, const FieldMap& fields) {
+  if (fields.empty()) return InvalidArgument("StreamAppend needs at least one field", stream.str());
+  Command command = {"XADD", stream.str(), "*"};
+  for (const auto& [field, value] : fields) {
+    command.push_back(field);
+    command.push_back(value);
+  }
+  FEDRX_ASSIGN_OR_RETURN(ReplyPtr reply, Call(command));
+  if (reply->type == REDIS_REPLY_ERROR) return ErrorReply(*reply, stream.str());
+  if (reply->type != REDIS_REPLY_STRING) return Unexpected(*reply, "XADD", stream.str());
+  return std::string(Text(*reply));
+}
+
+Result<std::vector<StreamEntry>> RedisStateStore::StreamEntries(const redisReply& reply,
+                                                                std::string_view command,
+                                                                std::string_view where) {
+  if (reply.type == REDIS_REPLY_ERROR) return ErrorReply(reply, where);
+  if (reply.type != REDIS_REPLY_ARRAY) return Unexpected(reply, command, where);
+  std::vector<StreamEntry> entries;
+  entries.reserve(reply.elements);
+  for (std::size_t i = 0; i < reply.elements; ++i) {
+    const redisReply& entry = *reply.element[i];
+    if (entry.type != REDIS_REPLY_ARRAY || entry.elements != 2 ||
+        entry.element[0]->type != REDIS_REPLY_STRING) {
+      return Unexpected(entry, command, where);
+    }
+    std::optional<FieldMap> fields = ToFieldMap(*entry.element[1]);
+    if (!fields) return Unexpected(*entry.element[1], command, where);
+    entries.push_back(StreamEntry{std::string(Text(*entry.element[0])), std::move(*fields)});
+  }
+  return entries;
+}
+
+Result<std::vector<StreamEntry>> RedisStateStore::StreamRange(const Key& stream,
+                                                              std::string_view from_id,
+                                                              std::size_t count) {
+  if (from_id != "-" && !ParseStreamId(from_id)) {
+    return InvalidArgument("'" + std::string(from_id) + "' is not a stream id (<ms>-<seq>)",
+                           stream.str());
+  }
+  const std::string count_text = std::to_string(count);
+  Command command = {"XRANGE", stream.str(), from_id, "+"};
+  if (count > 0) {
+    command.push_back("COUNT");
+    command.push_back(count_text);
+  }
+  FEDRX_ASSIGN_OR_RETURN(ReplyPtr reply, Call(command));
+  return StreamEntries(*reply, "XRANGE", stream.str());
+}
+
+Result<std::optional<StreamEntry>> RedisStateStore::StreamLast(const Key& stream) {
+  FEDRX_ASSIGN_OR_RETURN(ReplyPtr reply, Call({"XREVRANGE", stream.str(), "+", "-", "COUNT", "1"}));
+  FEDRX_ASSIGN_OR_RETURN(std::vector<StreamEntry> entries,
+                         StreamEntries(*reply, "XREVRANGE", stream.str()));
+  if (entries.empty()) return std::optional<StreamEntry>();
+  return std::optional<StreamEntry>(std::move(entries.front()));
+}
+
 Result<bool> RedisStateStore::SetAdd(const Key& key, std::string_view member) {
   FEDRX_ASSIGN_OR_RETURN(ReplyPtr reply, Call({"SADD", key.str(), member}));
   if (reply->type == REDIS_REPLY_ERROR) return ErrorReply(*reply, key.str());

@@ -46,6 +46,8 @@ struct RedisOptions {
 //   HashSet with no fields -> kInvalidArgument (Redis has no empty hashes);
 //   removing a set's last member removes the key;
 //   GetMany reads a key holding a non-string as absent (MGET semantics).
+//   StreamAppend with no fields -> kInvalidArgument; stream ops on a key of
+//   another type, and other ops on a stream, -> kFailedPrecondition (WRONGTYPE).
 //
 // Apply is all-or-nothing even though MULTI/EXEC does not roll back runtime
 // errors: a batch of only Set/Delete (which cannot fail at run time) goes out
@@ -89,6 +91,10 @@ class RedisStateStore final : public StateStore {
   Result<std::vector<std::optional<std::string>>> GetMany(const std::vector<Key>& keys) override;
   Result<std::vector<FieldMap>> HashGetAllMany(const std::vector<Key>& keys) override;
   Status Apply(const WriteBatch& batch) override;
+  Result<std::string> StreamAppend(const Key& stream, const FieldMap& fields) override;
+  Result<std::vector<StreamEntry>> StreamRange(const Key& stream, std::string_view from_id = "-",
+                                               std::size_t count = 0) override;
+  Result<std::optional<StreamEntry>> StreamLast(const Key& stream) override;
 
  private:
   struct ReplyDeleter {
@@ -111,6 +117,9 @@ class RedisStateStore final : public StateStore {
   // Status for a reply of type error (counted); `where` is usually a key.
   Status ErrorReply(const redisReply& reply, std::string_view where);
   Status Unexpected(const redisReply& reply, std::string_view command, std::string_view where);
+  // XRANGE/XREVRANGE's array of [id, [field, value, ...]] entries.
+  Result<std::vector<StreamEntry>> StreamEntries(const redisReply& reply, std::string_view command,
+                                                 std::string_view where);
   // The value of a reply that is a string or nil (absent), as GET and HGET give.
   Result<std::optional<std::string>> NilOrString(const redisReply& reply, std::string_view command,
                                                  std::string_view where);

@@ -1,6 +1,27 @@
 #include "services/core/state_store.h"
 
+#include <charconv>
+
 namespace fedrx::core {
+namespace {
+std::optional<std::uint64_t> ParseDecimal(std::string_view s) {
+  if (s.empty() || s.size() > 20) return std::nullopt;
+  std::uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+}  // namespace
+
+std::optional<std::pair<std::uint64_t, std::uint64_t>> ParseStreamId(std::string_view id) {
+  const std::size_t dash = id.find('-');
+  std::optional<std::uint64_t> ms = ParseDecimal(id.substr(0, dash));
+  if (!ms) return std::nullopt;
+  if (dash == std::string_view::npos) return std::pair<std::uint64_t, std::uint64_t>(*ms, 0);
+  std::optional<std::uint64_t> seq = ParseDecimal(id.substr(dash + 1));
+  if (!seq) return std::nullopt;
+  return std::pair<std::uint64_t, std::uint64_t>(*ms, *seq);
+}
 
 WriteBatch& WriteBatch::Set(const Key& key, std::string value) {
   entries_.push_back(Entry{Op::kSet, key, std::move(value), {}, 0});

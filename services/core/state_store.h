@@ -20,6 +20,19 @@ namespace fedrx::core {
 
 using FieldMap = std::map<std::string, std::string>;
 
+// One entry of an append-only stream (a Redis stream): its id, assigned by the
+// store ("<ms>-<seq>", strictly increasing within a stream), and its fields.
+struct StreamEntry {
+  std::string id;
+  FieldMap fields;
+
+  bool operator==(const StreamEntry&) const = default;
+};
+
+// A stream entry id "<ms>-<seq>" as numbers; "<ms>" alone means "<ms>-0"
+// (XRANGE's reading of a bound). nullopt when `id` is neither.
+std::optional<std::pair<std::uint64_t, std::uint64_t>> ParseStreamId(std::string_view id);
+
 // Writes applied all or nothing by StateStore::Apply.
 class WriteBatch {
  public:
@@ -92,6 +105,20 @@ class StateStore {
 
   // Applies every write of `batch` atomically (MULTI/EXEC): all or none.
   virtual Status Apply(const WriteBatch& batch) = 0;
+
+  // Append-only streams (XADD/XRANGE/XREVRANGE). Entries are never changed in
+  // place; ids increase strictly, so the order of ids is the order of appends.
+  // Appends an entry and returns the id the store gave it. An empty `fields`
+  // is kInvalidArgument (Redis has no empty entries).
+  virtual Result<std::string> StreamAppend(const Key& stream, const FieldMap& fields) = 0;
+  // Entries with id >= `from_id` in id order; "-" is the start. At most
+  // `count` of them, all when 0. An absent stream has no entries; a malformed
+  // `from_id` is kInvalidArgument.
+  virtual Result<std::vector<StreamEntry>> StreamRange(const Key& stream,
+                                                       std::string_view from_id = "-",
+                                                       std::size_t count = 0) = 0;
+  // The entry with the highest id, nullopt for an empty or absent stream.
+  virtual Result<std::optional<StreamEntry>> StreamLast(const Key& stream) = 0;
 };
 
 }  // namespace fedrx::core

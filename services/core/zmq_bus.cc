@@ -1,7 +1,5 @@
 #include "services/core/zmq_bus.h"
 
-#include <zmq.hpp>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
@@ -10,8 +8,10 @@
 #include <random>
 #include <utility>
 #include <vector>
+#include <zmq.hpp>
 
 #include "services/core/bus_internal.h"
+#include "services/core/curve_keys.h"
 #include "services/core/request_tracker.h"
 
 namespace fedrx::core {
@@ -27,6 +27,17 @@ constexpr std::size_t kCopyEnvelopeBelow = 4096;
 // starve the others or the deadline check.
 constexpr int kMaxDrainPerSocket = 1024;
 constexpr std::int64_t kMaxMsgSizeSlack = 1 << 20;
+
+// ZAP (ZeroMQ RFC 27): libzmq asks the handler bound here, in the socket's own
+// context, about every CURVE handshake.
+constexpr char kZapEndpoint[] = "inproc://zeromq.zap.01";
+constexpr char kZapDomain[] = "fedrx";
+constexpr char kZapVersion[] = "1.0";
+// The ZAP metadata property that carries Identity::role to every message of
+// the connection (read back with zmq_msg_gets); User-Id carries Identity::id.
+constexpr char kRoleProperty[] = "X-Fedrx-Role";
+constexpr char kUserIdProperty[] = "User-Id";
+constexpr std::size_t kMaxZapStatusText = 255;
 
 // ---- Zero-copy hand-off -----------------------------------------------------
 
@@ -123,7 +134,31 @@ struct Subscription {
   Bus::EventHandler handler;
 };
 
-enum class Source { kRouter, kChannel, kSubscription };
+enum class Source { kRouter, kChannel, kSubscription, kZap };
+
+// One ZAP metadata property in ZMTP property encoding: a 1-byte name length,
+// the name, a 4-byte big-endian value length, the value.
+std::string ZapProperty(std::string_view name, std::string_view value) {
+  std::string out;
+  out.push_back(static_cast<char>(name.size()));
+  out.append(name);
+  const auto n = static_cast<std::uint32_t>(value.size());
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((n >> shift) & 0xff));
+  out.append(value);
+  return out;
+}
+
+bool IsAuthenticatorFailure(StatusCode code) {
+  return code == StatusCode::kUnavailable || code == StatusCode::kInternal ||
+         code == StatusCode::kDeadlineExceeded;
+}
+
+// A property of the connection a received message came over; empty if unset.
+std::string MessageProperty(zmq::message_t& message, const char* name) {
+  const char* value = zmq_msg_gets(message.handle(), name);
+  return value == nullptr ? std::string() : std::string(value);
+}
 
 }  // namespace
 
@@ -145,6 +180,14 @@ struct ZmqBus::Impl {
   std::optional<zmq::socket_t> router;
   std::string served_endpoint;
   RequestHandler handler;
+
+  // CURVE server state: the ZAP handler socket and who it asks.
+  bool curve_server = false;
+  std::optional<zmq::socket_t> zap;
+  Authenticator* authenticator = nullptr;
+  CounterRef auth_ok;
+  CounterRef auth_denied;
+  CounterRef auth_error;
 
   std::vector<std::unique_ptr<Channel>> channels;
 
@@ -211,8 +254,74 @@ struct ZmqBus::Impl {
     return Status::Ok();
   }
 
+  // Answers one ZAP request in `parts` (ZAP 1.0: version, request id, domain,
+  // address, routing id, mechanism, credentials...). libzmq fails the
+  // handshake unless the answer is "200".
+  void OnZapRequest() {
+    std::string request_id = parts.size() > 1 ? parts[1].to_string() : std::string();
+    std::string code = "400";
+    std::string text;
+    std::string user_id;
+    std::string metadata;
+    // Who is refused, for the log: the peer address, and the public key once
+    // known (a public key is no secret, and it is what an operator looks up).
+    std::string client = "a client from " + (parts.size() > 3 ? parts[3].to_string() : "?");
+    if (parts.size() < 7 || parts[0].to_string_view() != kZapVersion) {
+      code = "500";
+      text = "malformed ZAP request";
+    } else if (parts[2].to_string_view() != kZapDomain) {
+      text = "unknown ZAP domain";
+    } else if (parts[5].to_string_view() != "CURVE" || parts[6].size() != 32) {
+      text = "only CURVE clients are accepted";
+    } else if (authenticator == nullptr) {
+      text = "this server has no authenticator";
+    } else {
+      char key[kCurveKeyZ85Length + 1];
+      zmq_z85_encode(key, static_cast<const std::uint8_t*>(parts[6].data()), 32);
+      client += " with key " + std::string(key, kCurveKeyZ85Length);
+      Result<Identity> who = authenticator->Authenticate(std::string_view(key, kCurveKeyZ85Length));
+      if (who.ok() && who->id.empty()) {
+        who = Internal("the authenticator returned an identity with an empty id", "Authenticate");
+      }
+      if (who.ok()) {
+        code = "200";
+        text = "OK";
+        user_id = who->id;
+        metadata = ZapProperty(kRoleProperty, who->role);
+      } else {
+        if (IsAuthenticatorFailure(who.status().code())) code = "500";
+        text = who.status().message();
+      }
+    }
+    if (code != "200") LogBus(options.name, "refused " + client + ": " + text);
+    (code == "200" ? auth_ok : code == "400" ? auth_denied : auth_error).Inc();
+    if (code != "200" && text.size() > kMaxZapStatusText) text.resize(kMaxZapStatusText);
+    const std::string reply[] = {kZapVersion, request_id, code, text, user_id, metadata};
+    try {
+      for (std::size_t i = 0; i < std::size(reply); ++i) {
+        const auto flags = i + 1 < std::size(reply)
+                               ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
+                               : zmq::send_flags::dontwait;
+        if (!zap->send(zmq::buffer(reply[i]), flags)) {
+          LogBus(options.name, "could not answer a ZAP request: queue full");
+          return;
+        }
+      }
+    } catch (const zmq::error_t& e) {
+      LogBus(options.name, std::string("could not answer a ZAP request: ") + e.what());
+    }
+  }
+
   void OnServerMessage() {
     PeerId peer = parts[0].to_string();
+    // Properties travel on every frame the connection delivers; the routing
+    // id frame is made by the ROUTER itself and carries none.
+    std::string identity;
+    std::string role;
+    if (curve_server && parts.size() > 1) {
+      identity = MessageProperty(parts[1], kUserIdProperty);
+      role = MessageProperty(parts[1], kRoleProperty);
+    }
     codec::Decoded decoded =
         internal::DecodeInbound(ToBlobs(parts, 1), options, metrics, "a client");
     if (!decoded.ok()) {
@@ -221,7 +330,10 @@ struct ZmqBus::Impl {
       if (!s.ok()) LogBus(options.name, "could not answer a refused request: " + s.ToString());
       return;
     }
-    if (handler) handler(Inbound{std::move(peer), std::move(decoded.message())});
+    if (handler) {
+      handler(Inbound{std::move(peer), std::move(decoded.message()), std::move(identity),
+                      std::move(role)});
+    }
   }
 
   void OnChannelMessage(ChannelId id) {
@@ -259,16 +371,51 @@ Status ZmqBus::Serve(const std::string& endpoint, RequestHandler handler) {
   if (impl_->router) {
     return FailedPrecondition("already serving on " + impl_->served_endpoint, endpoint);
   }
+  const BusOptions& o = impl_->options;
+  const bool curve = !o.curve_secret_key.empty();
+  if (curve) {
+    FEDRX_RETURN_IF_ERROR(CheckCurveKey(o.curve_secret_key, "BusOptions.curve_secret_key"));
+    if (!o.curve_public_key.empty()) {
+      FEDRX_RETURN_IF_ERROR(
+          CheckCurveKeyPair({o.curve_public_key, o.curve_secret_key}, "BusOptions"));
+    }
+    if (impl_->authenticator == nullptr) {
+      return FailedPrecondition("a CURVE server needs an Authenticator (SetAuthenticator)",
+                                endpoint);
+    }
+  }
   try {
+    std::optional<zmq::socket_t> zap;
+    if (curve) {
+      // Bound before the ROUTER: libzmq 4.3 lets every CURVE client in while
+      // no ZAP handler exists.
+      zap.emplace(impl_->context, zmq::socket_type::rep);
+      zap->set(zmq::sockopt::linger, 0);
+      zap->bind(kZapEndpoint);
+    }
     zmq::socket_t socket(impl_->context, zmq::socket_type::router);
     impl_->Configure(socket);
     // Replies to a peer that went away fail loudly instead of vanishing.
     socket.set(zmq::sockopt::router_mandatory, true);
+    if (curve) {
+      socket.set(zmq::sockopt::curve_server, true);
+      socket.set(zmq::sockopt::curve_secretkey, o.curve_secret_key);
+      socket.set(zmq::sockopt::zap_domain, kZapDomain);
+    }
     socket.bind(endpoint);
     impl_->served_endpoint = socket.get(zmq::sockopt::last_endpoint);
     impl_->router = std::move(socket);
+    impl_->zap = std::move(zap);
   } catch (const zmq::error_t& e) {
     return FromZmq(e, "bind", endpoint);
+  }
+  if (curve) {
+    Metrics& m = impl_->metrics;
+    constexpr char kHelp[] = "CURVE handshakes answered, by result (ok, denied, error).";
+    impl_->auth_ok = m.Counter("authentications_total", kHelp, {{"result", "ok"}});
+    impl_->auth_denied = m.Counter("authentications_total", kHelp, {{"result", "denied"}});
+    impl_->auth_error = m.Counter("authentications_total", kHelp, {{"result", "error"}});
+    impl_->curve_server = true;
   }
   impl_->handler = std::move(handler);
   return Status::Ok();
@@ -282,9 +429,27 @@ Status ZmqBus::SendTo(const PeerId& peer, codec::Message message) {
 }
 
 Result<ChannelId> ZmqBus::Connect(const std::string& endpoint, PushHandler on_push) {
+  const BusOptions& o = impl_->options;
+  const bool curve = !o.curve_server_key.empty();
+  if (curve) {
+    FEDRX_RETURN_IF_ERROR(CheckCurveKey(o.curve_server_key, "BusOptions.curve_server_key"));
+    if (o.curve_public_key.empty() || o.curve_secret_key.empty()) {
+      return InvalidArgument(
+          "a CURVE client needs its own key pair "
+          "(curve_public_key and curve_secret_key)",
+          "BusOptions");
+    }
+    FEDRX_RETURN_IF_ERROR(
+        CheckCurveKeyPair({o.curve_public_key, o.curve_secret_key}, "BusOptions"));
+  }
   try {
     zmq::socket_t socket(impl_->context, zmq::socket_type::dealer);
     impl_->Configure(socket);
+    if (curve) {
+      socket.set(zmq::sockopt::curve_serverkey, o.curve_server_key);
+      socket.set(zmq::sockopt::curve_publickey, o.curve_public_key);
+      socket.set(zmq::sockopt::curve_secretkey, o.curve_secret_key);
+    }
     socket.connect(endpoint);
     impl_->channels.push_back(
         std::make_unique<Channel>(Channel{endpoint, std::move(socket), std::move(on_push)}));
@@ -361,6 +526,7 @@ Status ZmqBus::Poll(std::chrono::milliseconds max_wait) {
     sources.emplace_back(source, index);
   };
   if (d.router) add(*d.router, Source::kRouter, 0);
+  if (d.zap) add(*d.zap, Source::kZap, 0);
   for (std::size_t i = 0; i < d.channels.size(); ++i) add(d.channels[i]->socket, Source::kChannel, i);
   for (std::size_t i = 0; i < d.subscriptions.size(); ++i) {
     add(d.subscriptions[i]->socket, Source::kSubscription, i);
@@ -376,6 +542,7 @@ Status ZmqBus::Poll(std::chrono::milliseconds max_wait) {
     if ((items[k].revents & ZMQ_POLLIN) == 0) continue;
     const auto [source, index] = sources[k];
     zmq::socket_t* socket = source == Source::kRouter    ? &*d.router
+                            : source == Source::kZap     ? &*d.zap
                             : source == Source::kChannel ? &d.channels[index]->socket
                                                          : &d.subscriptions[index]->socket;
     for (int n = 0; n < kMaxDrainPerSocket; ++n) {
@@ -390,11 +557,18 @@ Status ZmqBus::Poll(std::chrono::milliseconds max_wait) {
         case Source::kRouter: d.OnServerMessage(); break;
         case Source::kChannel: d.OnChannelMessage(static_cast<ChannelId>(index)); break;
         case Source::kSubscription: d.OnEvent(d.subscriptions[index].get()); break;
+        case Source::kZap:
+          d.OnZapRequest();
+          break;
       }
     }
   }
   d.requests.ExpireDue();
   return Status::Ok();
+}
+
+void ZmqBus::SetAuthenticator(Authenticator* authenticator) {
+  impl_->authenticator = authenticator;
 }
 
 const void* ZmqBus::ReceivedFrameDataForTesting(const codec::Blob::Released& frame) {

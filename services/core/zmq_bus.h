@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "messages/codec/blob.h"
+#include "services/core/authenticator.h"
 #include "services/core/bus.h"
 #include "services/core/clock.h"
 #include "services/core/metrics.h"
@@ -25,6 +26,9 @@ class ZmqBus final : public Bus {
   ZmqBus(const ZmqBus&) = delete;
   ZmqBus& operator=(const ZmqBus&) = delete;
 
+  // With BusOptions::curve_secret_key set, Serve binds a CURVE server and
+  // this bus's ZAP handler (inproc://zeromq.zap.01 in its own context),
+  // answered inside Poll(); kFailedPrecondition without an Authenticator.
   Status Serve(const std::string& endpoint, RequestHandler handler) override;
   std::string ServedEndpoint() const override;
   Status SendTo(const PeerId& peer, codec::Message message) override;
@@ -41,6 +45,12 @@ class ZmqBus final : public Bus {
                    EventHandler handler) override;
 
   Status Poll(std::chrono::milliseconds max_wait) override;
+
+  // Who decides which CURVE clients may connect (not owned; must outlive the
+  // bus or be replaced first). Called inside Poll() once per handshake;
+  // outcomes are counted in fedrx_<service>_authentications_total{result=
+  // "ok"|"denied"|"error"}. With nullptr, every new client is refused.
+  void SetAuthenticator(Authenticator* authenticator);
 
   // For tests: when `frame` was released from a Blob this bus received, the
   // address of the zmq message's own data buffer (equal to frame.data when

@@ -147,6 +147,47 @@ TEST_F(StudyRunnerTest, WaitsWhileFewerThanMinimumSitesAreAvailable) {
   EXPECT_TRUE(sites_.sent.empty());
 }
 
+TEST(StudyRunnerSelectionTest, NamedSitesGetAMomentToAppearBeforeTheRoundStartsWithoutThem) {
+  core::testing::FakeStateStore store;
+  StudyStore studies(store);
+  RecordingSites sites;
+  core::testing::FakeClock clock;
+  core::Metrics metrics("coordinator");
+  codec::StudySpec spec = SmallSpec();
+  spec.sites = {"site-a", "site-b", "site-c"};
+  ASSERT_TRUE(studies.Create(spec, ml::InitParameters(ml::NetSpecFromStudy(spec), 1), 0).ok());
+  RunnerTimings timings;
+  timings.selection_wait = milliseconds(3000);
+  StudyRunner runner(*studies.Load("s1"), studies, sites, std::make_unique<FedAvg>(), clock,
+                     metrics, timings);
+  sites.available = {"site-a", "site-b"};  // site-c not heard from yet
+  ASSERT_TRUE(runner.Tick().ok());
+  clock.Advance(milliseconds(2999));
+  ASSERT_TRUE(runner.Tick().ok());
+  EXPECT_EQ(runner.phase(), StudyRunner::Phase::kWaitingForSites);
+  clock.Advance(milliseconds(1));
+  ASSERT_TRUE(runner.Tick().ok());
+  EXPECT_EQ(runner.phase(), StudyRunner::Phase::kTraining);
+  EXPECT_TRUE(sites.Of<codec::TrainTask>("site-c").empty());
+  EXPECT_EQ(sites.Of<codec::TrainTask>("site-a").size(), 1u);
+}
+
+TEST(StudyRunnerSelectionTest, AllNamedSitesPresentStartAtOnce) {
+  core::testing::FakeStateStore store;
+  StudyStore studies(store);
+  RecordingSites sites;
+  core::testing::FakeClock clock;
+  core::Metrics metrics("coordinator");
+  codec::StudySpec spec = SmallSpec();
+  spec.sites = {"site-a", "site-b"};
+  ASSERT_TRUE(studies.Create(spec, ml::InitParameters(ml::NetSpecFromStudy(spec), 1), 0).ok());
+  StudyRunner runner(*studies.Load("s1"), studies, sites, std::make_unique<FedAvg>(), clock,
+                     metrics);
+  sites.available = {"site-a", "site-b"};
+  ASSERT_TRUE(runner.Tick().ok());
+  EXPECT_EQ(runner.phase(), StudyRunner::Phase::kTraining);
+}
+
 TEST_F(StudyRunnerTest, UploadsAreGrantedInSiteOrderAndAveragedBySamples) {
   ASSERT_TRUE(runner_->Tick().ok());
   ASSERT_TRUE(Ready(*runner_, "site-b", 300).ok());

@@ -78,5 +78,19 @@ TEST(KeysTest, DistinctIdsGiveDistinctKeysAcrossKinds) {
   EXPECT_TRUE(*keys::Site("a") == *keys::Site("a"));
 }
 
+TEST(KeysTest, InstitutionKeysAreSpelledAndValidated) {
+  EXPECT_EQ(keys::Institution("inst-a")->str(), "fedrx:institution:inst-a");
+  EXPECT_EQ(keys::InstitutionIndex().str(), "fedrx:institutions");
+  EXPECT_EQ(keys::AuditStream().str(), "fedrx:audit");
+  EXPECT_EQ(keys::Institution("a:b").status().where(), "institution_id");
+  // A Z85 key may contain ':'; it is fixed-length at the end of its own prefix.
+  const std::string z85 = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+  ASSERT_TRUE(keys::InstitutionByKey(z85).ok()) << keys::InstitutionByKey(z85).status();
+  EXPECT_EQ(keys::InstitutionByKey(z85)->str(), "fedrx:institution-key:" + z85);
+  EXPECT_EQ(keys::InstitutionByKey(z85.substr(1)).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(keys::InstitutionByKey(std::string(40, ' ')).status().where(), "public_key");
+  EXPECT_EQ(keys::InstitutionByKey(z85 + "x").status().code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace fedrx::core

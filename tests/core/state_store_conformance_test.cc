@@ -422,5 +422,89 @@ TYPED_TEST(StateStoreConformanceTest, ApplyOfAnEmptyBatchSucceeds) {
   ASSERT_OK(this->store().Apply(WriteBatch()));
 }
 
+TYPED_TEST(StateStoreConformanceTest, StreamAppendGivesIncreasingIdsAndRangeReadsInOrder) {
+  StateStore& store = this->store();
+  const Key stream = TestKey("stream");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(VALUE(store.StreamAppend(stream, {{"n", std::to_string(i)}, {"b", kBinary}})));
+  }
+  for (std::size_t i = 1; i < ids.size(); ++i) {
+    ASSERT_TRUE(ParseStreamId(ids[i]).has_value()) << ids[i];
+    EXPECT_LT(*ParseStreamId(ids[i - 1]), *ParseStreamId(ids[i]));
+  }
+  const std::vector<StreamEntry> all = VALUE(store.StreamRange(stream));
+  ASSERT_EQ(all.size(), 5u);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].id, ids[i]);
+    EXPECT_EQ(all[i].fields, (FieldMap{{"n", std::to_string(i)}, {"b", kBinary}}));
+  }
+}
+
+TYPED_TEST(StateStoreConformanceTest, StreamRangeStartsAtFromIdInclusiveAndStopsAtCount) {
+  StateStore& store = this->store();
+  const Key stream = TestKey("stream");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back(VALUE(store.StreamAppend(stream, {{"n", std::to_string(i)}})));
+  }
+  const std::vector<StreamEntry> tail = VALUE(store.StreamRange(stream, ids[3]));
+  ASSERT_EQ(tail.size(), 3u);
+  EXPECT_EQ(tail[0].id, ids[3]);
+  EXPECT_EQ(tail[2].fields, (FieldMap{{"n", "5"}}));
+  const std::vector<StreamEntry> page = VALUE(store.StreamRange(stream, ids[1], 2));
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0].id, ids[1]);
+  EXPECT_EQ(page[1].id, ids[2]);
+  EXPECT_EQ(VALUE(store.StreamRange(stream, "-", 1)).size(), 1u);
+  // "<ms>" alone means "<ms>-0": every entry of a later millisecond.
+  EXPECT_EQ(VALUE(store.StreamRange(stream, "0")).size(), 6u);
+}
+
+TYPED_TEST(StateStoreConformanceTest, StreamLastIsTheNewestEntry) {
+  StateStore& store = this->store();
+  const Key stream = TestKey("stream");
+  EXPECT_EQ(VALUE(store.StreamLast(stream)), std::nullopt);
+  VALUE(store.StreamAppend(stream, {{"n", "1"}}));
+  const std::string last = VALUE(store.StreamAppend(stream, {{"n", "2"}, {"x", ""}}));
+  EXPECT_EQ(VALUE(store.StreamLast(stream)),
+            std::optional<StreamEntry>(StreamEntry{last, {{"n", "2"}, {"x", ""}}}));
+}
+
+TYPED_TEST(StateStoreConformanceTest, AnAbsentStreamHasNoEntries) {
+  EXPECT_TRUE(VALUE(this->store().StreamRange(TestKey("absent"))).empty());
+}
+
+TYPED_TEST(StateStoreConformanceTest, StreamInputErrorsAreInvalidArgumentAndWriteNothing) {
+  StateStore& store = this->store();
+  const Key stream = TestKey("stream");
+  Result<std::string> empty = store.StreamAppend(stream, {});
+  EXPECT_EQ(empty.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(empty.status().where(), stream.str());
+  EXPECT_EQ(VALUE(store.StreamLast(stream)), std::nullopt);
+  for (const char* bad : {"", "x", "1-", "-1", "1-2-3", "+", "1-x"}) {
+    Result<std::vector<StreamEntry>> range = store.StreamRange(stream, bad);
+    EXPECT_EQ(range.status().code(), StatusCode::kInvalidArgument) << "from " << bad;
+  }
+}
+
+TYPED_TEST(StateStoreConformanceTest, StreamsAndOtherTypesRefuseEachOther) {
+  StateStore& store = this->store();
+  const Key str = TestKey("str"), stream = TestKey("stream");
+  ASSERT_OK(store.Set(str, "v"));
+  VALUE(store.StreamAppend(stream, {{"f", "v"}}));
+  EXPECT_EQ(store.StreamAppend(str, {{"f", "v"}}).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store.StreamRange(str).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store.StreamLast(str).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store.HashGetAll(stream).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store.Get(stream).status().code(), StatusCode::kFailedPrecondition);
+  WriteBatch batch;
+  batch.Set(TestKey("a"), "1").SetAdd(stream, "m");
+  EXPECT_EQ(store.Apply(batch).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(VALUE(store.Get(TestKey("a"))), std::nullopt);
+  EXPECT_EQ(VALUE(store.StreamRange(stream)).size(), 1u);
+  EXPECT_EQ(VALUE(store.Get(str)), OptString("v"));
+}
+
 }  // namespace
 }  // namespace fedrx::core

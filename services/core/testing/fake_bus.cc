@@ -137,6 +137,19 @@ void FakeNetwork::RawSendTo(const PeerId& peer, std::vector<codec::Blob> frames)
   queue_.push_back(std::move(d));
 }
 
+void FakeNetwork::SetIdentity(const std::string& client, Identity identity) {
+  identities_[client] = std::move(identity);
+}
+
+const Identity* FakeNetwork::IdentityOf(const PeerId& peer) const {
+  auto route = peers_.find(peer);
+  const std::string& client = route != peers_.end() && route->second.bus != nullptr
+                                  ? route->second.bus->options_.name
+                                  : peer;
+  auto it = identities_.find(client);
+  return it == identities_.end() ? nullptr : &it->second;
+}
+
 void FakeNetwork::Attach(FakeBus* bus) { buses_.push_back(bus); }
 
 void FakeNetwork::Detach(FakeBus* bus) {
@@ -310,7 +323,13 @@ void FakeBus::OnServerFrames(const PeerId& peer, std::vector<codec::Blob> frames
     SendTo(peer, internal::ErrorReplyFor(decoded.error())).IgnoreError();
     return;
   }
-  if (handler_) handler_(Inbound{peer, std::move(decoded.message())});
+  if (!handler_) return;
+  Inbound in{peer, std::move(decoded.message())};
+  if (const Identity* who = network_.IdentityOf(peer)) {
+    in.identity = who->id;
+    in.role = who->role;
+  }
+  handler_(std::move(in));
 }
 
 void FakeBus::OnChannelFrames(ChannelId channel, std::vector<codec::Blob> frames) {

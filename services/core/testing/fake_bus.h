@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "messages/codec/blob.h"
+#include "services/core/authenticator.h"
 #include "services/core/bus.h"
 #include "services/core/clock.h"
 #include "services/core/metrics.h"
@@ -58,6 +59,13 @@ class FakeNetwork {
   // Queues raw `frames` to the client channel behind `peer`.
   void RawSendTo(const PeerId& peer, std::vector<codec::Blob> frames);
 
+  // Stands in for CURVE authentication (FakeBus ignores the curve_* options):
+  // servers on this network see `identity` in Inbound::identity and ::role
+  // for every message later delivered from `client`, which names a client
+  // FakeBus (its BusOptions::name) or a raw peer of InjectRaw. Without it
+  // both stay empty.
+  void SetIdentity(const std::string& client, Identity identity);
+
   // Messages queued and not yet delivered.
   std::size_t InFlight() const { return queue_.size(); }
 
@@ -90,6 +98,8 @@ class FakeNetwork {
   void Attach(FakeBus* bus);
   void Detach(FakeBus* bus);
   std::string Resolve(const std::string& endpoint);
+  // The identity set for whoever sent as `peer`; nullptr if none.
+  const Identity* IdentityOf(const PeerId& peer) const;
 
   std::deque<Delivery> queue_;
   // Sent to an endpoint nobody serves yet: delivered once someone does.
@@ -100,6 +110,7 @@ class FakeNetwork {
   std::map<PeerId, PeerRoute> peers_;
   std::map<PeerId, std::deque<std::vector<codec::Blob>>> raw_inbox_;
   std::map<std::string, std::deque<RawRequest>> raw_servers_;
+  std::map<std::string, Identity> identities_;
   std::vector<FakeBus*> buses_;
   int next_port_ = 40000;
   std::uint64_t next_peer_ = 1;

@@ -2,6 +2,7 @@
 
 #include <cassert>
 #include <charconv>
+#include <chrono>
 #include <utility>
 
 namespace fedrx::core::testing {
@@ -47,6 +48,42 @@ std::size_t FakeStateStore::KeyCount() const {
 std::int64_t FakeStateStore::CallCount() const {
   std::lock_guard<std::mutex> lock(mu_);
   return calls_;
+}
+
+std::vector<std::string> FakeStateStore::AllStrings() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [key, value] : data_) {
+    out.push_back(key);
+    if (const auto* str = std::get_if<std::string>(&value)) {
+      out.push_back(*str);
+    } else if (const auto* hash = std::get_if<FieldMap>(&value)) {
+      for (const auto& [field, v] : *hash) {
+        out.push_back(field);
+        out.push_back(v);
+      }
+    } else if (const auto* members = std::get_if<Members>(&value)) {
+      out.insert(out.end(), members->begin(), members->end());
+    } else if (const auto* stream = std::get_if<Stream>(&value)) {
+      for (const auto& [id, fields] : stream->entries) {
+        out.push_back(std::to_string(id.first) + "-" + std::to_string(id.second));
+        for (const auto& [field, v] : fields) {
+          out.push_back(field);
+          out.push_back(v);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+bool FakeStateStore::StreamDelete(const Key& stream, std::string_view id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::optional<StreamId> parsed = ParseStreamId(id);
+  auto it = data_.find(stream.str());
+  if (!parsed || it == data_.end()) return false;
+  auto* s = std::get_if<Stream>(&it->second);
+  return s != nullptr && s->entries.erase(*parsed) > 0;
 }
 
 Status FakeStateStore::Enter() {
@@ -273,6 +310,67 @@ Status FakeStateStore::Apply(const WriteBatch& batch) {
     }
   }
   return Status::Ok();
+}
+
+Result<std::string> FakeStateStore::StreamAppend(const Key& stream, const FieldMap& fields) {
+  std::lock_guard<std::mutex> lock(mu_);
+  FEDRX_RETURN_IF_ERROR(Enter());
+  if (fields.empty()) return InvalidArgument("StreamAppend needs at least one field", stream.str());
+  auto it = data_.find(stream.str());
+  if (it != data_.end() && !std::holds_alternative<Stream>(it->second)) return WrongType(stream);
+  if (it == data_.end()) it = data_.emplace(stream.str(), Value(Stream{})).first;
+  Stream& s = std::get<Stream>(it->second);
+  // Redis's rule for `*`: the wall clock in ms, or the last id's ms with the
+  // next sequence number when the clock has not moved past it.
+  const auto now_ms =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  const StreamId id = now_ms > s.last_id.first ? StreamId{now_ms, 0}
+                                               : StreamId{s.last_id.first, s.last_id.second + 1};
+  s.last_id = id;
+  s.entries.emplace(id, fields);
+  return std::to_string(id.first) + "-" + std::to_string(id.second);
+}
+
+Result<std::vector<StreamEntry>> FakeStateStore::StreamRange(const Key& stream,
+                                                             std::string_view from_id,
+                                                             std::size_t count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  FEDRX_RETURN_IF_ERROR(Enter());
+  StreamId from{0, 0};
+  if (from_id != "-") {
+    std::optional<StreamId> parsed = ParseStreamId(from_id);
+    if (!parsed) {
+      return InvalidArgument("'" + std::string(from_id) + "' is not a stream id (<ms>-<seq>)",
+                             stream.str());
+    }
+    from = *parsed;
+  }
+  std::vector<StreamEntry> out;
+  auto it = data_.find(stream.str());
+  if (it == data_.end()) return out;
+  if (!std::holds_alternative<Stream>(it->second)) return WrongType(stream);
+  const Stream& s = std::get<Stream>(it->second);
+  for (auto e = s.entries.lower_bound(from); e != s.entries.end(); ++e) {
+    if (count > 0 && out.size() == count) break;
+    out.push_back(StreamEntry{
+        std::to_string(e->first.first) + "-" + std::to_string(e->first.second), e->second});
+  }
+  return out;
+}
+
+Result<std::optional<StreamEntry>> FakeStateStore::StreamLast(const Key& stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  FEDRX_RETURN_IF_ERROR(Enter());
+  auto it = data_.find(stream.str());
+  if (it == data_.end()) return std::optional<StreamEntry>();
+  if (!std::holds_alternative<Stream>(it->second)) return WrongType(stream);
+  const Stream& s = std::get<Stream>(it->second);
+  if (s.entries.empty()) return std::optional<StreamEntry>();
+  const auto& [id, fields] = *s.entries.rbegin();
+  return std::optional<StreamEntry>(
+      StreamEntry{std::to_string(id.first) + "-" + std::to_string(id.second), fields});
 }
 
 }  // namespace fedrx::core::testing

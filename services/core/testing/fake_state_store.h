@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -32,6 +33,12 @@ class FakeStateStore final : public StateStore {
   // Number of keys held, and calls made (failed ones included).
   std::size_t KeyCount() const;
   std::int64_t CallCount() const;
+  // Every key, string value, hash field and value, set member, stream entry
+  // id, field and value held: for tests asserting something is stored nowhere.
+  std::vector<std::string> AllStrings() const;
+  // XDEL: removes one stream entry, true when it existed. Not part of
+  // StateStore (the platform never deletes from a stream); lets tests tamper.
+  bool StreamDelete(const Key& stream, std::string_view id);
 
   Status Ping() override;
   Result<std::optional<std::string>> Get(const Key& key) override;
@@ -48,10 +55,20 @@ class FakeStateStore final : public StateStore {
   Result<std::vector<std::optional<std::string>>> GetMany(const std::vector<Key>& keys) override;
   Result<std::vector<FieldMap>> HashGetAllMany(const std::vector<Key>& keys) override;
   Status Apply(const WriteBatch& batch) override;
+  Result<std::string> StreamAppend(const Key& stream, const FieldMap& fields) override;
+  Result<std::vector<StreamEntry>> StreamRange(const Key& stream, std::string_view from_id = "-",
+                                               std::size_t count = 0) override;
+  Result<std::optional<StreamEntry>> StreamLast(const Key& stream) override;
 
  private:
   using Members = std::set<std::string>;
-  using Value = std::variant<std::string, FieldMap, Members>;
+  using StreamId = std::pair<std::uint64_t, std::uint64_t>;
+  struct Stream {
+    std::map<StreamId, FieldMap> entries;
+    // As Redis, the highest id ever given, kept when entries are deleted.
+    StreamId last_id{0, 0};
+  };
+  using Value = std::variant<std::string, FieldMap, Members, Stream>;
   // A key's value, or nullopt when absent.
   using Slot = std::optional<Value>;
 
