@@ -1,7 +1,12 @@
 #include "gateway/gateway_main.h"
 
 #include "gateway/gateway_service.h"
+#include "gateway/registry_authenticator.h"
+#include "services/core/curve_keys.h"
 #include "services/core/process.h"
+#include "services/core/zmq_bus.h"
+#include "services/security/audit_log.h"
+#include "services/security/institution_registry.h"
 
 namespace fedrx::gateway {
 namespace {
@@ -11,22 +16,64 @@ constexpr char kUsage[] =
     "  Keys (file `key = value`, or environment FEDRX_<KEY> with '.' as '_'):\n"
     "  gateway.sites_endpoint        where sites connect (tcp://0.0.0.0:5560)\n"
     "  gateway.coordinator_endpoint  the coordinator (tcp://127.0.0.1:5570)\n"
+    "  gateway.curve_key_file        CURVE: the gateway's key pair file (0600); sites must\n"
+    "                                then be enrolled and active (needs redis.*)\n"
+    "  gateway.status_ttl            how long an institution's status is cached (2s)\n"
     "  http.listen                   /metrics, /healthz, /readyz (0.0.0.0:9464)\n"
     "  bus.max_envelope_bytes, bus.max_tensor_bytes, bus.high_water_mark";
+
+constexpr char kCurveKeyFile[] = "gateway.curve_key_file";
+
+// With gateway.curve_key_file, the sites' socket is a CURVE server.
+core::Status ConfigureCurve(const core::Config& config, core::BusOptions& bus) {
+  if (!config.Has(kCurveKeyFile)) return core::Status::Ok();
+  FEDRX_ASSIGN_OR_RETURN(std::string path, config.String(kCurveKeyFile));
+  FEDRX_ASSIGN_OR_RETURN(core::CurveKeyPair pair, core::LoadCurveKeyPair(path));
+  bus.curve_public_key = pair.public_key;
+  bus.curve_secret_key = pair.secret_key;
+  return core::Status::Ok();
+}
+
+// The registry, audit log and authenticator of CURVE mode, kept alive with the service.
+struct SecurityParts {
+  std::unique_ptr<core::RedisStateStore> store;
+  std::unique_ptr<security::InstitutionRegistry> registry;
+  std::unique_ptr<security::AuditLog> audit;
+  std::unique_ptr<RegistryAuthenticator> authenticator;
+};
 
 core::Result<std::unique_ptr<core::Service>> Make(core::ProcessParts& p) {
   GatewayOptions options;
   options.sites_endpoint = p.config.StringOr("gateway.sites_endpoint", options.sites_endpoint);
   options.coordinator_endpoint =
       p.config.StringOr("gateway.coordinator_endpoint", options.coordinator_endpoint);
+  GatewaySecurity security;
+  if (p.config.Has(kCurveKeyFile)) {
+    FEDRX_ASSIGN_OR_RETURN(security.status_ttl,
+                           p.config.DurationOr("gateway.status_ttl", security.status_ttl));
+    auto* zmq_bus = dynamic_cast<core::ZmqBus*>(&p.bus);
+    if (zmq_bus == nullptr) {
+      return core::Internal("CURVE mode needs the ZeroMQ bus", kCurveKeyFile);
+    }
+    auto parts = std::make_shared<SecurityParts>();
+    FEDRX_ASSIGN_OR_RETURN(parts->store, core::ConnectRedisWithRetry(p.config, p.metrics, p.clock));
+    parts->registry = std::make_unique<security::InstitutionRegistry>(*parts->store, p.clock);
+    parts->audit = std::make_unique<security::AuditLog>(*parts->store, p.clock, p.metrics);
+    parts->authenticator = std::make_unique<RegistryAuthenticator>(*parts->registry);
+    zmq_bus->SetAuthenticator(parts->authenticator.get());
+    security.registry = parts->registry.get();
+    security.audit = parts->audit.get();
+    p.keep_alive.push_back(parts);
+  }
   return std::unique_ptr<core::Service>(
-      std::make_unique<GatewayService>(options, p.bus, p.metrics, p.clock));
+      std::make_unique<GatewayService>(options, p.bus, p.metrics, p.clock, security));
 }
 
 }  // namespace
 
 int Main(int argc, char** argv) {
-  return core::RunServiceMain(argc, argv, {"fedrx-gateway", "gateway", kUsage, {}}, Make);
+  return core::RunServiceMain(argc, argv, {"fedrx-gateway", "gateway", kUsage, {}, ConfigureCurve},
+                              Make);
 }
 
 }  // namespace fedrx::gateway

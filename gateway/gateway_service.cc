@@ -7,11 +7,12 @@
 namespace fedrx::gateway {
 
 GatewayService::GatewayService(GatewayOptions options, core::Bus& bus, core::Metrics& metrics,
-                               const core::Clock& clock)
+                               const core::Clock& clock, GatewaySecurity security)
     : options_(std::move(options)),
       bus_(bus),
       metrics_(metrics),
       clock_(clock),
+      security_(security),
       to_coordinator_(metrics.Counter("forwarded_total", "Messages forwarded",
                                       {{"direction", "to_coordinator"}})),
       to_sites_(metrics.Counter("forwarded_total", "Messages forwarded", {{"direction", "to_site"}})),
@@ -36,7 +37,131 @@ void GatewayService::Refuse(const core::Inbound& in, const core::Status& status,
   core::ReplyError(bus_, in, status).IgnoreError();
 }
 
+namespace {
+
+// The bodies a site sends through the gateway.
+bool IsSiteMessage(const codec::Body& body) {
+  return std::holds_alternative<codec::RegisterSite>(body) ||
+         std::holds_alternative<codec::Heartbeat>(body) ||
+         std::holds_alternative<codec::UpdateReady>(body) ||
+         std::holds_alternative<codec::ModelUpdate>(body) ||
+         std::holds_alternative<codec::EvaluationResult>(body) ||
+         std::holds_alternative<codec::GetStudy>(body);
+}
+
+std::uint64_t TensorBytes(const codec::Message& m) {
+  std::uint64_t bytes = 0;
+  for (const auto& t : m.tensors) bytes += t.data.size();
+  return bytes;
+}
+
+core::Status PermissionDenied(std::string message, std::string where) {
+  return core::Status(core::StatusCode::kPermissionDenied, std::move(message), std::move(where));
+}
+
+}  // namespace
+
+void GatewayService::Deny(const core::Inbound& in, const core::Status& status, const char* reason) {
+  metrics_
+      .Counter("denied_total", "Messages from authenticated peers refused", {{"reason", reason}})
+      .Inc();
+  Audit(in, security::Decision::kDenied, status.message());
+  Refuse(in, status, reason);
+}
+
+void GatewayService::Audit(const core::Inbound& in, security::Decision decision,
+                           const std::string& reason) {
+  if (security_.audit == nullptr) return;
+  security::AuditRecord record;
+  record.actor = in.identity;
+  record.role = in.role;
+  record.action = codec::BodyName(in.message.body);
+  record.decision = decision;
+  record.reason = reason;
+  record.message_id = in.message.header.message_id;
+  record.bytes = TensorBytes(in.message);
+  // The log counts its own failures; the message's fate does not depend on it.
+  if (auto appended = security_.audit->Append(record); !appended.ok()) {
+    std::cerr << "gateway: audit append failed for " << in.identity << ": " << appended.status()
+              << "\n";
+  }
+}
+
+core::Status GatewayService::CheckActive(const std::string& id) {
+  if (security_.registry == nullptr) return core::Status::Ok();
+  const auto now = clock_.Now();
+  auto cached = status_cache_.find(id);
+  if (cached == status_cache_.end() || now - cached->second.checked_at >= security_.status_ttl) {
+    auto found = security_.registry->Get(id);
+    if (!found.ok()) {
+      // Fail closed: an identity the registry cannot confirm is not admitted.
+      status_cache_.erase(id);
+      if (found.status().code() == core::StatusCode::kNotFound) {
+        return PermissionDenied("institution '" + id + "' is not enrolled", "identity");
+      }
+      return core::Unavailable("cannot check institution '" + id + "': " + found.status().message(),
+                               "identity");
+    }
+    cached = status_cache_.insert_or_assign(id, CachedStatus{found->status, now}).first;
+  }
+  if (cached->second.status != security::InstitutionStatus::kActive) {
+    return PermissionDenied(
+        "institution '" + id + "' is " + security::InstitutionStatusName(cached->second.status),
+        "identity");
+  }
+  return core::Status::Ok();
+}
+
+void GatewayService::OnIdentifiedMessage(core::Inbound&& in) {
+  const char* type = codec::BodyName(in.message.body);
+  if (core::Status s = CheckActive(in.identity); !s.ok()) {
+    Deny(in, s, s.code() == core::StatusCode::kPermissionDenied ? "inactive" : "registry_error");
+    return;
+  }
+  if (!IsSiteMessage(in.message.body)) {
+    Deny(in,
+         PermissionDenied(std::string(type) + " is not accepted at the sites' gateway",
+                          "envelope.body"),
+         "message_type");
+    return;
+  }
+  if (in.role != security::RoleName(security::Role::kSite)) {
+    Deny(in, PermissionDenied("role '" + in.role + "' may not send " + type, "identity.role"),
+         "role");
+    return;
+  }
+  if (const auto* reg = std::get_if<codec::RegisterSite>(&in.message.body);
+      reg != nullptr && reg->site_id != in.identity) {
+    Deny(in,
+         PermissionDenied("site_id '" + reg->site_id + "' is not the authenticated identity '" +
+                              in.identity + "'",
+                          "RegisterSite.site_id"),
+         "origin_mismatch");
+    return;
+  }
+  Audit(in, security::Decision::kAdmitted, "");
+  // The connection is authenticated, so any admitted message (re)binds it.
+  const std::string site = in.identity;
+  Bind(site, in.peer);
+  Forward(std::move(in.message), site);
+}
+
+void GatewayService::Bind(const std::string& site, const core::PeerId& peer) {
+  auto bound = site_to_peer_.find(site);
+  if (bound != site_to_peer_.end() && bound->second != peer) {
+    // The site reconnected (a restart gives it a new connection).
+    peer_to_site_.erase(bound->second);
+  }
+  site_to_peer_[site] = peer;
+  peer_to_site_[peer] = site;
+  sites_gauge_.Set(static_cast<double>(site_to_peer_.size()));
+}
+
 void GatewayService::OnSiteMessage(core::Inbound&& in) {
+  if (!in.identity.empty()) {
+    OnIdentifiedMessage(std::move(in));
+    return;
+  }
   codec::Message& m = in.message;
   std::string site;
   if (const auto* reg = std::get_if<codec::RegisterSite>(&m.body)) {
@@ -45,14 +170,7 @@ void GatewayService::OnSiteMessage(core::Inbound&& in) {
       return;
     }
     site = reg->site_id;
-    auto bound = site_to_peer_.find(site);
-    if (bound != site_to_peer_.end() && bound->second != in.peer) {
-      // The site reconnected (a restart gives it a new connection).
-      peer_to_site_.erase(bound->second);
-    }
-    site_to_peer_[site] = in.peer;
-    peer_to_site_[in.peer] = site;
-    sites_gauge_.Set(static_cast<double>(site_to_peer_.size()));
+    Bind(site, in.peer);
   } else {
     auto it = peer_to_site_.find(in.peer);
     if (it == peer_to_site_.end()) {
@@ -65,6 +183,10 @@ void GatewayService::OnSiteMessage(core::Inbound&& in) {
     }
     site = it->second;
   }
+  Forward(std::move(m), site);
+}
+
+void GatewayService::Forward(codec::Message&& m, const std::string& site) {
   // Whatever the sender wrote, the origin is the site bound to this connection.
   m.header.origin = site;
   m.header.route_to.clear();

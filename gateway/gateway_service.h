@@ -1,9 +1,10 @@
 // GatewayService: the one address institutions' sites know. Sites connect
 // out to it; it forwards their messages to the coordinator stamped with the
 // site they come from (`origin`), and delivers the coordinator's messages to
-// the site named in `route_to`. First version: a site is known by the id it
-// registered with; authentication comes with CurveZMQ. Runs on the runner's
-// thread; not thread-safe.
+// the site named in `route_to`. In plaintext mode a site is known by the id it
+// registered with; on a CURVE bus (Inbound.identity set) the origin is the
+// authenticated identity, re-checked against the registry and audited. Runs on
+// the runner's thread; not thread-safe.
 #pragma once
 
 #include <chrono>
@@ -14,6 +15,8 @@
 #include "services/core/clock.h"
 #include "services/core/metrics.h"
 #include "services/core/service_runner.h"
+#include "services/security/audit_log.h"
+#include "services/security/institution_registry.h"
 
 namespace fedrx::gateway {
 
@@ -28,10 +31,20 @@ struct GatewayOptions {
   std::chrono::milliseconds probe_stale_after{6000};
 };
 
+// What the gateway uses for messages that arrive with an identity (CURVE).
+// Either pointer may be null: no status re-check, or no audit trail.
+struct GatewaySecurity {
+  security::InstitutionRegistry* registry = nullptr;
+  security::AuditLog* audit = nullptr;
+  // How long an identity's status is trusted before the registry is asked
+  // again: a suspended or revoked institution is refused within this time.
+  std::chrono::milliseconds status_ttl{2000};
+};
+
 class GatewayService final : public core::Service {
  public:
   GatewayService(GatewayOptions options, core::Bus& bus, core::Metrics& metrics,
-                 const core::Clock& clock);
+                 const core::Clock& clock, GatewaySecurity security = {});
 
   core::Status Start() override;
   core::Status Tick() override;
@@ -45,11 +58,26 @@ class GatewayService final : public core::Service {
   void OnSiteMessage(core::Inbound&& in);
   void OnCoordinatorMessage(codec::Message&& message);
   void Refuse(const core::Inbound& in, const core::Status& status, const char* reason);
+  // A message from an authenticated identity: role, status and origin checks,
+  // audit, then forwarding.
+  void OnIdentifiedMessage(core::Inbound&& in);
+  void Deny(const core::Inbound& in, const core::Status& status, const char* reason);
+  void Audit(const core::Inbound& in, security::Decision decision, const std::string& reason);
+  // OK when the identity's institution is active (from a cache of status_ttl).
+  core::Status CheckActive(const std::string& id);
+  void Bind(const std::string& site, const core::PeerId& peer);
+  void Forward(codec::Message&& m, const std::string& site);
 
   GatewayOptions options_;
   core::Bus& bus_;
   core::Metrics& metrics_;
   const core::Clock& clock_;
+  GatewaySecurity security_;
+  struct CachedStatus {
+    security::InstitutionStatus status;
+    std::chrono::steady_clock::time_point checked_at;
+  };
+  std::map<std::string, CachedStatus> status_cache_;
   core::ChannelId coordinator_ = -1;
   std::map<std::string, core::PeerId> site_to_peer_;
   std::map<core::PeerId, std::string> peer_to_site_;

@@ -98,6 +98,7 @@ int RunServiceMain(int argc, char** argv, const ProcessSpec& spec, const Service
     FEDRX_ASSIGN_OR_RETURN(Config config, ConfigFromArgs(argc, argv, spec.usage));
     const std::string sender = spec.sender ? spec.sender(config) : spec.service;
     FEDRX_ASSIGN_OR_RETURN(BusOptions bus_options, BusOptionsFrom(config, sender));
+    if (spec.configure_bus) FEDRX_RETURN_IF_ERROR(spec.configure_bus(config, bus_options));
     FEDRX_ASSIGN_OR_RETURN(RunnerOptions runner_options, RunnerOptionsFrom(config));
     SystemClock clock;
     Metrics metrics(spec.service);

@@ -57,6 +57,9 @@ struct ProcessSpec {
   std::string usage;
   // The sender name on the bus, from config (e.g. "site-<id>"); empty: `service`.
   std::function<std::string(const Config&)> sender;
+  // Optional: adjusts the bus options read from config (e.g. CURVE keys from a
+  // key file) before the bus is built; a non-OK status fails startup.
+  std::function<Status(const Config&, BusOptions&)> configure_bus;
 };
 
 using ServiceFactory = std::function<Result<std::unique_ptr<Service>>(ProcessParts&)>;

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "services/core/curve_keys.h"
 #include "services/core/process.h"
 #include "services/ml/chem.h"
 #include "services/ml/csv_dataset.h"
@@ -23,6 +24,8 @@ constexpr char kUsage[] =
     "  site.fingerprint_radius, site.fingerprint_bits   (2, 2048)\n"
     "  site.train_threads (2), site.heartbeat_interval (2s)\n"
     "  site.synthetic_step           benchmark mode: no data, training adds this constant\n"
+    "  site.key_file, site.gateway_public_key   CURVE: this site's key pair file (0600) and\n"
+    "                                the gateway's public key (Z85); both or neither\n"
     "  http.listen                   /metrics, /healthz, /readyz (0.0.0.0:9464)";
 
 std::vector<std::string> CommaList(const std::string& s) {
@@ -65,6 +68,26 @@ core::Result<LocalData> LoadLocalData(const core::Config& config, const ml::Fing
   return data;
 }
 
+// With site.key_file and site.gateway_public_key, every connection is a CURVE
+// client authenticated by this site's key pair.
+core::Status ConfigureCurve(const core::Config& config, core::BusOptions& bus) {
+  const bool has_key = config.Has("site.key_file");
+  const bool has_server = config.Has("site.gateway_public_key");
+  if (!has_key && !has_server) return core::Status::Ok();
+  if (has_key != has_server) {
+    return core::InvalidArgument("site.key_file and site.gateway_public_key must be set together",
+                                 has_key ? "site.gateway_public_key" : "site.key_file");
+  }
+  FEDRX_ASSIGN_OR_RETURN(std::string path, config.String("site.key_file"));
+  FEDRX_ASSIGN_OR_RETURN(core::CurveKeyPair pair, core::LoadCurveKeyPair(path));
+  FEDRX_ASSIGN_OR_RETURN(std::string server, config.String("site.gateway_public_key"));
+  FEDRX_RETURN_IF_ERROR(core::CheckCurveKey(server, "site.gateway_public_key"));
+  bus.curve_public_key = pair.public_key;
+  bus.curve_secret_key = pair.secret_key;
+  bus.curve_server_key = server;
+  return core::Status::Ok();
+}
+
 core::Result<std::unique_ptr<core::Service>> Make(core::ProcessParts& p) {
   const core::Config& config = p.config;
   SiteOptions options;
@@ -104,9 +127,10 @@ core::Result<std::unique_ptr<core::Service>> Make(core::ProcessParts& p) {
 }  // namespace
 
 int Main(int argc, char** argv) {
-  core::ProcessSpec spec{"fedrx-site", "site", kUsage, [](const core::Config& config) {
-                           return "site-" + config.StringOr("site.id", "unnamed");
-                         }};
+  core::ProcessSpec spec{
+      "fedrx-site", "site", kUsage,
+      [](const core::Config& config) { return "site-" + config.StringOr("site.id", "unnamed"); },
+      ConfigureCurve};
   return core::RunServiceMain(argc, argv, spec, Make);
 }
 

@@ -2,6 +2,8 @@
 // coordinator stamped with the site it registered as (never what the sender
 // wrote); the coordinator's replies and pushes reach the named site; a site
 // that has not registered is refused; an unknown destination is counted.
+// With an authenticated identity (CURVE) the identity is the origin, only
+// active sites may send site messages, and every decision is audited.
 #include "gateway/gateway_service.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +12,9 @@
 
 #include "services/core/testing/fake_bus.h"
 #include "services/core/testing/fake_clock.h"
+#include "services/core/testing/fake_state_store.h"
+#include "services/security/audit_log.h"
+#include "services/security/institution_registry.h"
 
 namespace fedrx::gateway {
 namespace {
@@ -158,6 +163,135 @@ TEST_F(GatewayServiceTest, ReadyOnlyOnceTheCoordinatorAnswers) {
   EXPECT_TRUE(gateway_.CheckReady().ready);
   clock_.Advance(std::chrono::seconds(10));
   EXPECT_FALSE(gateway_.CheckReady().ready);
+}
+
+// The gateway behind a CURVE bus: messages carry the identity the
+// authenticator gave the connection (set here through FakeNetwork).
+class GatewayIdentityTest : public GatewayServiceTest {
+ protected:
+  void SetUp() override {
+    GatewayServiceTest::SetUp();
+    ASSERT_TRUE(secure_gateway_.Start().ok());
+  }
+
+  void Enrol(const std::string& id, security::Role role) {
+    ASSERT_TRUE(registry_.Enrol(id, "Institution " + id, role).ok());
+  }
+
+  core::ChannelId ConnectSecure(core::testing::FakeBus& bus) {
+    auto ch = bus.Connect("inproc://secure-sites", [](codec::Message&&) {});
+    EXPECT_TRUE(ch.ok());
+    return *ch;
+  }
+
+  double Denied(const std::string& reason) {
+    return gateway_metrics_.Read("fedrx_gateway_denied_total", {{"reason", reason}});
+  }
+
+  core::testing::FakeStateStore store_;
+  security::InstitutionRegistry registry_{store_, clock_};
+  security::AuditLog audit_{store_, clock_, gateway_metrics_};
+  core::testing::FakeBus secure_bus_{network_, core::BusOptions{"secure-gateway"}, gateway_metrics_,
+                                     clock_};
+  GatewayService secure_gateway_{GatewayOptions{"inproc://secure-sites", "inproc://coordinator"},
+                                 secure_bus_, gateway_metrics_, clock_,
+                                 GatewaySecurity{&registry_, &audit_, milliseconds(2000)}};
+};
+
+TEST_F(GatewayIdentityTest, IdentityIsTheOriginWhateverTheSenderWrites) {
+  Enrol("site-a", security::Role::kSite);
+  network_.SetIdentity("site-a", {"site-a", "site"});
+  auto ch = ConnectSecure(site_a_);
+  codec::Message hb = core::MakeMessage(codec::Heartbeat{});
+  hb.header.origin = "site-b";
+  ASSERT_TRUE(site_a_.Send(ch, std::move(hb)).ok());
+  network_.Pump();
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].type, "Heartbeat");
+  EXPECT_EQ(seen_[0].origin, "site-a");
+  EXPECT_EQ(secure_gateway_.connected_sites(), 1u);
+}
+
+TEST_F(GatewayIdentityTest, RegisterSiteForAnotherIdIsRefused) {
+  Enrol("site-a", security::Role::kSite);
+  network_.SetIdentity("site-a", {"site-a", "site"});
+  auto ch = ConnectSecure(site_a_);
+  auto reply = Register(site_a_, ch, "site-b");
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), core::StatusCode::kPermissionDenied);
+  EXPECT_EQ(reply.status().where(), "RegisterSite.site_id");
+  EXPECT_TRUE(seen_.empty());
+  EXPECT_EQ(Denied("origin_mismatch"), 1);
+
+  auto own = Register(site_a_, ch, "site-a");
+  ASSERT_TRUE(own.ok()) << own.status();
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].origin, "site-a");
+}
+
+TEST_F(GatewayIdentityTest, ScientistMayNotSendSiteMessages) {
+  Enrol("lab-x", security::Role::kScientist);
+  network_.SetIdentity("site-a", {"lab-x", "scientist"});
+  auto ch = ConnectSecure(site_a_);
+  auto reply = Register(site_a_, ch, "lab-x");
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), core::StatusCode::kPermissionDenied);
+  EXPECT_NE(reply.status().message().find("scientist"), std::string::npos);
+  EXPECT_NE(reply.status().message().find("RegisterSite"), std::string::npos);
+  EXPECT_TRUE(seen_.empty());
+  EXPECT_EQ(Denied("role"), 1);
+}
+
+TEST_F(GatewayIdentityTest, RevokedInstitutionIsRefusedOnceItsStatusIsRechecked) {
+  Enrol("site-a", security::Role::kSite);
+  network_.SetIdentity("site-a", {"site-a", "site"});
+  auto ch = ConnectSecure(site_a_);
+  ASSERT_TRUE(Register(site_a_, ch, "site-a").ok());
+  ASSERT_TRUE(registry_.Revoke("site-a").ok());
+
+  // Within the cache TTL the cached (active) status still holds.
+  ASSERT_TRUE(site_a_.Send(ch, core::MakeMessage(codec::Heartbeat{})).ok());
+  network_.Pump();
+  ASSERT_EQ(seen_.size(), 2u);
+
+  clock_.Advance(milliseconds(2000));
+  auto reply = core::Call(site_a_, ch, core::MakeMessage(codec::UpdateReady{"s", 1, 0, 5, {}}),
+                          milliseconds(1000));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), core::StatusCode::kPermissionDenied);
+  EXPECT_NE(reply.status().message().find("revoked"), std::string::npos);
+  EXPECT_EQ(seen_.size(), 2u);
+  EXPECT_EQ(Denied("inactive"), 1);
+}
+
+TEST_F(GatewayIdentityTest, AdmittedAndDeniedMessagesAreAuditedInAVerifiableChain) {
+  Enrol("site-a", security::Role::kSite);
+  network_.SetIdentity("site-a", {"site-a", "site"});
+  auto ch = ConnectSecure(site_a_);
+  ASSERT_TRUE(Register(site_a_, ch, "site-a").ok());
+  ASSERT_FALSE(Register(site_a_, ch, "site-b").ok());
+  ASSERT_TRUE(site_a_.Send(ch, core::MakeMessage(codec::Heartbeat{})).ok());
+  network_.Pump();
+
+  EXPECT_EQ(gateway_metrics_.Read("fedrx_gateway_audit_records_total", {{"decision", "admitted"}}),
+            2);
+  EXPECT_EQ(gateway_metrics_.Read("fedrx_gateway_audit_records_total", {{"decision", "denied"}}),
+            1);
+  auto report = audit_.Verify();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->records, 3u);
+}
+
+TEST_F(GatewayIdentityTest, PlaintextPeersKeepTheRegistrationRule) {
+  // No identity: the secure gateway's plaintext path is today's behaviour.
+  auto ch = ConnectSecure(site_a_);
+  auto reply = core::Call(site_a_, ch, core::MakeMessage(codec::UpdateReady{"s", 1, 0, 5, {}}),
+                          milliseconds(1000));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), core::StatusCode::kFailedPrecondition);
+  auto report = audit_.Verify();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->records, 0u);
 }
 
 }  // namespace

@@ -28,6 +28,7 @@
 
 #include "services/core/bus.h"
 #include "services/core/clock.h"
+#include "services/core/curve_keys.h"
 #include "services/core/metrics.h"
 #include "services/core/zmq_bus.h"
 #include "services/ml/model.h"
@@ -270,13 +271,14 @@ class FederationIntegrationTest : public ::testing::Test {
         << "coordinator never became ready";
   }
 
-  void SpawnGateway() {
-    auto child = testing::ChildProcess::Spawn(
-        FEDRX_GATEWAY_BIN, {},
-        {{"FEDRX_GATEWAY_SITES_ENDPOINT", gateway_endpoint_},
-         {"FEDRX_GATEWAY_COORDINATOR_ENDPOINT", coordinator_endpoint_},
-         {"FEDRX_HTTP_LISTEN", "127.0.0.1:" + std::to_string(gateway_http_)},
-         {"FEDRX_RUNNER_DRAIN_TIMEOUT", "2s"}});
+  void SpawnGateway(std::map<std::string, std::string> extra_env = {}) {
+    std::map<std::string, std::string> env = {
+        {"FEDRX_GATEWAY_SITES_ENDPOINT", gateway_endpoint_},
+        {"FEDRX_GATEWAY_COORDINATOR_ENDPOINT", coordinator_endpoint_},
+        {"FEDRX_HTTP_LISTEN", "127.0.0.1:" + std::to_string(gateway_http_)},
+        {"FEDRX_RUNNER_DRAIN_TIMEOUT", "2s"}};
+    for (auto& [k, v] : extra_env) env[k] = v;
+    auto child = testing::ChildProcess::Spawn(FEDRX_GATEWAY_BIN, {}, env);
     ASSERT_TRUE(child.ok()) << child.status();
     gateway_ = std::move(*child);
   }
@@ -926,6 +928,66 @@ TEST_F(FederationIntegrationTest, TwoSitesLearnToxicityFromTheirOwnTox21Shares) 
   auto latest = Model("tox21-slice", 2);
   ASSERT_TRUE(latest.ok()) << latest.status();
   EXPECT_EQ(MaxAbsDiff(model, *latest), 0);
+}
+
+TEST_F(FederationIntegrationTest, CurveGatewayServesAnEnrolledSiteAndNeverAnUnenrolledOne) {
+  ASSERT_NO_FATAL_FAILURE(StartRedis());
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  const std::string redis = "127.0.0.1:" + std::to_string(redis_->port());
+
+  auto gateway_keys = core::GenerateCurveKeyPair();
+  ASSERT_TRUE(gateway_keys.ok()) << gateway_keys.status();
+  const std::string gateway_key_file = dir_.path() + "/gateway.key";
+  ASSERT_TRUE(core::WriteCurveKeyPair(gateway_key_file, *gateway_keys).ok());
+
+  const std::string enrolled_key_file = dir_.path() + "/site-a.key";
+  auto [code, out] = Cli({"institutions", "enrol", "--id", "site-a", "--name", "Institution A",
+                          "--role", "site", "--key-out", enrolled_key_file, "--redis", redis});
+  ASSERT_EQ(code, 0) << out;
+  // A valid key pair the registry has never seen.
+  auto stranger_keys = core::GenerateCurveKeyPair();
+  ASSERT_TRUE(stranger_keys.ok()) << stranger_keys.status();
+  const std::string stranger_key_file = dir_.path() + "/site-b.key";
+  ASSERT_TRUE(core::WriteCurveKeyPair(stranger_key_file, *stranger_keys).ok());
+
+  ASSERT_NO_FATAL_FAILURE(SpawnGateway({{"FEDRX_GATEWAY_CURVE_KEY_FILE", gateway_key_file},
+                                        {"FEDRX_REDIS_HOST", "127.0.0.1"},
+                                        {"FEDRX_REDIS_PORT", std::to_string(redis_->port())},
+                                        {"FEDRX_REDIS_STARTUP_WAIT", "5s"}}));
+  const std::vector<std::string> approved = {kRollCall};
+  ASSERT_NO_FATAL_FAILURE(SpawnSite("site-a", approved,
+                                    {{"FEDRX_SITE_KEY_FILE", enrolled_key_file},
+                                     {"FEDRX_SITE_GATEWAY_PUBLIC_KEY", gateway_keys->public_key}}));
+  ASSERT_NO_FATAL_FAILURE(SpawnSite("site-b", approved,
+                                    {{"FEDRX_SITE_KEY_FILE", stranger_key_file},
+                                     {"FEDRX_SITE_GATEWAY_PUBLIC_KEY", gateway_keys->public_key}}));
+  ASSERT_TRUE(testing::WaitForHttp200(gateway_http_, "/readyz", kStartTimeout))
+      << "gateway never became ready";
+  ASSERT_TRUE(testing::WaitForHttp200(sites_["site-a"].http_port, "/readyz", kStartTimeout))
+      << "the enrolled site never became ready";
+
+  // A one-round study that needs site-a completes through the CURVE gateway.
+  ASSERT_NO_FATAL_FAILURE(AwaitAvailable({"site-a"}));
+
+  // The unenrolled site never got through: not ready, never registered.
+  EXPECT_FALSE(testing::WaitForHttp200(sites_["site-b"].http_port, "/readyz", 1s));
+  auto [list_code, listed] = Cli({"sites", "list"});
+  ASSERT_EQ(list_code, 0) << listed;
+  EXPECT_NE(listed.find("site-a"), std::string::npos) << listed;
+  EXPECT_EQ(listed.find("site-b"), std::string::npos) << listed;
+
+  // The gateway's own bus refused the stranger's handshakes and admitted site-a's.
+  auto metrics = testing::HttpGet(gateway_http_, "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_GE(testing::MetricValue(metrics->body, "fedrx_gateway_authentications_total",
+                                 R"(result="denied")"),
+            1);
+  EXPECT_GE(
+      testing::MetricValue(metrics->body, "fedrx_gateway_authentications_total", R"(result="ok")"),
+      1);
+
+  auto [audit_code, audit] = Cli({"audit", "verify", "--redis", redis});
+  EXPECT_EQ(audit_code, 0) << audit;
 }
 
 }  // namespace
