@@ -12,7 +12,7 @@ bash deploy/build.sh 2>&1 | tail -2
 BIN=${FEDRX_BUILD_DIR:-build}
 RUN=.fedrx-run
 rm -rf "$RUN"
-mkdir -p "$RUN/data" "$RUN/models"
+mkdir -p "$RUN/data" "$RUN/models" "$RUN/keys"
 REDIS_PORT=6390
 export FEDRX_COORDINATOR=tcp://127.0.0.1:5570
 FEDRX="$BIN/services/cli/fedrx"
@@ -47,20 +47,29 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN" --save "" --appe
   >"$RUN/redis.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+step "Enrolling the three institutions: each receives its CURVE key pair; the platform keeps only the public keys"
+for i in "${!SITES[@]}"; do
+  "$FEDRX" institutions enrol --redis "127.0.0.1:$REDIS_PORT" --id "${SITES[$i]}" \
+    --name "${INSTITUTIONS[$i]}" --role site --key-out "$RUN/keys/${SITES[$i]}.key"
+done
+GATEWAY_PUBLIC_KEY=$("$FEDRX" keys generate --out "$RUN/keys/gateway.key" | awk '{print $NF}')
+
 "$BIN/services/coordinator/fedrx-coordinator" --config deploy/coordinator.conf \
   >"$RUN/coordinator.log" 2>&1 &
 pids+=($!)
 wait_ready http://127.0.0.1:9464/readyz coordinator
-"$BIN/gateway/fedrx-gateway" --config deploy/gateway.conf >"$RUN/gateway.log" 2>&1 &
+FEDRX_GATEWAY_CURVE_KEY_FILE="$RUN/keys/gateway.key" \
+  "$BIN/gateway/fedrx-gateway" --config deploy/gateway.conf >"$RUN/gateway.log" 2>&1 &
 pids+=($!)
 wait_ready http://127.0.0.1:9465/readyz gateway
 "$FEDRX" health
 
-step "Starting three sites, each next to its own data; they connect out to the gateway"
+step "Starting three sites, each next to its own data; they connect out to the gateway over CurveZMQ"
 for i in "${!SITES[@]}"; do
   site=${SITES[$i]}
   FEDRX_SITE_ID=$site FEDRX_SITE_INSTITUTION="${INSTITUTIONS[$i]}" \
     FEDRX_SITE_DATA="$RUN/data/$site.csv" FEDRX_HTTP_LISTEN="127.0.0.1:$((9466 + i))" \
+    FEDRX_SITE_KEY_FILE="$RUN/keys/$site.key" FEDRX_SITE_GATEWAY_PUBLIC_KEY="$GATEWAY_PUBLIC_KEY" \
     "$BIN/services/site/fedrx-site" --config deploy/site.conf >"$RUN/$site.log" 2>&1 &
   pids+=($!)
 done
@@ -87,6 +96,10 @@ models=(federated="$RUN/models/federated.bin" pooled="$RUN/models/pooled.bin")
 for site in "${SITES[@]}"; do models+=("$site=$RUN/models/$site.bin"); done
 "$LAB" compare --study "$STUDY" --test "$RUN/data/test.csv" --json "$RUN/comparison.json" \
   "${models[@]}" | tail -n +2
+
+step "Audit trail: every admitted and refused action, hash-chained in Redis"
+"$FEDRX" audit verify --redis "127.0.0.1:$REDIS_PORT"
+curl -fsS http://127.0.0.1:9465/metrics | grep -E '^fedrx_gateway_authentications_total' || true
 
 step "Coordinator metrics (excerpt)"
 curl -fsS http://127.0.0.1:9464/metrics |

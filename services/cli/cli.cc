@@ -38,6 +38,8 @@ constexpr char kUsage[] =
     "  study create FILE               create a study from a `key = value` file\n"
     "  study show ID                   a study's state and its rounds\n"
     "  study watch ID [--interval MS]  follow a study's rounds until it ends\n"
+    "  keys generate --out FILE        a service's own CURVE key pair (0600); prints the\n"
+    "                                  public key its clients need\n"
     "  study model ID [--version N] --out FILE   fetch a model version (raw float32;\n"
     "                                  the latest without --version, 0 is the initial model)\n"
     "  institutions enrol --id ID --name NAME --role site|scientist|admin --key-out FILE\n"
@@ -280,6 +282,20 @@ core::Status WatchStudy(core::Bus& bus, const Options& o, std::ostream& out) {
   }
 }
 
+// A service's own CURVE key pair (the gateway's, say): written 0600, never
+// over an existing file; only the public key is printed, for its clients.
+core::Status GenerateKeys(const Options& o, std::ostream& out) {
+  FEDRX_ASSIGN_OR_RETURN(std::string path, Required(o, "out"));
+  if (std::ifstream(path).good()) {
+    return core::Status(core::StatusCode::kAlreadyExists, "refusing to overwrite a key file",
+                        path);
+  }
+  FEDRX_ASSIGN_OR_RETURN(core::CurveKeyPair pair, core::GenerateCurveKeyPair());
+  FEDRX_RETURN_IF_ERROR(core::WriteCurveKeyPair(path, pair));
+  out << "key pair written to " << path << "; public key: " << pair.public_key << "\n";
+  return core::Status::Ok();
+}
+
 core::Status FetchModel(core::Bus& bus, const Options& o, std::ostream& out) {
   FEDRX_ASSIGN_OR_RETURN(std::string id, Argument(o, 2, "ID"));
   FEDRX_ASSIGN_OR_RETURN(std::string path, Required(o, "out"));
@@ -492,6 +508,8 @@ int RunCommand(const std::vector<std::string>& args, core::Bus& bus, std::ostrea
     s = WatchStudy(bus, o, out);
   } else if (c.size() >= 2 && c[0] == "study" && c[1] == "model") {
     s = FetchModel(bus, o, out);
+  } else if (c == std::vector<std::string>{"keys", "generate"}) {
+    s = GenerateKeys(o, out);
   } else {
     err << kUsage << "\n";
     return 2;
