@@ -38,6 +38,7 @@
 #include "services/core/clock.h"
 #include "services/core/metrics.h"
 #include "services/core/zmq_bus.h"
+#include "tests/bench/json_lines.h"
 
 namespace fedrx::bench {
 namespace {
@@ -386,18 +387,6 @@ std::pair<RoundTrips, RoundTrips> RoundTripRates(Link& raw, Link& bus, int count
           Summarize(std::move(latencies[1]), seconds[1])};
 }
 
-// ---- Output ------------------------------------------------------------------------------
-
-void Emit(std::ofstream* out, const std::string& bench, const std::string& metric, double value,
-          const std::string& unit, double baseline) {
-  std::ostringstream line;
-  line << "{\"bench\": \"" << bench << "\", \"metric\": \"" << metric << "\", \"value\": " << value
-       << ", \"unit\": \"" << unit << "\", \"baseline\": " << baseline
-       << ", \"ratio\": " << (baseline > 0 ? value / baseline : 0) << "}";
-  std::cout << line.str() << std::endl;
-  if (out != nullptr) *out << line.str() << "\n";
-}
-
 Config ParseArgs(int argc, char** argv) {
   Config c;
   for (int i = 1; i < argc; ++i) {
@@ -424,12 +413,7 @@ Config ParseArgs(int argc, char** argv) {
 int Main(int argc, char** argv) {
   const Config config = ParseArgs(argc, argv);
   alarm(240);  // the whole run normally takes seconds; never hang a CI job
-  std::ofstream out;
-  if (!config.out.empty()) {
-    out.open(config.out, std::ios::app);
-    if (!out) Die("cannot open " + config.out);
-  }
-  std::ofstream* sink = config.out.empty() ? nullptr : &out;
+  fedrx::bench::JsonLines sink(config.out);
 
   // Both servers start before this process opens any zmq context (fork safety).
   const Child raw_server = Spawn(RawServer);
@@ -447,11 +431,11 @@ int Main(int argc, char** argv) {
   Reap(raw_server, "raw server");
   Reap(bus_server, "bus server");
 
-  Emit(sink, "bus_tensor_40MB", "throughput", tensor.bus / 1e9, "GB/s", tensor.raw / 1e9);
+  sink.Emit("bus_tensor_40MB", "throughput", tensor.bus / 1e9, "GB/s", tensor.raw / 1e9);
   const auto& [raw, bus] = small;
-  Emit(sink, "bus_request_reply_100B", "round_trips", bus.per_second, "msg/s", raw.per_second);
-  Emit(sink, "bus_request_reply_100B", "latency_p50", bus.p50_us, "us", raw.p50_us);
-  Emit(sink, "bus_request_reply_100B", "latency_p99", bus.p99_us, "us", raw.p99_us);
+  sink.Emit("bus_request_reply_100B", "round_trips", bus.per_second, "msg/s", raw.per_second);
+  sink.Emit("bus_request_reply_100B", "latency_p50", bus.p50_us, "us", raw.p50_us);
+  sink.Emit("bus_request_reply_100B", "latency_p99", bus.p99_us, "us", raw.p99_us);
   return 0;
 }
 
