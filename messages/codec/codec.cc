@@ -23,7 +23,8 @@ constexpr std::array<const char*, kBodyCount> kBodyNames = {
     "SiteRegistered", "ListSites",  "SiteList",    "CreateStudy",  "StudyCreated",
     "RoundStatus",  "TrainTask",    "ModelUpdate", "ModelVersion", "Heartbeat",
     "UpdateReady",  "UploadGrant",  "EvaluateTask", "EvaluationResult", "GetStudy",
-    "StudyInfo",    "GetModel"};
+    "StudyInfo",    "GetModel",     "EnrolInstitution", "InstitutionEnrolled",
+    "ListInstitutions", "InstitutionList", "SetInstitutionStatus", "VerifyAudit", "AuditReport"};
 static_assert(static_cast<std::size_t>(w::Body::MAX) == kBodyCount,
               "codec::Body and wire::Body must list the same bodies");
 
@@ -51,6 +52,13 @@ fb::Offset<w::StudySpec> Spec(Builder& b, const StudySpec& s) {
                             s.learning_rate, s.seed, b.CreateString(s.strategy),
                             s.round_deadline_ms, s.batch_size, Strings(b, s.sites),
                             s.fingerprint_radius, s.evaluate_every);
+}
+
+fb::Offset<w::InstitutionInfo> Institution(Builder& b, const InstitutionInfo& v) {
+  return w::CreateInstitutionInfo(b, b.CreateString(v.id), b.CreateString(v.name),
+                                  b.CreateString(v.role), b.CreateString(v.status),
+                                  b.CreateString(v.public_key), v.enrolled_at_ms,
+                                  v.updated_at_ms);
 }
 
 struct BodyEncoder {
@@ -183,11 +191,52 @@ struct BodyEncoder {
     return {w::Body::GetModel,
             w::CreateGetModel(b, b.CreateString(v.study_id), v.version, v.latest).Union()};
   }
+  std::pair<w::Body, fb::Offset<void>> operator()(const EnrolInstitution& v) const {
+    return {w::Body::EnrolInstitution,
+            w::CreateEnrolInstitution(b, b.CreateString(v.id), b.CreateString(v.name),
+                                      b.CreateString(v.role))
+                .Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const InstitutionEnrolled& v) const {
+    auto info = Institution(b, v.institution);
+    return {w::Body::InstitutionEnrolled,
+            w::CreateInstitutionEnrolled(b, info, b.CreateString(v.secret_key)).Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const ListInstitutions&) const {
+    return {w::Body::ListInstitutions, w::CreateListInstitutions(b).Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const InstitutionList& v) const {
+    std::vector<fb::Offset<w::InstitutionInfo>> list;
+    list.reserve(v.institutions.size());
+    for (const auto& i : v.institutions) list.push_back(Institution(b, i));
+    return {w::Body::InstitutionList, w::CreateInstitutionList(b, b.CreateVector(list)).Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const SetInstitutionStatus& v) const {
+    return {w::Body::SetInstitutionStatus,
+            w::CreateSetInstitutionStatus(b, b.CreateString(v.id), b.CreateString(v.status))
+                .Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const VerifyAudit&) const {
+    return {w::Body::VerifyAudit, w::CreateVerifyAudit(b).Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const AuditReport& v) const {
+    return {w::Body::AuditReport,
+            w::CreateAuditReport(b, v.intact, v.records, b.CreateString(v.last_id),
+                                 b.CreateString(v.last_hash), b.CreateString(v.problem))
+                .Union()};
+  }
 };
 
 // ---- Decoding ---------------------------------------------------------------
 
 std::string Str(const fb::String* s) { return s == nullptr ? std::string() : s->str(); }
+
+InstitutionInfo InstitutionOf(const w::InstitutionInfo* v) {
+  if (v == nullptr) return {};
+  return InstitutionInfo{Str(v->id()),         Str(v->name()),     Str(v->role()),
+                         Str(v->status()),     Str(v->public_key()), v->enrolled_at_ms(),
+                         v->updated_at_ms()};
+}
 
 std::vector<std::string> Strs(const fb::Vector<fb::Offset<fb::String>>* v) {
   std::vector<std::string> out;
@@ -402,6 +451,42 @@ bool BodyOf(const w::Envelope& env, Body& out, DecodeError& error) {
     case w::Body::GetModel: {
       const auto* v = env.body_as_GetModel();
       out = GetModel{Str(v->study_id()), v->version(), v->latest()};
+      return true;
+    }
+    case w::Body::EnrolInstitution: {
+      const auto* v = env.body_as_EnrolInstitution();
+      out = EnrolInstitution{Str(v->id()), Str(v->name()), Str(v->role())};
+      return true;
+    }
+    case w::Body::InstitutionEnrolled: {
+      const auto* v = env.body_as_InstitutionEnrolled();
+      out = InstitutionEnrolled{InstitutionOf(v->institution()), Str(v->secret_key())};
+      return true;
+    }
+    case w::Body::ListInstitutions:
+      out = ListInstitutions{};
+      return true;
+    case w::Body::InstitutionList: {
+      InstitutionList list;
+      if (const auto* items = env.body_as_InstitutionList()->institutions()) {
+        list.institutions.reserve(items->size());
+        for (const auto* i : *items) list.institutions.push_back(InstitutionOf(i));
+      }
+      out = std::move(list);
+      return true;
+    }
+    case w::Body::SetInstitutionStatus: {
+      const auto* v = env.body_as_SetInstitutionStatus();
+      out = SetInstitutionStatus{Str(v->id()), Str(v->status())};
+      return true;
+    }
+    case w::Body::VerifyAudit:
+      out = VerifyAudit{};
+      return true;
+    case w::Body::AuditReport: {
+      const auto* v = env.body_as_AuditReport();
+      out = AuditReport{v->intact(), v->records(), Str(v->last_id()), Str(v->last_hash()),
+                        Str(v->problem())};
       return true;
     }
     case w::Body::NONE:

@@ -236,11 +236,57 @@ struct GetModel {
   bool latest = false;
 };
 
+// --- Administration (admin.fbs) ---------------------------------------------
+
+struct EnrolInstitution {
+  std::string id;
+  std::string name;
+  std::string role;
+};
+
+struct InstitutionInfo {
+  std::string id;
+  std::string name;
+  std::string role;
+  std::string status;
+  std::string public_key;
+  std::int64_t enrolled_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+};
+
+struct InstitutionEnrolled {
+  InstitutionInfo institution;
+  std::string secret_key;  // a secret: never log it
+};
+
+struct ListInstitutions {};
+
+struct InstitutionList {
+  std::vector<InstitutionInfo> institutions;
+};
+
+struct SetInstitutionStatus {
+  std::string id;
+  std::string status;
+};
+
+struct VerifyAudit {};
+
+struct AuditReport {
+  bool intact = false;
+  std::uint64_t records = 0;
+  std::string last_id;
+  std::string last_hash;
+  std::string problem;
+};
+
 // The union of bodies, in wire::Body order (append only).
 using Body = std::variant<Error, Ack, HealthCheck, HealthStatus, RegisterSite, SiteRegistered,
                           ListSites, SiteList, CreateStudy, StudyCreated, RoundStatus, TrainTask,
                           ModelUpdate, ModelVersion, Heartbeat, UpdateReady, UploadGrant,
-                          EvaluateTask, EvaluationResult, GetStudy, StudyInfo, GetModel>;
+                          EvaluateTask, EvaluationResult, GetStudy, StudyInfo, GetModel,
+                          EnrolInstitution, InstitutionEnrolled, ListInstitutions,
+                          InstitutionList, SetInstitutionStatus, VerifyAudit, AuditReport>;
 
 // A bounded, stable name for a body type (metric labels, logs), e.g. "RegisterSite".
 const char* BodyName(const Body& body);

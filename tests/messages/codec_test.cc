@@ -197,10 +197,55 @@ TEST(CodecTest, TrainingProtocolBodiesSurvive) {
   EXPECT_EQ(model.version, 9u);
 }
 
+TEST(CodecTest, AdministrationBodiesSurvive) {
+  InstitutionInfo info{"pharma-a", "Pharma A", "site", "active", std::string(40, 'k'), 11, 22};
+  auto enrolled = std::get<InstitutionEnrolled>(
+      RoundTrip(WithBody(InstitutionEnrolled{info, std::string(40, 's')})).body);
+  EXPECT_EQ(enrolled.institution.id, "pharma-a");
+  EXPECT_EQ(enrolled.institution.name, "Pharma A");
+  EXPECT_EQ(enrolled.institution.role, "site");
+  EXPECT_EQ(enrolled.institution.status, "active");
+  EXPECT_EQ(enrolled.institution.public_key, std::string(40, 'k'));
+  EXPECT_EQ(enrolled.institution.enrolled_at_ms, 11);
+  EXPECT_EQ(enrolled.institution.updated_at_ms, 22);
+  EXPECT_EQ(enrolled.secret_key, std::string(40, 's'));
+
+  auto enrol = std::get<EnrolInstitution>(
+      RoundTrip(WithBody(EnrolInstitution{"lab-b", "Lab B", "scientist"})).body);
+  EXPECT_EQ(enrol.id, "lab-b");
+  EXPECT_EQ(enrol.name, "Lab B");
+  EXPECT_EQ(enrol.role, "scientist");
+
+  InstitutionList list;
+  list.institutions = {info, InstitutionInfo{"x", "X", "admin", "revoked", "", 1, 2}};
+  auto got = std::get<InstitutionList>(RoundTrip(WithBody(list)).body);
+  ASSERT_EQ(got.institutions.size(), 2u);
+  EXPECT_EQ(got.institutions[1].id, "x");
+  EXPECT_EQ(got.institutions[1].status, "revoked");
+
+  auto set = std::get<SetInstitutionStatus>(
+      RoundTrip(WithBody(SetInstitutionStatus{"x", "suspended"})).body);
+  EXPECT_EQ(set.id, "x");
+  EXPECT_EQ(set.status, "suspended");
+
+  auto report = std::get<AuditReport>(
+      RoundTrip(WithBody(AuditReport{false, 17, "1-0", "ab", "record 1-0 was edited"})).body);
+  EXPECT_FALSE(report.intact);
+  EXPECT_EQ(report.records, 17u);
+  EXPECT_EQ(report.last_id, "1-0");
+  EXPECT_EQ(report.last_hash, "ab");
+  EXPECT_EQ(report.problem, "record 1-0 was edited");
+  EXPECT_TRUE(std::holds_alternative<VerifyAudit>(RoundTrip(WithBody(VerifyAudit{})).body));
+  EXPECT_TRUE(
+      std::holds_alternative<ListInstitutions>(RoundTrip(WithBody(ListInstitutions{})).body));
+}
+
 TEST(CodecTest, BodyNamesAreStable) {
   EXPECT_STREQ(BodyName(Body{RegisterSite{}}), "RegisterSite");
   EXPECT_STREQ(BodyName(Body{ModelVersion{}}), "ModelVersion");
   EXPECT_STREQ(BodyName(Body{GetModel{}}), "GetModel");
+  EXPECT_STREQ(BodyName(Body{EnrolInstitution{}}), "EnrolInstitution");
+  EXPECT_STREQ(BodyName(Body{AuditReport{}}), "AuditReport");
   EXPECT_STREQ(BodyNameAt(999), "unknown");
 }
 
