@@ -5,12 +5,15 @@ set -euo pipefail
 
 PACKAGES=(
   g++ cmake ninja-build ccache pkg-config git curl
-  libzmq3-dev cppzmq-dev
+  libzmq3-dev cppzmq-dev libsodium-dev
   libflatbuffers-dev flatbuffers-compiler
   libhiredis-dev redis-server
   prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   librdkit-dev libboost-dev libeigen3-dev
+  iproute2
+  clang libclang-rt-14-dev
+  python3 python3-zmq python3-flatbuffers
 )
 
 missing=()

@@ -4,7 +4,6 @@
 #include "gateway/registry_authenticator.h"
 #include "services/core/curve_keys.h"
 #include "services/core/process.h"
-#include "services/core/zmq_bus.h"
 #include "services/security/audit_log.h"
 #include "services/security/institution_registry.h"
 
@@ -19,6 +18,11 @@ constexpr char kUsage[] =
     "  gateway.curve_key_file        CURVE: the gateway's key pair file (0600); sites must\n"
     "                                then be enrolled and active (needs redis.*)\n"
     "  gateway.status_ttl            how long an institution's status is cached (2s)\n"
+    "  gateway.limits.<role>.rate    messages a second per identity of role site,\n"
+    "                                scientist or admin (50, 20, 10; 0 = unlimited)\n"
+    "  gateway.limits.<role>.burst   messages at once after a quiet spell (100, 40, 20)\n"
+    "  gateway.limits.<role>.max_message_bytes  largest message (512MiB, 1MiB, 1MiB)\n"
+    "  gateway.replay_window         duplicate ids and send times are checked over (5m)\n"
     "  http.listen                   /metrics, /healthz, /readyz (0.0.0.0:9464)\n"
     "  bus.max_envelope_bytes, bus.max_tensor_bytes, bus.high_water_mark";
 
@@ -51,16 +55,13 @@ core::Result<std::unique_ptr<core::Service>> Make(core::ProcessParts& p) {
   if (p.config.Has(kCurveKeyFile)) {
     FEDRX_ASSIGN_OR_RETURN(security.status_ttl,
                            p.config.DurationOr("gateway.status_ttl", security.status_ttl));
-    auto* zmq_bus = dynamic_cast<core::ZmqBus*>(&p.bus);
-    if (zmq_bus == nullptr) {
-      return core::Internal("CURVE mode needs the ZeroMQ bus", kCurveKeyFile);
-    }
+    FEDRX_RETURN_IF_ERROR(LoadGatewayLimits(p.config, security.limits));
     auto parts = std::make_shared<SecurityParts>();
     FEDRX_ASSIGN_OR_RETURN(parts->store, core::ConnectRedisWithRetry(p.config, p.metrics, p.clock));
     parts->registry = std::make_unique<security::InstitutionRegistry>(*parts->store, p.clock);
     parts->audit = std::make_unique<security::AuditLog>(*parts->store, p.clock, p.metrics);
     parts->authenticator = std::make_unique<RegistryAuthenticator>(*parts->registry);
-    zmq_bus->SetAuthenticator(parts->authenticator.get());
+    p.bus.SetAuthenticator(parts->authenticator.get());
     security.registry = parts->registry.get();
     security.audit = parts->audit.get();
     p.keep_alive.push_back(parts);

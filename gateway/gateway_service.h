@@ -11,6 +11,7 @@
 #include <map>
 #include <string>
 
+#include "gateway/gateway_policy.h"
 #include "services/core/bus.h"
 #include "services/core/clock.h"
 #include "services/core/metrics.h"
@@ -39,6 +40,8 @@ struct GatewaySecurity {
   // How long an identity's status is trusted before the registry is asked
   // again: a suspended or revoked institution is refused within this time.
   std::chrono::milliseconds status_ttl{2000};
+  // Rate, size and replay limits for authenticated identities.
+  GatewayLimits limits;
 };
 
 class GatewayService final : public core::Service {

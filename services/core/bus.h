@@ -15,6 +15,7 @@
 
 #include "messages/codec/codec.h"
 #include "messages/codec/message.h"
+#include "services/core/authenticator.h"
 #include "services/core/status.h"
 
 namespace fedrx::core {
@@ -40,7 +41,7 @@ struct BusOptions {
   // kInvalidArgument.
   // Server: with curve_secret_key set, the socket of Serve() is a CURVE
   // server in ZAP domain "fedrx" and only clients the bus's Authenticator
-  // accepts get through (ZmqBus::SetAuthenticator; Serve fails without one).
+  // accepts get through (SetAuthenticator; Serve fails without one).
   // curve_public_key, when set, must belong to curve_secret_key.
   // Client: with curve_server_key set (the server's public key), every
   // Connect() is a CURVE client using curve_public_key/curve_secret_key as its
@@ -85,6 +86,11 @@ class Bus {
   // malformed one is answered with an Error body, counted in
   // fedrx_<service>_rejected_total{reason}, and never reaches `handler`.
   virtual Status Serve(const std::string& endpoint, RequestHandler handler) = 0;
+  // Who decides which CURVE clients may connect (not owned; must outlive the
+  // bus or be replaced first). Called inside Poll() once per handshake;
+  // outcomes are counted in fedrx_<service>_authentications_total{result=
+  // "ok"|"denied"|"error"}. With nullptr, every new client is refused.
+  virtual void SetAuthenticator(Authenticator* authenticator) = 0;
   // The endpoint actually bound (with the port filled in); empty before Serve.
   virtual std::string ServedEndpoint() const = 0;
   // Sends to a connected client: a reply (set correlation_id) or a push.

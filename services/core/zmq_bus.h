@@ -46,11 +46,7 @@ class ZmqBus final : public Bus {
 
   Status Poll(std::chrono::milliseconds max_wait) override;
 
-  // Who decides which CURVE clients may connect (not owned; must outlive the
-  // bus or be replaced first). Called inside Poll() once per handshake;
-  // outcomes are counted in fedrx_<service>_authentications_total{result=
-  // "ok"|"denied"|"error"}. With nullptr, every new client is refused.
-  void SetAuthenticator(Authenticator* authenticator);
+  void SetAuthenticator(Authenticator* authenticator) override;
 
   // For tests: when `frame` was released from a Blob this bus received, the
   // address of the zmq message's own data buffer (equal to frame.data when

@@ -25,6 +25,7 @@ class RecordingBus final : public Bus {
 
   Status Serve(const std::string&, RequestHandler) override { return Unused(); }
   std::string ServedEndpoint() const override { return {}; }
+  void SetAuthenticator(Authenticator*) override {}
   Status SendTo(const PeerId& peer, codec::Message message) override {
     sent.push_back({peer, std::move(message)});
     return send_status;

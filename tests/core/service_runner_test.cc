@@ -102,6 +102,7 @@ class FailingPollBus final : public Bus {
  public:
   Status Serve(const std::string&, RequestHandler) override { return Unused(); }
   std::string ServedEndpoint() const override { return {}; }
+  void SetAuthenticator(Authenticator*) override {}
   Status SendTo(const PeerId&, codec::Message) override { return Unused(); }
   Result<ChannelId> Connect(const std::string&, PushHandler) override { return Unused(); }
   Status Send(ChannelId, codec::Message) override { return Unused(); }

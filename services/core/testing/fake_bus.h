@@ -127,6 +127,10 @@ class FakeBus final : public Bus {
 
   Status Serve(const std::string& endpoint, RequestHandler handler) override;
   std::string ServedEndpoint() const override { return served_endpoint_; }
+  // Kept only so a service can install one as it would on a ZmqBus; the fake
+  // never runs handshakes (FakeNetwork::SetIdentity stands in for them).
+  void SetAuthenticator(Authenticator* authenticator) override { authenticator_ = authenticator; }
+  Authenticator* authenticator() const { return authenticator_; }
   Status SendTo(const PeerId& peer, codec::Message message) override;
 
   Result<ChannelId> Connect(const std::string& endpoint, PushHandler on_push) override;
@@ -174,6 +178,7 @@ class FakeBus final : public Bus {
   std::uint64_t next_id_ = 1;
 
   std::string served_endpoint_;
+  Authenticator* authenticator_ = nullptr;
   RequestHandler handler_;
   // Deques: handlers may Connect or Subscribe while one of these runs.
   std::deque<Channel> channels_;
