@@ -1,5 +1,7 @@
 #include "gateway/gateway_service.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <iostream>
 
 #include "services/core/keys.h"
@@ -16,11 +18,15 @@ GatewayService::GatewayService(GatewayOptions options, core::Bus& bus, core::Met
       to_coordinator_(metrics.Counter("forwarded_total", "Messages forwarded",
                                       {{"direction", "to_coordinator"}})),
       to_sites_(metrics.Counter("forwarded_total", "Messages forwarded", {{"direction", "to_site"}})),
+      to_people_(metrics.Counter("forwarded_total", "Messages forwarded", {{"direction", "to_person"}})),
       unroutable_(metrics.Counter("unroutable_total",
                                   "Coordinator messages for a site not connected here")),
+      sessions_dropped_(metrics.Counter(
+          "sessions_dropped_total", "Sessions dropped because their institution stopped being active")),
       sites_gauge_(metrics.Gauge("sites_connected", "Sites bound to a connection")) {}
 
 core::Status GatewayService::Start() {
+  started_ = clock_.Now();
   FEDRX_RETURN_IF_ERROR(bus_.Serve(options_.sites_endpoint, [this](core::Inbound&& in) {
     OnSiteMessage(std::move(in));
   }));
@@ -39,20 +45,30 @@ void GatewayService::Refuse(const core::Inbound& in, const core::Status& status,
 
 namespace {
 
-// The bodies a site sends through the gateway.
-bool IsSiteMessage(const codec::Body& body) {
-  return std::holds_alternative<codec::RegisterSite>(body) ||
-         std::holds_alternative<codec::Heartbeat>(body) ||
-         std::holds_alternative<codec::UpdateReady>(body) ||
-         std::holds_alternative<codec::ModelUpdate>(body) ||
-         std::holds_alternative<codec::EvaluationResult>(body) ||
-         std::holds_alternative<codec::GetStudy>(body);
-}
-
 std::uint64_t TensorBytes(const codec::Message& m) {
   std::uint64_t bytes = 0;
   for (const auto& t : m.tensors) bytes += t.data.size();
   return bytes;
+}
+
+// The study a body concerns, or empty.
+std::string StudyOf(const codec::Body& body) {
+  return std::visit(
+      [](const auto& v) -> std::string {
+        if constexpr (requires { v.study_id; }) {
+          return v.study_id;
+        } else {
+          return {};
+        }
+      },
+      body);
+}
+
+bool IsAdminBody(const codec::Body& body) {
+  return std::holds_alternative<codec::EnrolInstitution>(body) ||
+         std::holds_alternative<codec::ListInstitutions>(body) ||
+         std::holds_alternative<codec::SetInstitutionStatus>(body) ||
+         std::holds_alternative<codec::VerifyAudit>(body);
 }
 
 core::Status PermissionDenied(std::string message, std::string where) {
@@ -80,9 +96,26 @@ void GatewayService::Audit(const core::Inbound& in, security::Decision decision,
   record.reason = reason;
   record.message_id = in.message.header.message_id;
   record.bytes = TensorBytes(in.message);
+  if (std::string study = StudyOf(in.message.body); !study.empty()) record.study = study;
   // The log counts its own failures; the message's fate does not depend on it.
   if (auto appended = security_.audit->Append(record); !appended.ok()) {
     std::cerr << "gateway: audit append failed for " << in.identity << ": " << appended.status()
+              << "\n";
+  }
+}
+
+void GatewayService::AuditEvent(const std::string& actor, const std::string& role,
+                                const std::string& action, security::Decision decision,
+                                const std::string& reason) {
+  if (security_.audit == nullptr) return;
+  security::AuditRecord record;
+  record.actor = actor;
+  record.role = role;
+  record.action = action;
+  record.decision = decision;
+  record.reason = reason;
+  if (auto appended = security_.audit->Append(record); !appended.ok()) {
+    std::cerr << "gateway: audit append failed for " << actor << ": " << appended.status()
               << "\n";
   }
 }
@@ -112,38 +145,338 @@ core::Status GatewayService::CheckActive(const std::string& id) {
   return core::Status::Ok();
 }
 
+GatewayService::IdentityState& GatewayService::StateOf(const core::Inbound& in) {
+  IdentityState& state = identities_[in.identity];
+  if (state.role != in.role || !state.replay.has_value()) {
+    // First message of this identity, or its role changed with a new enrolment.
+    state.role = in.role;
+    state.bucket.reset();
+    const auto limits = security_.limits.per_role.find(in.role);
+    if (limits != security_.limits.per_role.end() && limits->second.messages_per_second > 0) {
+      state.bucket.emplace(static_cast<double>(limits->second.messages_per_second),
+                           static_cast<double>(limits->second.burst), clock_.Now());
+    }
+    state.replay.emplace(security_.limits.replay_window, security_.limits.replay_ids_per_identity);
+  }
+  return state;
+}
+
+void GatewayService::RateLimited(const core::Inbound& in, IdentityState& state,
+                                 const RoleLimits& limits) {
+  metrics_
+      .Counter("rate_limited_total", "Messages refused over an identity's rate limit",
+               {{"role", in.role}})
+      .Inc();
+  metrics_.Counter("denied_total", "Messages from authenticated peers refused",
+                   {{"reason", "rate_limited"}})
+      .Inc();
+  char retry[32];
+  std::snprintf(retry, sizeof retry, "%.3f", state.bucket->SecondsUntilNext(clock_.Now()));
+  const core::Status status(core::StatusCode::kResourceExhausted,
+                            "identity '" + in.identity + "' is over the " + in.role +
+                                " rate limit of " + std::to_string(limits.messages_per_second) +
+                                " messages/s (burst " + std::to_string(limits.burst) +
+                                "); retry in " + retry + " s",
+                            "identity");
+  // A flood must not become a flood of audit writes: the first refusal is
+  // audited as it happens, the rest are summed into one record per sweep.
+  if (!state.limited_audited) {
+    state.limited_audited = true;
+    Audit(in, security::Decision::kDenied, status.message());
+  } else {
+    ++state.limited_since_audit;
+  }
+  Refuse(in, status, "rate_limited");
+}
+
+core::Status GatewayService::CheckStudyNamesSite(const std::string& study_id,
+                                                 const std::string& site) {
+  if (security_.store == nullptr) return core::Status::Ok();
+  const auto now = clock_.Now();
+  auto cached = study_sites_cache_.find(study_id);
+  if (cached == study_sites_cache_.end() || now - cached->second.checked_at >= security_.status_ttl) {
+    FEDRX_ASSIGN_OR_RETURN(core::Key key, core::keys::StudySites(study_id));
+    auto members = security_.store->SetMembers(key);
+    if (!members.ok()) {
+      study_sites_cache_.erase(study_id);
+      return core::Unavailable("cannot read the sites of study '" + study_id +
+                                   "': " + members.status().message(),
+                               "study_id");
+    }
+    cached = study_sites_cache_.insert_or_assign(study_id, CachedSites{*members, now}).first;
+  }
+  const auto& sites = cached->second.sites;
+  if (std::find(sites.begin(), sites.end(), site) == sites.end()) {
+    return PermissionDenied("site '" + site + "' has not joined study '" + study_id + "'",
+                            "study_id");
+  }
+  return core::Status::Ok();
+}
+
+core::Status GatewayService::CheckBody(const core::Inbound& in, const char** reason) {
+  const codec::Body& body = in.message.body;
+  *reason = "origin_mismatch";
+  if (const auto* reg = std::get_if<codec::RegisterSite>(&body);
+      reg != nullptr && reg->site_id != in.identity) {
+    return PermissionDenied("site_id '" + reg->site_id + "' is not the authenticated identity '" +
+                                in.identity + "'",
+                            "RegisterSite.site_id");
+  }
+  if (const auto* update = std::get_if<codec::ModelUpdate>(&body);
+      update != nullptr && !update->site_id.empty() && update->site_id != in.identity) {
+    return PermissionDenied("site_id '" + update->site_id +
+                                "' is not the authenticated identity '" + in.identity + "'",
+                            "ModelUpdate.site_id");
+  }
+  if (in.role != security::RoleName(security::Role::kSite)) return core::Status::Ok();
+  const std::string study = StudyOf(body);
+  if (study.empty()) return core::Status::Ok();
+  core::Status s = CheckStudyNamesSite(study, in.identity);
+  if (!s.ok()) *reason = s.code() == core::StatusCode::kPermissionDenied ? "not_joined" : "store_error";
+  return s;
+}
+
 void GatewayService::OnIdentifiedMessage(core::Inbound&& in) {
   const char* type = codec::BodyName(in.message.body);
   if (core::Status s = CheckActive(in.identity); !s.ok()) {
     Deny(in, s, s.code() == core::StatusCode::kPermissionDenied ? "inactive" : "registry_error");
     return;
   }
-  if (!IsSiteMessage(in.message.body)) {
+  const auto& roles = RolesAllowed(in.message.body);
+  if (roles.empty()) {
     Deny(in,
-         PermissionDenied(std::string(type) + " is not accepted at the sites' gateway",
-                          "envelope.body"),
+         PermissionDenied(std::string(type) + " is not accepted at the gateway", "envelope.body"),
          "message_type");
     return;
   }
-  if (in.role != security::RoleName(security::Role::kSite)) {
-    Deny(in, PermissionDenied("role '" + in.role + "' may not send " + type, "identity.role"),
+  if (std::find(roles.begin(), roles.end(), in.role) == roles.end()) {
+    std::string allowed;
+    for (auto r : roles) allowed += (allowed.empty() ? "" : ", ") + std::string(r);
+    Deny(in,
+         PermissionDenied("role '" + in.role + "' may not send " + type + " (only " + allowed + ")",
+                          "identity.role"),
          "role");
     return;
   }
-  if (const auto* reg = std::get_if<codec::RegisterSite>(&in.message.body);
-      reg != nullptr && reg->site_id != in.identity) {
+  IdentityState& state = StateOf(in);
+  const auto limits_it = security_.limits.per_role.find(in.role);
+  const RoleLimits limits =
+      limits_it == security_.limits.per_role.end() ? RoleLimits{} : limits_it->second;
+  if (state.bucket.has_value() && !state.bucket->TryTake(clock_.Now())) {
+    RateLimited(in, state, limits);
+    return;
+  }
+  const std::uint64_t bytes = TensorBytes(in.message);
+  metrics_
+      .Histogram("message_tensor_bytes", "Tensor bytes of admitted-or-not authenticated messages",
+                 {1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}, {{"role", in.role}})
+      .Observe(static_cast<double>(bytes));
+  if (limits.max_message_bytes > 0 && bytes > limits.max_message_bytes) {
     Deny(in,
-         PermissionDenied("site_id '" + reg->site_id + "' is not the authenticated identity '" +
-                              in.identity + "'",
-                          "RegisterSite.site_id"),
-         "origin_mismatch");
+         core::Status(core::StatusCode::kResourceExhausted,
+                      std::string(type) + " carries " + std::to_string(bytes) +
+                          " tensor bytes; the " + in.role + " limit is " +
+                          std::to_string(limits.max_message_bytes),
+                      "envelope.tensors"),
+         "too_large");
+    return;
+  }
+  switch (state.replay->Check(in.message.header.message_id, in.message.header.sent_at_ms,
+                              clock_.WallMillis(), clock_.Now())) {
+    case ReplayGuard::Verdict::kFresh:
+      break;
+    case ReplayGuard::Verdict::kDuplicate:
+      Deny(in,
+           PermissionDenied("message id '" + in.message.header.message_id +
+                                "' was already received from '" + in.identity + "' (a replay)",
+                            "envelope.message_id"),
+           "replay");
+      return;
+    case ReplayGuard::Verdict::kStale:
+      Deny(in,
+           PermissionDenied("sent_at_ms " + std::to_string(in.message.header.sent_at_ms) +
+                                " is more than " +
+                                std::to_string(security_.limits.replay_window.count()) +
+                                " ms from the gateway's clock (stale or replayed)",
+                            "envelope.sent_at_ms"),
+           "stale");
+      return;
+    case ReplayGuard::Verdict::kFull:
+      Deny(in,
+           core::Status(core::StatusCode::kResourceExhausted,
+                        "too many messages from '" + in.identity +
+                            "' within the replay window to tell replays apart",
+                        "envelope.message_id"),
+           "replay_capacity");
+      return;
+  }
+  const char* reason = "";
+  if (core::Status s = CheckBody(in, &reason); !s.ok()) {
+    Deny(in, s, reason);
+    return;
+  }
+  const codec::Body& body = in.message.body;
+  if (std::holds_alternative<codec::HealthCheck>(body)) {
+    Audit(in, security::Decision::kAdmitted, "");
+    AnswerHealth(in);
+    return;
+  }
+  if (IsAdminBody(body)) {
+    AnswerAdmin(in);  // audits with the action's target
     return;
   }
   Audit(in, security::Decision::kAdmitted, "");
-  // The connection is authenticated, so any admitted message (re)binds it.
-  const std::string site = in.identity;
-  Bind(site, in.peer);
-  Forward(std::move(in.message), site);
+  if (in.role == security::RoleName(security::Role::kSite)) {
+    // The connection is authenticated, so any admitted message (re)binds it.
+    const std::string site = in.identity;
+    Bind(site, in.peer);
+    Forward(std::move(in.message), site);
+    return;
+  }
+  ForwardRequest(std::move(in));
+}
+
+void GatewayService::AnswerHealth(const core::Inbound& in) {
+  const core::Readiness ready = CheckReady();
+  const double uptime = std::chrono::duration<double>(clock_.Now() - started_).count();
+  core::Reply(bus_, in,
+              codec::HealthStatus{"gateway", ready.ready, options_.version, uptime, ready.reason})
+      .IgnoreError();
+}
+
+namespace {
+
+codec::InstitutionInfo InfoOf(const security::Institution& i) {
+  return codec::InstitutionInfo{i.id,
+                                i.name,
+                                security::RoleName(i.role),
+                                security::InstitutionStatusName(i.status),
+                                i.public_key,
+                                i.enrolled_at_ms,
+                                i.updated_at_ms};
+}
+
+}  // namespace
+
+core::Result<codec::Body> GatewayService::Administer(const core::Inbound& in) {
+  const codec::Body& body = in.message.body;
+  if (std::holds_alternative<codec::VerifyAudit>(body)) {
+    if (security_.audit == nullptr) {
+      return core::Unavailable("this gateway keeps no audit trail", "gateway");
+    }
+    auto report = security_.audit->Verify();
+    if (report.ok()) {
+      return codec::Body(codec::AuditReport{true, report->records, report->last_id,
+                                            report->last_hash, ""});
+    }
+    if (report.status().code() != core::StatusCode::kDataLoss) return report.status();
+    return codec::Body(codec::AuditReport{
+        false, 0, "", "", "entry " + report.status().where() + ": " + report.status().message()});
+  }
+  if (security_.registry == nullptr) {
+    return core::Unavailable("this gateway has no institution registry", "gateway");
+  }
+  security::InstitutionRegistry& registry = *security_.registry;
+  if (const auto* enrol = std::get_if<codec::EnrolInstitution>(&body)) {
+    FEDRX_ASSIGN_OR_RETURN(security::Role role, security::ParseRole(enrol->role, "EnrolInstitution.role"));
+    FEDRX_ASSIGN_OR_RETURN(security::Enrolment done, registry.Enrol(enrol->id, enrol->name, role));
+    return codec::Body(codec::InstitutionEnrolled{InfoOf(done.institution), done.key_pair.secret_key});
+  }
+  if (std::holds_alternative<codec::ListInstitutions>(body)) {
+    FEDRX_ASSIGN_OR_RETURN(std::vector<security::Institution> all, registry.List());
+    codec::InstitutionList list;
+    for (const auto& i : all) list.institutions.push_back(InfoOf(i));
+    return codec::Body(std::move(list));
+  }
+  if (const auto* set = std::get_if<codec::SetInstitutionStatus>(&body)) {
+    core::Result<security::Institution> changed = core::InvalidArgument(
+        "status must be active, suspended or revoked, not '" + set->status + "'",
+        "SetInstitutionStatus.status");
+    if (set->status == "active") changed = registry.Reactivate(set->id);
+    if (set->status == "suspended") changed = registry.Suspend(set->id);
+    if (set->status == "revoked") changed = registry.Revoke(set->id);
+    FEDRX_RETURN_IF_ERROR(changed.status());
+    // The change holds for this gateway at once, not after the status cache.
+    status_cache_.erase(set->id);
+    codec::InstitutionList list;
+    list.institutions.push_back(InfoOf(*changed));
+    return codec::Body(std::move(list));
+  }
+  return core::Internal(std::string(codec::BodyName(body)) + " is not an administration body",
+                        "envelope.body");
+}
+
+void GatewayService::AnswerAdmin(const core::Inbound& in) {
+  std::string target;
+  if (const auto* e = std::get_if<codec::EnrolInstitution>(&in.message.body)) {
+    target = "enrol " + e->id + " as " + e->role;
+  } else if (const auto* st = std::get_if<codec::SetInstitutionStatus>(&in.message.body)) {
+    target = "set " + st->id + " " + st->status;
+  }
+  core::Result<codec::Body> answer = Administer(in);
+  if (!answer.ok()) {
+    metrics_.CountRejected("admin_failed");
+    Audit(in, security::Decision::kDenied,
+          (target.empty() ? "" : target + ": ") + answer.status().message());
+    core::ReplyError(bus_, in, answer.status()).IgnoreError();
+    return;
+  }
+  Audit(in, security::Decision::kAdmitted, target);
+  core::Reply(bus_, in, std::move(*answer)).IgnoreError();
+}
+
+void GatewayService::ForwardRequest(core::Inbound&& in) {
+  // Ids are only unique per sender: the coordinator sees the gateway's own.
+  const std::string id = "gw-" + std::to_string(++next_request_);
+  pending_[id] = Pending{in.peer, in.message.header.message_id,
+                         clock_.Now() + options_.request_timeout};
+  codec::Message m = std::move(in.message);
+  m.header.message_id = id;
+  // A person is not a site: no origin, so the coordinator treats the request
+  // as the gateway's own and answers it by correlation.
+  m.header.origin.clear();
+  m.header.route_to.clear();
+  if (core::Status s = bus_.Send(coordinator_, std::move(m)); !s.ok()) {
+    pending_.erase(id);
+    metrics_.CountError("gateway", "forward");
+    core::ReplyError(bus_, in, core::Unavailable("coordinator unreachable: " + s.message(),
+                                                 "gateway"))
+        .IgnoreError();
+    return;
+  }
+  to_coordinator_.Inc();
+}
+
+void GatewayService::Sweep() {
+  const auto now = clock_.Now();
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    it = it->second.expires <= now ? pending_.erase(it) : std::next(it);
+  }
+  for (auto& [id, state] : identities_) {
+    if (state.limited_since_audit > 0) {
+      AuditEvent(id, state.role, "RateLimited", security::Decision::kDenied,
+                 std::to_string(state.limited_since_audit) +
+                     " further messages refused over the rate limit");
+      state.limited_since_audit = 0;
+    }
+    state.limited_audited = false;
+  }
+  // Sessions of institutions no longer active are dropped: nothing is
+  // delivered to them any more, and what they send is refused.
+  std::vector<std::string> drop;
+  for (const auto& [site, peer] : site_to_peer_) {
+    if (!identities_.count(site)) continue;  // a plaintext-mode binding
+    if (core::Status s = CheckActive(site); s.code() == core::StatusCode::kPermissionDenied) {
+      drop.push_back(site);
+      AuditEvent(site, identities_[site].role, "SessionDropped", security::Decision::kDenied,
+                 s.message());
+    }
+  }
+  for (const auto& site : drop) {
+    Unbind(site);
+    sessions_dropped_.Inc();
+    std::cerr << "gateway: dropped the session of " << site << "\n";
+  }
 }
 
 void GatewayService::Bind(const std::string& site, const core::PeerId& peer) {
@@ -154,6 +487,14 @@ void GatewayService::Bind(const std::string& site, const core::PeerId& peer) {
   }
   site_to_peer_[site] = peer;
   peer_to_site_[peer] = site;
+  sites_gauge_.Set(static_cast<double>(site_to_peer_.size()));
+}
+
+void GatewayService::Unbind(const std::string& site) {
+  auto bound = site_to_peer_.find(site);
+  if (bound == site_to_peer_.end()) return;
+  peer_to_site_.erase(bound->second);
+  site_to_peer_.erase(bound);
   sites_gauge_.Set(static_cast<double>(site_to_peer_.size()));
 }
 
@@ -199,6 +540,18 @@ void GatewayService::Forward(codec::Message&& m, const std::string& site) {
 }
 
 void GatewayService::OnCoordinatorMessage(codec::Message&& message) {
+  if (auto p = pending_.find(message.header.correlation_id); p != pending_.end()) {
+    const core::PeerId peer = p->second.peer;
+    message.header.correlation_id = p->second.original_id;
+    pending_.erase(p);
+    if (core::Status s = bus_.SendTo(peer, std::move(message)); !s.ok()) {
+      metrics_.CountError("gateway", "deliver");
+      std::cerr << "gateway: could not deliver an answer: " << s << "\n";
+      return;
+    }
+    to_people_.Inc();
+    return;
+  }
   const std::string site = message.header.route_to;
   auto it = site_to_peer_.find(site);
   if (site.empty() || it == site_to_peer_.end()) {
@@ -223,6 +576,11 @@ void GatewayService::OnCoordinatorMessage(codec::Message&& message) {
 
 core::Status GatewayService::Tick() {
   const auto now = clock_.Now();
+  if (now >= next_sweep_) {
+    next_sweep_ = now + std::min<std::chrono::milliseconds>(security_.status_ttl,
+                                                            std::chrono::milliseconds(1000));
+    Sweep();
+  }
   if (probe_in_flight_ || now < next_probe_) return core::Status::Ok();
   next_probe_ = now + options_.probe_interval;
   probe_in_flight_ = true;

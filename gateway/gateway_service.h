@@ -1,21 +1,29 @@
-// GatewayService: the one address institutions' sites know. Sites connect
-// out to it; it forwards their messages to the coordinator stamped with the
-// site they come from (`origin`), and delivers the coordinator's messages to
-// the site named in `route_to`. In plaintext mode a site is known by the id it
-// registered with; on a CURVE bus (Inbound.identity set) the origin is the
-// authenticated identity, re-checked against the registry and audited. Runs on
-// the runner's thread; not thread-safe.
+// GatewayService: the one address institutions know. Sites connect out to
+// it; it forwards their messages to the coordinator stamped with the site
+// they come from (`origin`), and delivers the coordinator's messages to the
+// site named in `route_to`. In plaintext mode a site is known by the id it
+// registered with. On a CURVE bus (Inbound.identity set) every message is
+// judged by its authenticated identity: the institution must be active, its
+// role may send the message (gateway_policy.h), within its rate and size
+// limits, never a replay; a site acts only for itself and in studies that
+// name it. Every decision goes to the audit trail. Admins manage
+// institutions and check the audit trail here; scientists' and admins'
+// requests to the coordinator are forwarded and their answers returned by
+// correlation. Runs on the runner's thread; not thread-safe.
 #pragma once
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "gateway/gateway_policy.h"
 #include "services/core/bus.h"
 #include "services/core/clock.h"
 #include "services/core/metrics.h"
 #include "services/core/service_runner.h"
+#include "services/core/state_store.h"
 #include "services/security/audit_log.h"
 #include "services/security/institution_registry.h"
 
@@ -30,6 +38,11 @@ struct GatewayOptions {
   // answer may be before the gateway reports itself not ready.
   std::chrono::milliseconds probe_interval{2000};
   std::chrono::milliseconds probe_stale_after{6000};
+  // How long a person's forwarded request waits for the coordinator's answer
+  // before the gateway forgets it.
+  std::chrono::milliseconds request_timeout{60000};
+  // Reported in HealthStatus.
+  std::string version = "dev";
 };
 
 // What the gateway uses for messages that arrive with an identity (CURVE).
@@ -42,6 +55,8 @@ struct GatewaySecurity {
   std::chrono::milliseconds status_ttl{2000};
   // Rate, size and replay limits for authenticated identities.
   GatewayLimits limits;
+  // Where studies' site lists are read (keys::StudySites); null: not checked.
+  core::StateStore* store = nullptr;
 };
 
 class GatewayService final : public core::Service {
@@ -56,19 +71,43 @@ class GatewayService final : public core::Service {
   // The site bound to a peer, or empty.
   std::string SiteOf(const core::PeerId& peer) const;
   std::size_t connected_sites() const { return site_to_peer_.size(); }
+  // Requests of people (scientists, admins) forwarded and not yet answered.
+  std::size_t pending_requests() const { return pending_.size(); }
 
  private:
   void OnSiteMessage(core::Inbound&& in);
   void OnCoordinatorMessage(codec::Message&& message);
   void Refuse(const core::Inbound& in, const core::Status& status, const char* reason);
-  // A message from an authenticated identity: role, status and origin checks,
-  // audit, then forwarding.
+
+  // --- Authenticated traffic (CURVE) ---------------------------------------
+  // Checks in order: institution active, role may send the body, rate limit,
+  // size limit, replay, then the body's own rules (a site acts only for
+  // itself and in studies that name it); audits the decision; then answers
+  // (health, administration) or forwards.
   void OnIdentifiedMessage(core::Inbound&& in);
+  struct IdentityState;
+  IdentityState& StateOf(const core::Inbound& in);
+  // OK, or the denial and its reason label.
+  core::Status CheckBody(const core::Inbound& in, const char** reason);
+  core::Status CheckStudyNamesSite(const std::string& study_id, const std::string& site);
   void Deny(const core::Inbound& in, const core::Status& status, const char* reason);
+  void RateLimited(const core::Inbound& in, IdentityState& state, const RoleLimits& limits);
   void Audit(const core::Inbound& in, security::Decision decision, const std::string& reason);
+  void AuditEvent(const std::string& actor, const std::string& role, const std::string& action,
+                  security::Decision decision, const std::string& reason);
   // OK when the identity's institution is active (from a cache of status_ttl).
   core::Status CheckActive(const std::string& id);
+  // Health and administration, answered here.
+  void AnswerHealth(const core::Inbound& in);
+  void AnswerAdmin(const core::Inbound& in);
+  core::Result<codec::Body> Administer(const core::Inbound& in);
+  // A person's request: forwarded under a gateway id, answered by correlation.
+  void ForwardRequest(core::Inbound&& in);
+  // Drops identities whose institution is no longer active; flushes
+  // rate-limit summaries to the audit trail; forgets unanswered requests.
+  void Sweep();
   void Bind(const std::string& site, const core::PeerId& peer);
+  void Unbind(const std::string& site);
   void Forward(codec::Message&& m, const std::string& site);
 
   GatewayOptions options_;
@@ -76,11 +115,35 @@ class GatewayService final : public core::Service {
   core::Metrics& metrics_;
   const core::Clock& clock_;
   GatewaySecurity security_;
+  std::chrono::steady_clock::time_point started_;
   struct CachedStatus {
     security::InstitutionStatus status;
     std::chrono::steady_clock::time_point checked_at;
   };
   std::map<std::string, CachedStatus> status_cache_;
+  struct CachedSites {
+    std::vector<std::string> sites;
+    std::chrono::steady_clock::time_point checked_at;
+  };
+  std::map<std::string, CachedSites> study_sites_cache_;
+  struct IdentityState {
+    std::string role;
+    std::optional<TokenBucket> bucket;
+    std::optional<ReplayGuard> replay;
+    // Rate-limited messages refused since the last audit record about them.
+    std::uint64_t limited_since_audit = 0;
+    bool limited_audited = false;
+  };
+  std::map<std::string, IdentityState> identities_;
+  struct Pending {
+    core::PeerId peer;
+    std::string original_id;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::map<std::string, Pending> pending_;
+  std::uint64_t next_request_ = 0;
+  std::chrono::steady_clock::time_point next_sweep_{};
+
   core::ChannelId coordinator_ = -1;
   std::map<std::string, core::PeerId> site_to_peer_;
   std::map<core::PeerId, std::string> peer_to_site_;
@@ -89,7 +152,9 @@ class GatewayService final : public core::Service {
   bool probe_in_flight_ = false;
   core::CounterRef to_coordinator_;
   core::CounterRef to_sites_;
+  core::CounterRef to_people_;
   core::CounterRef unroutable_;
+  core::CounterRef sessions_dropped_;
   core::GaugeRef sites_gauge_;
 };
 

@@ -124,6 +124,8 @@ core::Status StudyStore::Create(const codec::StudySpec& spec, std::span<const fl
                        {kRound, "0"},
                        {kCreatedAt, std::to_string(now_ms)}});
   batch.SetAdd(core::keys::StudyIndex(), spec.study_id);
+  FEDRX_ASSIGN_OR_RETURN(core::Key sites, core::keys::StudySites(spec.study_id));
+  for (const auto& site : spec.sites) batch.SetAdd(sites, site);
   return store_.Apply(batch);
 }
 

@@ -64,6 +64,11 @@ Result<Key> Study(std::string_view study_id) {
 
 Key StudyIndex() { return KeyFactory::Make(std::string(kPrefix) + "studies"); }
 
+Result<Key> StudySites(std::string_view study_id) {
+  FEDRX_RETURN_IF_ERROR(ValidateId(study_id, "study_id"));
+  return Join("study-sites", study_id);
+}
+
 Result<Key> Round(std::string_view study_id, std::uint32_t round) {
   return StudyPart(study_id, "round", round);
 }

@@ -36,6 +36,9 @@ Key SiteIndex();
 Result<Key> Study(std::string_view study_id);
 // Set of every study id.
 Key StudyIndex();
+// Set of the site ids a study names (the institutions that joined it); the
+// gateway admits a site's study messages only for studies that name it.
+Result<Key> StudySites(std::string_view study_id);
 // Hash of one round of a study.
 Result<Key> Round(std::string_view study_id, std::uint32_t round);
 // Hash of a round's metrics (name -> value).

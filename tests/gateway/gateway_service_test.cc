@@ -3,13 +3,20 @@
 // wrote); the coordinator's replies and pushes reach the named site; a site
 // that has not registered is refused; an unknown destination is counted.
 // With an authenticated identity (CURVE) the identity is the origin, only
-// active sites may send site messages, and every decision is audited.
+// active sites may send site messages, and every decision is audited. The
+// policy: roles per message, administration answered by the gateway, people's
+// requests answered by correlation, rate and size limits per role, replays
+// and stale messages refused, a site acts only for itself and in studies that
+// name it, and a revoked institution's session is dropped.
 #include "gateway/gateway_service.h"
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <optional>
 
+#include "services/core/curve_keys.h"
+#include "services/core/keys.h"
 #include "services/core/testing/fake_bus.h"
 #include "services/core/testing/fake_clock.h"
 #include "services/core/testing/fake_state_store.h"
@@ -35,6 +42,12 @@ class GatewayServiceTest : public ::testing::Test {
                                ASSERT_TRUE(core::Reply(coordinator_bus_, in,
                                                        codec::SiteRegistered{r.site_id, 1, true})
                                                .ok());
+                             } else if (const auto* get = std::get_if<codec::GetStudy>(
+                                            &in.message.body)) {
+                               codec::StudyInfo info;
+                               info.study.study_id = get->study_id;
+                               info.detail = "answered";
+                               ASSERT_TRUE(core::Reply(coordinator_bus_, in, info).ok());
                              } else if (std::holds_alternative<codec::HealthCheck>(
                                             in.message.body)) {
                                ASSERT_TRUE(core::Reply(coordinator_bus_, in,
@@ -292,6 +305,297 @@ TEST_F(GatewayIdentityTest, PlaintextPeersKeepTheRegistrationRule) {
   auto report = audit_.Verify();
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->records, 0u);
+}
+
+// The secure gateway with the policy under test: its own limits, and a
+// store that holds studies' site lists.
+class GatewayPolicyTest : public GatewayIdentityTest {
+ protected:
+  void StartPolicy(GatewayLimits limits) {
+    GatewaySecurity security{&registry_, &audit_, milliseconds(2000), std::move(limits), &store_};
+    policy_ = std::make_unique<GatewayService>(
+        GatewayOptions{"inproc://policy", "inproc://coordinator"}, policy_bus_, gateway_metrics_,
+        clock_, security);
+    ASSERT_TRUE(policy_->Start().ok());
+  }
+
+  // A connection as `id` (enrolled with `role`) from client bus `bus`.
+  core::ChannelId As(core::testing::FakeBus& bus, const std::string& id, security::Role role,
+                     std::vector<codec::Message>* pushes = nullptr) {
+    if (!registry_.Get(id).ok()) Enrol(id, role);
+    network_.SetIdentity(bus_name_of_.at(&bus), {id, security::RoleName(role)});
+    auto ch = bus.Connect("inproc://policy", [pushes](codec::Message&& m) {
+      if (pushes != nullptr) pushes->push_back(std::move(m));
+    });
+    EXPECT_TRUE(ch.ok());
+    return *ch;
+  }
+
+  void StudyNames(const std::string& study, const std::string& site) {
+    ASSERT_TRUE(store_.SetAdd(*core::keys::StudySites(study), site).ok());
+  }
+
+  core::Result<codec::Message> Ask(core::testing::FakeBus& bus, core::ChannelId ch,
+                                   codec::Body body, std::vector<codec::Tensor> tensors = {}) {
+    return core::Call(bus, ch, core::MakeMessage(std::move(body), std::move(tensors)),
+                      milliseconds(1000));
+  }
+
+  static GatewayLimits Unlimited() {
+    GatewayLimits limits;
+    limits.per_role.clear();
+    return limits;
+  }
+
+  std::map<const core::testing::FakeBus*, std::string> bus_name_of_{
+      {&site_a_, "site-a"}, {&site_b_, "site-b"}, {&admin_bus_, "admin-client"}};
+  core::testing::FakeBus policy_bus_{network_, core::BusOptions{"policy-gateway"}, gateway_metrics_,
+                                     clock_};
+  core::testing::FakeBus admin_bus_{network_, core::BusOptions{"admin-client"}, other_metrics_,
+                                    clock_};
+  std::unique_ptr<GatewayService> policy_;
+};
+
+TEST_F(GatewayPolicyTest, EachMessageTypeOnlyFromItsRoles) {
+  StartPolicy(Unlimited());
+  auto site = As(site_a_, "site-a", security::Role::kSite);
+  auto create = Ask(site_a_, site, codec::CreateStudy{});
+  ASSERT_FALSE(create.ok());
+  EXPECT_EQ(create.status().code(), core::StatusCode::kPermissionDenied);
+  EXPECT_EQ(create.status().message(), "role 'site' may not send CreateStudy (only admin)");
+  EXPECT_EQ(create.status().where(), "identity.role");
+
+  auto scientist = As(site_b_, "lab-x", security::Role::kScientist);
+  auto enrol = Ask(site_b_, scientist, codec::EnrolInstitution{"evil", "Evil", "admin"});
+  ASSERT_FALSE(enrol.ok());
+  EXPECT_EQ(enrol.status().code(), core::StatusCode::kPermissionDenied);
+  EXPECT_FALSE(registry_.Get("evil").ok());
+  auto update = Ask(site_b_, scientist, codec::UpdateReady{"s", 1, 0, 5, {}});
+  ASSERT_FALSE(update.ok());
+  EXPECT_EQ(update.status().code(), core::StatusCode::kPermissionDenied);
+
+  // Bodies only services send are refused whoever sends them.
+  auto task = Ask(site_a_, site, codec::TrainTask{"s", 1});
+  ASSERT_FALSE(task.ok());
+  EXPECT_EQ(task.status().where(), "envelope.body");
+  EXPECT_TRUE(seen_.empty());
+  EXPECT_EQ(Denied("role"), 3);
+  EXPECT_EQ(Denied("message_type"), 1);
+}
+
+TEST_F(GatewayPolicyTest, ScientistsRequestIsAnsweredByCorrelation) {
+  StartPolicy(Unlimited());
+  auto scientist = As(site_b_, "lab-x", security::Role::kScientist);
+  codec::Message get = core::MakeMessage(codec::GetStudy{"tox"});
+  get.header.message_id = "mine-1";
+  get.header.origin = "site-a";  // never trusted
+  auto reply = core::Call(site_b_, scientist, std::move(get), milliseconds(1000));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->header.correlation_id, "mine-1");
+  const auto& info = std::get<codec::StudyInfo>(reply->body);
+  EXPECT_EQ(info.study.study_id, "tox");
+  EXPECT_EQ(info.detail, "answered");
+  ASSERT_EQ(seen_.size(), 1u);
+  // A person is not a site: the coordinator sees no origin.
+  EXPECT_EQ(seen_[0].origin, "");
+  EXPECT_EQ(policy_->pending_requests(), 0u);
+  EXPECT_EQ(gateway_metrics_.Read("fedrx_gateway_forwarded_total", {{"direction", "to_person"}}),
+            1);
+}
+
+TEST_F(GatewayPolicyTest, HealthIsAnsweredByTheGatewayForAnyEnrolledRole) {
+  StartPolicy(Unlimited());
+  auto site = As(site_a_, "site-a", security::Role::kSite);
+  auto health = Ask(site_a_, site, codec::HealthCheck{});
+  ASSERT_TRUE(health.ok()) << health.status();
+  const auto& status = std::get<codec::HealthStatus>(health->body);
+  EXPECT_EQ(status.service, "gateway");
+  EXPECT_FALSE(status.ready);  // the coordinator has not been probed yet
+  EXPECT_TRUE(seen_.empty());
+}
+
+TEST_F(GatewayPolicyTest, AdminManagesInstitutionsAndChecksTheAuditTrail) {
+  StartPolicy(Unlimited());
+  auto admin = As(admin_bus_, "ops", security::Role::kAdmin);
+  auto enrolled = Ask(admin_bus_, admin, codec::EnrolInstitution{"pharma-q", "Pharma Q", "site"});
+  ASSERT_TRUE(enrolled.ok()) << enrolled.status();
+  const auto& e = std::get<codec::InstitutionEnrolled>(enrolled->body);
+  EXPECT_EQ(e.institution.id, "pharma-q");
+  EXPECT_EQ(e.institution.role, "site");
+  EXPECT_EQ(e.institution.status, "active");
+  ASSERT_TRUE(core::CheckCurveKeyPair({e.institution.public_key, e.secret_key}, "reply").ok());
+  auto stored = registry_.Get("pharma-q");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->public_key, e.institution.public_key);
+
+  auto again = Ask(admin_bus_, admin, codec::EnrolInstitution{"pharma-q", "Again", "site"});
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), core::StatusCode::kAlreadyExists);
+  auto bad_role = Ask(admin_bus_, admin, codec::EnrolInstitution{"x", "X", "root"});
+  ASSERT_FALSE(bad_role.ok());
+  EXPECT_EQ(bad_role.status().where(), "EnrolInstitution.role");
+
+  auto suspended = Ask(admin_bus_, admin, codec::SetInstitutionStatus{"pharma-q", "suspended"});
+  ASSERT_TRUE(suspended.ok()) << suspended.status();
+  ASSERT_EQ(std::get<codec::InstitutionList>(suspended->body).institutions.size(), 1u);
+  EXPECT_EQ(std::get<codec::InstitutionList>(suspended->body).institutions[0].status, "suspended");
+  auto bogus = Ask(admin_bus_, admin, codec::SetInstitutionStatus{"pharma-q", "gone"});
+  ASSERT_FALSE(bogus.ok());
+  EXPECT_EQ(bogus.status().where(), "SetInstitutionStatus.status");
+
+  auto list = Ask(admin_bus_, admin, codec::ListInstitutions{});
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(std::get<codec::InstitutionList>(list->body).institutions.size(), 2u);
+
+  auto verify = Ask(admin_bus_, admin, codec::VerifyAudit{});
+  ASSERT_TRUE(verify.ok()) << verify.status();
+  const auto& report = std::get<codec::AuditReport>(verify->body);
+  EXPECT_TRUE(report.intact);
+  // enrol, enrol again (refused), bad role (refused), suspend, bogus
+  // (refused), list: six records before this request's own.
+  EXPECT_EQ(report.records, 6u);
+  EXPECT_TRUE(seen_.empty());
+}
+
+TEST_F(GatewayPolicyTest, AFloodingIdentityIsThrottledAndOthersAreNot) {
+  GatewayLimits limits = Unlimited();
+  limits.per_role["site"] = RoleLimits{5, 5, 0};
+  StartPolicy(limits);
+  auto flooder = As(site_a_, "site-a", security::Role::kSite);
+  auto other = As(site_b_, "site-b", security::Role::kSite);
+  int refused = 0;
+  for (int i = 0; i < 8; ++i) {
+    auto r = Ask(site_a_, flooder, codec::HealthCheck{});
+    if (!r.ok()) {
+      ++refused;
+      EXPECT_EQ(r.status().code(), core::StatusCode::kResourceExhausted);
+      EXPECT_NE(r.status().message().find("rate limit of 5 messages/s"), std::string::npos);
+    }
+  }
+  EXPECT_EQ(refused, 3);
+  EXPECT_TRUE(Ask(site_b_, other, codec::HealthCheck{}).ok());
+  EXPECT_EQ(gateway_metrics_.Read("fedrx_gateway_rate_limited_total", {{"role", "site"}}), 3);
+
+  // Tokens come back with time: 1 s at 5/s refills the bucket.
+  clock_.Advance(milliseconds(1000));
+  EXPECT_TRUE(Ask(site_a_, flooder, codec::HealthCheck{}).ok());
+
+  // The first refusal is audited at once, the other two summed at the sweep.
+  ASSERT_TRUE(policy_->Tick().ok());
+  auto records = store_.StreamRange(core::keys::AuditStream());
+  ASSERT_TRUE(records.ok()) << records.status();
+  int limited_records = 0;
+  bool summary = false;
+  for (const auto& entry : *records) {
+    for (const auto& [field, value] : entry.fields) {
+      if (field == "reason" && value.find("rate limit") != std::string::npos) ++limited_records;
+      if (field == "reason" && value == "2 further messages refused over the rate limit") {
+        summary = true;
+      }
+    }
+  }
+  EXPECT_EQ(limited_records, 2);
+  EXPECT_TRUE(summary);
+  EXPECT_TRUE(audit_.Verify().ok());
+}
+
+TEST_F(GatewayPolicyTest, MessagesOverTheRolesSizeLimitAreRefused) {
+  GatewayLimits limits = Unlimited();
+  limits.per_role["site"] = RoleLimits{0, 0, 1000};
+  StartPolicy(limits);
+  StudyNames("tox", "site-a");
+  auto site = As(site_a_, "site-a", security::Role::kSite);
+  std::vector<float> weights(1000, 0.5f);
+  std::vector<codec::Tensor> tensors;
+  tensors.push_back(codec::Tensor{"weights", codec::DType::kFloat32, {1000},
+                                  codec::Blob::FromFloats(std::move(weights))});
+  auto r = Ask(site_a_, site, codec::ModelUpdate{"tox", 1, "site-a", 0, 10, {}}, std::move(tensors));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), core::StatusCode::kResourceExhausted);
+  EXPECT_EQ(r.status().message(), "ModelUpdate carries 4000 tensor bytes; the site limit is 1000");
+  EXPECT_TRUE(seen_.empty());
+  EXPECT_EQ(Denied("too_large"), 1);
+}
+
+TEST_F(GatewayPolicyTest, ReplayedAndStaleMessagesAreRefused) {
+  StartPolicy(Unlimited());
+  auto site = As(site_a_, "site-a", security::Role::kSite);
+  codec::Message first = core::MakeMessage(codec::HealthCheck{});
+  first.header.message_id = "same-id";
+  ASSERT_TRUE(core::Call(site_a_, site, std::move(first), milliseconds(1000)).ok());
+  codec::Message replay = core::MakeMessage(codec::HealthCheck{});
+  replay.header.message_id = "same-id";
+  auto r = core::Call(site_a_, site, std::move(replay), milliseconds(1000));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().where(), "envelope.message_id");
+  EXPECT_NE(r.status().message().find("replay"), std::string::npos);
+  EXPECT_EQ(Denied("replay"), 1);
+
+  // The same id from another identity is not a replay.
+  auto other = As(site_b_, "site-b", security::Role::kSite);
+  codec::Message theirs = core::MakeMessage(codec::HealthCheck{});
+  theirs.header.message_id = "same-id";
+  EXPECT_TRUE(core::Call(site_b_, other, std::move(theirs), milliseconds(1000)).ok());
+
+  // A sender whose clock is ten minutes behind sends stale messages.
+  core::testing::FakeClock behind(clock_.WallMillis() - 10 * 60 * 1000);
+  core::testing::FakeBus late{network_, core::BusOptions{"late"}, other_metrics_, behind};
+  bus_name_of_[&late] = "late";
+  auto late_ch = As(late, "site-c", security::Role::kSite);
+  codec::Message old = core::MakeMessage(codec::HealthCheck{});
+  ASSERT_TRUE(late.Send(late_ch, std::move(old)).ok());
+  network_.Pump();
+  EXPECT_EQ(Denied("stale"), 1);
+}
+
+TEST_F(GatewayPolicyTest, ASiteActsOnlyForItselfAndInStudiesThatNameIt) {
+  StartPolicy(Unlimited());
+  StudyNames("tox", "site-a");
+  StudyNames("other", "site-b");
+  auto site = As(site_a_, "site-a", security::Role::kSite);
+  auto as_b = Ask(site_a_, site, codec::ModelUpdate{"tox", 1, "site-b", 0, 10, {}});
+  ASSERT_FALSE(as_b.ok());
+  EXPECT_EQ(as_b.status().where(), "ModelUpdate.site_id");
+  EXPECT_EQ(Denied("origin_mismatch"), 1);
+
+  auto not_joined = Ask(site_a_, site, codec::UpdateReady{"other", 1, 0, 5, {}});
+  ASSERT_FALSE(not_joined.ok());
+  EXPECT_EQ(not_joined.status().message(), "site 'site-a' has not joined study 'other'");
+  auto unknown = Ask(site_a_, site, codec::GetStudy{"nosuch"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(Denied("not_joined"), 2);
+  EXPECT_TRUE(seen_.empty());
+
+  ASSERT_TRUE(site_a_.Send(site, core::MakeMessage(codec::UpdateReady{"tox", 1, 0, 5, {}})).ok());
+  network_.Pump();
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].type, "UpdateReady");
+  EXPECT_EQ(seen_[0].origin, "site-a");
+}
+
+TEST_F(GatewayPolicyTest, ARevokedInstitutionsSessionIsDropped) {
+  StartPolicy(Unlimited());
+  std::vector<codec::Message> pushes;
+  auto site = As(site_a_, "site-a", security::Role::kSite, &pushes);
+  ASSERT_TRUE(Ask(site_a_, site, codec::RegisterSite{"site-a", "A", 5, {}, ""}).ok());
+  EXPECT_EQ(policy_->connected_sites(), 1u);
+
+  auto admin = As(admin_bus_, "ops", security::Role::kAdmin);
+  ASSERT_TRUE(Ask(admin_bus_, admin, codec::SetInstitutionStatus{"site-a", "revoked"}).ok());
+  clock_.Advance(milliseconds(1000));
+  ASSERT_TRUE(policy_->Tick().ok());
+  EXPECT_EQ(policy_->connected_sites(), 0u);
+  EXPECT_EQ(gateway_metrics_.Read("fedrx_gateway_sessions_dropped_total"), 1);
+
+  // Nothing reaches the dropped session, and what it sends is refused.
+  codec::Message push = core::MakeMessage(codec::TrainTask{"tox", 1});
+  push.header.route_to = "site-a";
+  ASSERT_TRUE(coordinator_bus_.SendTo(coordinator_peer_, std::move(push)).ok());
+  network_.Pump();
+  EXPECT_TRUE(pushes.empty());
+  auto after = Ask(site_a_, site, codec::HealthCheck{});
+  ASSERT_FALSE(after.ok());
+  EXPECT_NE(after.status().message().find("revoked"), std::string::npos);
 }
 
 }  // namespace
