@@ -1,6 +1,11 @@
 #include "services/security/audit_log.h"
 
 #include <sodium.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include <array>
 #include <set>
@@ -21,21 +26,60 @@ constexpr std::array<std::string_view, 9> kChained = {
     "prev", "at", "actor", "role", "action", "decision", "reason", "message_id", "bytes"};
 constexpr std::string_view kStudy = "study";
 constexpr std::string_view kHash = "hash";
+// Present (value kHmac) on entries whose hash is keyed.
+constexpr std::string_view kMac = "mac";
+constexpr std::string_view kHmac = "hmac-sha256";
 // Bumped if the encoding ever changes, so old and new hashes never collide.
 constexpr std::string_view kDomain = "fedrx-audit-v1";
+constexpr std::string_view kKeyedDomain = "fedrx-audit-v1-hmac";
 
-void Absorb(crypto_hash_sha256_state& state, std::string_view bytes) {
-  // Big-endian u64 length first: the boundary between fields is unambiguous.
-  unsigned char length[8];
-  std::uint64_t n = bytes.size();
-  for (int i = 7; i >= 0; --i) {
-    length[i] = static_cast<unsigned char>(n & 0xff);
-    n >>= 8;
+// SHA-256, or HMAC-SHA-256 under a key, over length-prefixed pieces.
+class Digest {
+ public:
+  explicit Digest(const std::string* key) : keyed_(key != nullptr) {
+    if (keyed_) {
+      crypto_auth_hmacsha256_init(&hmac_, reinterpret_cast<const unsigned char*>(key->data()),
+                                  key->size());
+    } else {
+      crypto_hash_sha256_init(&sha_);
+    }
   }
-  crypto_hash_sha256_update(&state, length, sizeof length);
-  crypto_hash_sha256_update(&state, reinterpret_cast<const unsigned char*>(bytes.data()),
-                            bytes.size());
-}
+  void Absorb(std::string_view bytes) {
+    // Big-endian u64 length first: the boundary between fields is unambiguous.
+    unsigned char length[8];
+    std::uint64_t n = bytes.size();
+    for (int i = 7; i >= 0; --i) {
+      length[i] = static_cast<unsigned char>(n & 0xff);
+      n >>= 8;
+    }
+    Update(length, sizeof length);
+    Update(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  }
+  std::string Hex() {
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    static_assert(crypto_auth_hmacsha256_BYTES == crypto_hash_sha256_BYTES);
+    if (keyed_) {
+      crypto_auth_hmacsha256_final(&hmac_, digest);
+    } else {
+      crypto_hash_sha256_final(&sha_, digest);
+    }
+    char hex[2 * crypto_hash_sha256_BYTES + 1];
+    sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+    return std::string(hex, 2 * crypto_hash_sha256_BYTES);
+  }
+
+ private:
+  void Update(const unsigned char* p, std::size_t n) {
+    if (keyed_) {
+      crypto_auth_hmacsha256_update(&hmac_, p, n);
+    } else {
+      crypto_hash_sha256_update(&sha_, p, n);
+    }
+  }
+  bool keyed_;
+  crypto_hash_sha256_state sha_;
+  crypto_auth_hmacsha256_state hmac_;
+};
 
 bool IsHexDigest(std::string_view s) {
   if (s.size() != 2 * crypto_hash_sha256_BYTES) return false;
@@ -77,25 +121,34 @@ AuditLog::AuditLog(core::StateStore& store, const core::Clock& clock, core::Metr
 }
 
 core::Result<std::string> AuditLog::HashOf(const core::FieldMap& fields) {
-  crypto_hash_sha256_state state;
-  crypto_hash_sha256_init(&state);
-  Absorb(state, kDomain);
+  return HashOf(fields, nullptr);
+}
+
+core::Result<std::string> AuditLog::HashOf(const core::FieldMap& fields, const std::string* key) {
+  Digest digest(key);
+  digest.Absorb(key == nullptr ? kDomain : kKeyedDomain);
   for (std::string_view name : kChained) {
     auto it = fields.find(std::string(name));
     if (it == fields.end()) {
       return core::InvalidArgument("field '" + std::string(name) + "' is missing",
                                    std::string(name));
     }
-    Absorb(state, it->second);
+    digest.Absorb(it->second);
   }
   auto study = fields.find(std::string(kStudy));
-  Absorb(state, study == fields.end() ? "0" : "1");
-  if (study != fields.end()) Absorb(state, study->second);
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256_final(&state, digest);
-  char hex[2 * crypto_hash_sha256_BYTES + 1];
-  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-  return std::string(hex, 2 * crypto_hash_sha256_BYTES);
+  digest.Absorb(study == fields.end() ? "0" : "1");
+  if (study != fields.end()) digest.Absorb(study->second);
+  return digest.Hex();
+}
+
+core::Status AuditLog::SetKey(std::string key) {
+  if (key.size() < kMinKeyBytes) {
+    return core::InvalidArgument("an audit key must be at least " + std::to_string(kMinKeyBytes) +
+                                     " bytes, not " + std::to_string(key.size()),
+                                 "audit key");
+  }
+  key_ = std::move(key);
+  return core::Status::Ok();
 }
 
 core::Result<std::string> AuditLog::Append(const AuditRecord& record) {
@@ -142,8 +195,9 @@ core::Result<std::string> AuditLog::Append(const AuditRecord& record) {
       {"bytes", std::to_string(record.bytes)},
   };
   if (record.study) fields.emplace(kStudy, *record.study);
-  FEDRX_ASSIGN_OR_RETURN(std::string hash, HashOf(fields));
+  FEDRX_ASSIGN_OR_RETURN(std::string hash, HashOf(fields, key_ ? &*key_ : nullptr));
   fields.emplace(kHash, hash);
+  if (key_) fields.emplace(kMac, kHmac);
   core::Result<std::string> id = store_.StreamAppend(stream_, fields);
   if (!id.ok()) {
     // The head is unchanged: the next Append chains on the same predecessor.
@@ -169,6 +223,7 @@ core::Result<VerifyReport> AuditLog::Verify() {
     for (std::string_view name : kChained) known.emplace(name);
     known.emplace(kStudy);
     known.emplace(kHash);
+    known.emplace(kMac);
     return known;
   }();
   VerifyReport report;
@@ -194,7 +249,25 @@ core::Result<VerifyReport> AuditLog::Verify() {
       }
       core::FieldMap chained = entry.fields;
       chained.erase(std::string(kHash));
-      core::Result<std::string> computed = HashOf(chained);
+      auto mac = chained.find(std::string(kMac));
+      const bool keyed = mac != chained.end();
+      if (keyed && mac->second != kHmac) {
+        return DataLoss("malformed audit entry: unknown mac '" + mac->second + "'", entry.id);
+      }
+      if (keyed && !key_) {
+        return core::Status(core::StatusCode::kFailedPrecondition,
+                            "the audit trail is keyed (HMAC-SHA-256): verifying it needs the "
+                            "audit key",
+                            entry.id);
+      }
+      if (!keyed && key_) {
+        return DataLoss(
+            "unkeyed entry in a keyed audit trail: written without the audit key (forged, or "
+            "from before the key was set)",
+            entry.id);
+      }
+      if (keyed) chained.erase(mac);
+      core::Result<std::string> computed = HashOf(chained, key_ ? &*key_ : nullptr);
       if (!computed.ok()) {
         return DataLoss("malformed audit entry: " + computed.status().message(), entry.id);
       }
@@ -226,6 +299,74 @@ core::Result<VerifyReport> AuditLog::Verify() {
                     head_id_);
   }
   return report;
+}
+
+core::Result<std::string> LoadAuditKey(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return core::NotFound("audit key file '" + path + "' does not exist", path);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return core::InvalidArgument("audit key file '" + path + "' is not a regular file", path);
+  }
+  if ((st.st_mode & 077) != 0) {
+    return core::Status(core::StatusCode::kPermissionDenied,
+                        "audit key file '" + path +
+                            "' may be read by group or others (chmod 600 it)",
+                        path);
+  }
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string hex;
+  for (char c : text.str()) {
+    if (c == '\n' || c == '\r' || c == ' ' || c == '\t') continue;
+    hex.push_back(c);
+  }
+  if (hex.size() < 2 * AuditLog::kMinKeyBytes || hex.size() % 2 != 0) {
+    return core::InvalidArgument("audit key file '" + path + "' must hold at least " +
+                                     std::to_string(2 * AuditLog::kMinKeyBytes) +
+                                     " hex digits (an even number), found " +
+                                     std::to_string(hex.size()) + " characters",
+                                 path);
+  }
+  std::string key(hex.size() / 2, '\0');
+  std::size_t written = 0;
+  if (sodium_hex2bin(reinterpret_cast<unsigned char*>(key.data()), key.size(), hex.data(),
+                     hex.size(), nullptr, &written, nullptr) != 0 ||
+      written != key.size()) {
+    return core::InvalidArgument("audit key file '" + path + "' holds characters that are not hex",
+                                 path);
+  }
+  return key;
+}
+
+core::Status WriteNewAuditKey(const std::string& path) {
+  if (sodium_init() < 0) return core::Internal("libsodium failed to initialise", "audit key");
+  unsigned char key[AuditLog::kMinKeyBytes];
+  randombytes_buf(key, sizeof key);
+  char hex[2 * sizeof key + 1];
+  sodium_bin2hex(hex, sizeof hex, key, sizeof key);
+  sodium_memzero(key, sizeof key);
+  const std::string tmp = path + ".tmp";
+  const mode_t old = ::umask(077);
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << hex << "\n";
+    out.close();
+    if (!out) {
+      ::umask(old);
+      std::remove(tmp.c_str());
+      return core::Unavailable("cannot write audit key file '" + tmp + "'", path);
+    }
+  }
+  ::umask(old);
+  sodium_memzero(hex, sizeof hex);
+  if (::chmod(tmp.c_str(), 0600) != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return core::Unavailable("cannot move the audit key into '" + path + "'", path);
+  }
+  return core::Status::Ok();
 }
 
 }  // namespace fedrx::security

@@ -44,13 +44,17 @@ struct VerifyReport {
 // canonical, length-prefixed encoding of prev and every field in a fixed
 // order, so no field's bytes can be moved into another.
 //
+// With an audit key (SetKey), `hash` is HMAC-SHA-256 under the key instead,
+// and each entry carries `mac` = "hmac-sha256".
+//
 // What the chain detects: an entry deleted (XDEL) or inserted (its successor's
 // prev no longer matches), an entry rewritten in a copied stream (its hash no
-// longer matches), a forged entry (its prev or hash does not match). What it
-// cannot: someone with write access to Redis recomputing the whole chain from
-// the forgery onwards (the hash is unkeyed), or the newest entries being
-// trimmed, unless this instance appended them (Verify then checks they are
-// still there). Anchoring the last hash elsewhere closes both.
+// longer matches), a forged entry (its prev or hash does not match). Unkeyed,
+// it cannot stop someone with write access to Redis recomputing the whole
+// chain from the forgery onwards; keyed, only a holder of the key can (keep
+// the key with the gateway, not in Redis). Neither detects the newest entries
+// being trimmed, unless this instance appended them (Verify then checks they
+// are still there); anchoring the last hash elsewhere would close that.
 class AuditLog {
  public:
   // The chain start, and the length of a hash in hex.
@@ -81,12 +85,22 @@ class AuditLog {
   // Hex SHA-256 of an entry's canonical encoding; `fields` are the stored
   // fields without `hash`. kInvalidArgument if a required field is missing.
   static core::Result<std::string> HashOf(const core::FieldMap& fields);
+  // The same, HMAC-SHA-256 under `key` when it is not null.
+  static core::Result<std::string> HashOf(const core::FieldMap& fields, const std::string* key);
+
+  // Keys the chain: later appends are HMACs under `key` (raw bytes, at least
+  // kMinKeyBytes), and Verify checks every entry with it, refusing unkeyed
+  // entries. Without a key, Verify refuses a keyed trail with
+  // kFailedPrecondition (it cannot check it). kInvalidArgument for a short key.
+  static constexpr std::size_t kMinKeyBytes = 32;
+  core::Status SetKey(std::string key);
 
  private:
   core::StateStore& store_;
   const core::Clock& clock_;
   core::Metrics& metrics_;
   core::Key stream_;
+  std::optional<std::string> key_;  // a secret: never log it
   // The chain head once known: the hash and id of the newest entry.
   bool head_loaded_ = false;
   std::string head_hash_;
@@ -94,5 +108,13 @@ class AuditLog {
   // Whether head_id_ was appended (so must still exist) by this instance.
   bool appended_ = false;
 };
+
+// The audit key file: one line of hex (at least 64 digits, i.e. 32 bytes),
+// mode 0600. Load refuses, naming the file: a missing file (kNotFound), one
+// group or others may access (kPermissionDenied; chmod 600), or content that
+// is not such hex (kInvalidArgument). Returns the raw key bytes.
+core::Result<std::string> LoadAuditKey(const std::string& path);
+// Writes a fresh random 32-byte key to `path` (0600, replacing it whole).
+core::Status WriteNewAuditKey(const std::string& path);
 
 }  // namespace fedrx::security

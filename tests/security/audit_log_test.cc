@@ -3,6 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -256,6 +260,100 @@ TEST_F(AuditLogTest, TheEncodingIsLengthPrefixedSoBytesCannotShiftBetweenFields)
   EXPECT_EQ(*AuditLog::HashOf(a), *AuditLog::HashOf(core::FieldMap(a)));
   a.erase("reason");
   EXPECT_EQ(AuditLog::HashOf(a).status().code(), StatusCode::kInvalidArgument);
+}
+
+// --- Keyed chain (HMAC-SHA-256) -----------------------------------------------
+
+const std::string kKey(32, '\x5a');
+
+TEST_F(AuditLogTest, AKeyedTrailVerifiesOnlyWithItsKey) {
+  ASSERT_TRUE(log_.SetKey(kKey).ok());
+  AppendMany(log_, 5);
+  for (const auto& entry : Entries()) EXPECT_EQ(entry.fields.at("mac"), "hmac-sha256");
+  AuditLog keyed(store_, clock_, metrics_);
+  ASSERT_TRUE(keyed.SetKey(kKey).ok());
+  auto report = keyed.Verify();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->records, 5u);
+
+  auto without = AuditLog(store_, clock_, metrics_).Verify();
+  EXPECT_EQ(without.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(without.status().message(), HasSubstr("needs the audit key"));
+
+  AuditLog wrong(store_, clock_, metrics_);
+  ASSERT_TRUE(wrong.SetKey(std::string(32, '\x01')).ok());
+  auto mismatch = wrong.Verify();
+  EXPECT_EQ(mismatch.status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(mismatch.status().where(), Entries().front().id);
+  EXPECT_THAT(mismatch.status().message(), HasSubstr("hash mismatch"));
+}
+
+TEST_F(AuditLogTest, ARecomputedChainWithoutTheKeyIsDetected) {
+  ASSERT_TRUE(log_.SetKey(kKey).ok());
+  AppendMany(log_, 4);
+  // Someone with Redis access but not the key rewrites entry 2 and rebuilds
+  // the chain from there with the unkeyed hash (dropping `mac`), or with a
+  // guessed key (keeping it).
+  for (bool keep_mac : {false, true}) {
+    const core::Key copy = core::TestKey(keep_mac ? "forged-mac" : "forged-plain");
+    const std::string guessed(32, '\x02');
+    std::string prev(AuditLog::kGenesis);
+    std::vector<std::string> ids;
+    for (core::StreamEntry entry : Entries()) {
+      if (ids.size() >= 2) {
+        if (ids.size() == 2) entry.fields["actor"] = "site-evil";
+        entry.fields["prev"] = prev;
+        entry.fields.erase("hash");
+        entry.fields.erase("mac");
+        entry.fields["hash"] = *AuditLog::HashOf(entry.fields, keep_mac ? &guessed : nullptr);
+        if (keep_mac) entry.fields["mac"] = "hmac-sha256";
+      }
+      prev = entry.fields.at("hash");
+      ids.push_back(*store_.StreamAppend(copy, entry.fields));
+    }
+    AuditLog verifier(store_, clock_, metrics_, copy);
+    ASSERT_TRUE(verifier.SetKey(kKey).ok());
+    auto report = verifier.Verify();
+    EXPECT_EQ(report.status().code(), StatusCode::kDataLoss);
+    EXPECT_EQ(report.status().where(), ids[2]);
+    EXPECT_THAT(report.status().message(),
+                HasSubstr(keep_mac ? "hash mismatch" : "unkeyed entry in a keyed audit trail"));
+  }
+}
+
+TEST_F(AuditLogTest, AShortKeyIsRefused) {
+  auto s = log_.SetKey("short");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("at least 32 bytes"));
+}
+
+TEST(AuditKeyFileTest, AWrittenKeyLoadsBackAndBadFilesAreRefusedNamingTheFile) {
+  char dir_template[] = "/tmp/fedrx-audit-key-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string path = dir + "/audit.key";
+  ASSERT_TRUE(WriteNewAuditKey(path).ok());
+  auto key = LoadAuditKey(path);
+  ASSERT_TRUE(key.ok()) << key.status();
+  EXPECT_EQ(key->size(), 32u);
+  const std::string second = dir + "/second.key";
+  ASSERT_TRUE(WriteNewAuditKey(second).ok());
+  EXPECT_NE(*LoadAuditKey(second), *key);
+
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  EXPECT_EQ(LoadAuditKey(path).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(LoadAuditKey(path).status().where(), path);
+
+  const std::string bad = dir + "/bad.key";
+  { std::ofstream(bad) << "zz" << std::string(62, '0') << "\n"; }
+  ASSERT_EQ(::chmod(bad.c_str(), 0600), 0);
+  EXPECT_THAT(LoadAuditKey(bad).status().message(), HasSubstr("not hex"));
+  const std::string shorter = dir + "/short.key";
+  { std::ofstream(shorter) << "abcd\n"; }
+  ASSERT_EQ(::chmod(shorter.c_str(), 0600), 0);
+  EXPECT_THAT(LoadAuditKey(shorter).status().message(), HasSubstr("at least 64 hex digits"));
+  EXPECT_EQ(LoadAuditKey(dir + "/none.key").status().code(), StatusCode::kNotFound);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
