@@ -97,10 +97,10 @@ void GatewayService::Audit(const core::Inbound& in, security::Decision decision,
   record.message_id = in.message.header.message_id;
   record.bytes = TensorBytes(in.message);
   if (std::string study = StudyOf(in.message.body); !study.empty()) record.study = study;
-  // The log counts its own failures; the message's fate does not depend on it.
-  if (auto appended = security_.audit->Append(record); !appended.ok()) {
-    std::cerr << "gateway: audit append failed for " << in.identity << ": " << appended.status()
-              << "\n";
+  // Queued, and written in one round trip per Tick; the log counts its own
+  // failures, and the message's fate does not depend on them.
+  if (core::Status queued = security_.audit->Enqueue(record); !queued.ok()) {
+    std::cerr << "gateway: audit record refused for " << in.identity << ": " << queued << "\n";
   }
 }
 
@@ -114,9 +114,8 @@ void GatewayService::AuditEvent(const std::string& actor, const std::string& rol
   record.action = action;
   record.decision = decision;
   record.reason = reason;
-  if (auto appended = security_.audit->Append(record); !appended.ok()) {
-    std::cerr << "gateway: audit append failed for " << actor << ": " << appended.status()
-              << "\n";
+  if (core::Status queued = security_.audit->Enqueue(record); !queued.ok()) {
+    std::cerr << "gateway: audit record refused for " << actor << ": " << queued << "\n";
   }
 }
 
@@ -574,6 +573,16 @@ void GatewayService::OnCoordinatorMessage(codec::Message&& message) {
   to_sites_.Inc();
 }
 
+void GatewayService::FlushAudit() {
+  if (security_.audit == nullptr || security_.audit->queued() == 0) return;
+  const std::size_t queued = security_.audit->queued();
+  if (core::Status s = security_.audit->Flush(); !s.ok()) {
+    std::cerr << "gateway: " << queued << " audit records could not be stored: " << s << "\n";
+  }
+}
+
+void GatewayService::BeginDrain() { FlushAudit(); }
+
 core::Status GatewayService::Tick() {
   const auto now = clock_.Now();
   if (now >= next_sweep_) {
@@ -581,6 +590,7 @@ core::Status GatewayService::Tick() {
                                                             std::chrono::milliseconds(1000));
     Sweep();
   }
+  FlushAudit();
   if (probe_in_flight_ || now < next_probe_) return core::Status::Ok();
   next_probe_ = now + options_.probe_interval;
   probe_in_flight_ = true;

@@ -67,6 +67,8 @@ class GatewayService final : public core::Service {
   core::Status Start() override;
   core::Status Tick() override;
   core::Readiness CheckReady() override;
+  // Writes the audit records still queued.
+  void BeginDrain() override;
 
   // The site bound to a peer, or empty.
   std::string SiteOf(const core::PeerId& peer) const;
@@ -109,6 +111,7 @@ class GatewayService final : public core::Service {
   void Bind(const std::string& site, const core::PeerId& peer);
   void Unbind(const std::string& site);
   void Forward(codec::Message&& m, const std::string& site);
+  void FlushAudit();
 
   GatewayOptions options_;
   core::Bus& bus_;

@@ -477,6 +477,34 @@ Result<std::string> RedisStateStore::StreamAppend(const Key& stream, const Field
   return std::string(Text(*reply));
 }
 
+Result<std::vector<std::string>> RedisStateStore::StreamAppendMany(
+    const Key& stream, const std::vector<FieldMap>& entries) {
+  std::vector<Command> commands;
+  commands.reserve(entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].empty()) {
+      return InvalidArgument("StreamAppendMany entry " + std::to_string(i) + " has no fields",
+                             stream.str());
+    }
+    Command command = {"XADD", stream.str(), "*"};
+    for (const auto& [field, value] : entries[i]) {
+      command.push_back(field);
+      command.push_back(value);
+    }
+    commands.push_back(std::move(command));
+  }
+  std::vector<std::string> ids;
+  if (commands.empty()) return ids;
+  FEDRX_ASSIGN_OR_RETURN(std::vector<ReplyPtr> replies, RoundTrip(commands));
+  ids.reserve(replies.size());
+  for (const ReplyPtr& reply : replies) {
+    if (reply->type == REDIS_REPLY_ERROR) return ErrorReply(*reply, stream.str());
+    if (reply->type != REDIS_REPLY_STRING) return Unexpected(*reply, "XADD", stream.str());
+    ids.emplace_back(Text(*reply));
+  }
+  return ids;
+}
+
 Result<std::vector<StreamEntry>> RedisStateStore::StreamEntries(const redisReply& reply,
                                                                 std::string_view command,
                                                                 std::string_view where) {

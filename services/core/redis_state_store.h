@@ -92,6 +92,8 @@ class RedisStateStore final : public StateStore {
   Result<std::vector<FieldMap>> HashGetAllMany(const std::vector<Key>& keys) override;
   Status Apply(const WriteBatch& batch) override;
   Result<std::string> StreamAppend(const Key& stream, const FieldMap& fields) override;
+  Result<std::vector<std::string>> StreamAppendMany(const Key& stream,
+                                                    const std::vector<FieldMap>& entries) override;
   Result<std::vector<StreamEntry>> StreamRange(const Key& stream, std::string_view from_id = "-",
                                                std::size_t count = 0) override;
   Result<std::optional<StreamEntry>> StreamLast(const Key& stream) override;

@@ -111,6 +111,12 @@ class StateStore {
   // Appends an entry and returns the id the store gave it. An empty `fields`
   // is kInvalidArgument (Redis has no empty entries).
   virtual Result<std::string> StreamAppend(const Key& stream, const FieldMap& fields) = 0;
+  // Appends every entry of `entries`, in order, in one round trip
+  // (pipelined, not atomic), and returns their ids. An empty entry is
+  // kInvalidArgument and nothing is sent. On a store error some leading
+  // entries may have been appended: the caller re-reads the stream to know.
+  virtual Result<std::vector<std::string>> StreamAppendMany(
+      const Key& stream, const std::vector<FieldMap>& entries) = 0;
   // Entries with id >= `from_id` in id order; "-" is the start. At most
   // `count` of them, all when 0. An absent stream has no entries; a malformed
   // `from_id` is kInvalidArgument.

@@ -152,39 +152,50 @@ core::Status AuditLog::SetKey(std::string key) {
 }
 
 core::Result<std::string> AuditLog::Append(const AuditRecord& record) {
+  FEDRX_RETURN_IF_ERROR(Enqueue(record));
+  FEDRX_RETURN_IF_ERROR(Flush());
+  return head_id_;
+}
+
+core::Status AuditLog::LoadHead() {
+  if (head_loaded_) return core::Status::Ok();
+  core::Result<std::optional<core::StreamEntry>> last = store_.StreamLast(stream_);
+  if (!last.ok()) {
+    metrics_.CountError("audit", "store");
+    return last.status();
+  }
+  if (!last->has_value()) {
+    head_hash_ = std::string(kGenesis);
+    head_id_.clear();
+  } else {
+    const core::StreamEntry& entry = **last;
+    auto hash = entry.fields.find(std::string(kHash));
+    if (hash == entry.fields.end() || !IsHexDigest(hash->second)) {
+      metrics_.CountError("audit", "broken_chain");
+      return DataLoss(
+          "the newest audit entry has no valid hash to chain on; run "
+          "`fedrx audit verify`",
+          entry.id);
+    }
+    head_hash_ = hash->second;
+    head_id_ = entry.id;
+  }
+  pending_head_ = head_hash_;
+  head_loaded_ = true;
+  return core::Status::Ok();
+}
+
+core::Status AuditLog::Enqueue(const AuditRecord& record) {
   FEDRX_RETURN_IF_ERROR(CheckField(record.actor, "actor", kMaxFieldBytes, true));
   FEDRX_RETURN_IF_ERROR(CheckField(record.role, "role", kMaxFieldBytes, false));
   FEDRX_RETURN_IF_ERROR(CheckField(record.action, "action", kMaxFieldBytes, true));
   FEDRX_RETURN_IF_ERROR(CheckField(record.reason, "reason", kMaxReasonBytes, false));
   FEDRX_RETURN_IF_ERROR(CheckField(record.message_id, "message_id", kMaxFieldBytes, false));
   if (record.study) FEDRX_RETURN_IF_ERROR(CheckField(*record.study, "study", kMaxFieldBytes, true));
-
-  if (!head_loaded_) {
-    core::Result<std::optional<core::StreamEntry>> last = store_.StreamLast(stream_);
-    if (!last.ok()) {
-      metrics_.CountError("audit", "store");
-      return last.status();
-    }
-    if (!last->has_value()) {
-      head_hash_ = std::string(kGenesis);
-    } else {
-      const core::StreamEntry& entry = **last;
-      auto hash = entry.fields.find(std::string(kHash));
-      if (hash == entry.fields.end() || !IsHexDigest(hash->second)) {
-        metrics_.CountError("audit", "broken_chain");
-        return DataLoss(
-            "the newest audit entry has no valid hash to chain on; run "
-            "`fedrx audit verify`",
-            entry.id);
-      }
-      head_hash_ = hash->second;
-      head_id_ = entry.id;
-    }
-    head_loaded_ = true;
-  }
+  if (pending_.empty()) FEDRX_RETURN_IF_ERROR(LoadHead());
 
   core::FieldMap fields = {
-      {"prev", head_hash_},
+      {"prev", pending_head_},
       {"at", std::to_string(clock_.WallMillis())},
       {"actor", record.actor},
       {"role", record.role},
@@ -198,26 +209,44 @@ core::Result<std::string> AuditLog::Append(const AuditRecord& record) {
   FEDRX_ASSIGN_OR_RETURN(std::string hash, HashOf(fields, key_ ? &*key_ : nullptr));
   fields.emplace(kHash, hash);
   if (key_) fields.emplace(kMac, kHmac);
-  core::Result<std::string> id = store_.StreamAppend(stream_, fields);
-  if (!id.ok()) {
-    // The head is unchanged: the next Append chains on the same predecessor.
-    // An append whose outcome is unknown (connection lost mid-call) would
-    // fork the chain, so re-read the head next time.
+  pending_head_ = std::move(hash);
+  pending_.push_back(std::move(fields));
+  pending_decisions_.push_back(record.decision);
+  return core::Status::Ok();
+}
+
+core::Status AuditLog::Flush() {
+  if (pending_.empty()) return core::Status::Ok();
+  std::vector<core::FieldMap> entries = std::move(pending_);
+  std::vector<Decision> decisions = std::move(pending_decisions_);
+  pending_.clear();
+  pending_decisions_.clear();
+  core::Result<std::vector<std::string>> ids = store_.StreamAppendMany(stream_, entries);
+  if (!ids.ok()) {
+    // Some leading entries may be stored: re-read the head next time so the
+    // chain continues from what is really there, never forks.
     head_loaded_ = false;
     metrics_.CountError("audit", "store");
-    return id.status();
+    metrics_
+        .Counter("audit_records_lost_total", "Audit records that could not be stored")
+        .Inc(static_cast<double>(entries.size()));
+    return ids.status();
   }
-  head_hash_ = std::move(hash);
-  head_id_ = *id;
+  head_hash_ = entries.back().at(std::string(kHash));
+  head_id_ = ids->back();
+  pending_head_ = head_hash_;
   appended_ = true;
-  metrics_
-      .Counter("audit_records_total", "Audit records appended, by decision.",
-               {{"decision", DecisionName(record.decision)}})
-      .Inc();
-  return id;
+  for (Decision d : decisions) {
+    metrics_
+        .Counter("audit_records_total", "Audit records appended, by decision.",
+                 {{"decision", DecisionName(d)}})
+        .Inc();
+  }
+  return core::Status::Ok();
 }
 
 core::Result<VerifyReport> AuditLog::Verify() {
+  FEDRX_RETURN_IF_ERROR(Flush());
   static const std::set<std::string, std::less<>> kKnown = [] {
     std::set<std::string, std::less<>> known;
     for (std::string_view name : kChained) known.emplace(name);

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "services/core/clock.h"
 #include "services/core/keys.h"
@@ -75,6 +76,16 @@ class AuditLog {
   // Blocks for one round trip (two the first time).
   core::Result<std::string> Append(const AuditRecord& record);
 
+  // Batched appends for a busy writer: Enqueue chains `record` on the last
+  // queued one (validating it as Append does; reads the head first when
+  // nothing is queued), and Flush writes everything queued in one pipelined
+  // round trip. Until Flush the records exist only in this process. A failed
+  // Flush drops what was queued (counted in
+  // fedrx_<svc>_audit_records_lost_total) and re-reads the head next time.
+  core::Status Enqueue(const AuditRecord& record);
+  core::Status Flush();
+  std::size_t queued() const { return pending_.size(); }
+
   // Walks the whole stream, oldest first, in pages. OK with the count of
   // records checked; otherwise kDataLoss with `where` = the id of the first
   // bad entry and a message that says what is wrong: "malformed", "hash
@@ -107,6 +118,11 @@ class AuditLog {
   std::string head_id_;
   // Whether head_id_ was appended (so must still exist) by this instance.
   bool appended_ = false;
+  // Queued by Enqueue, not yet flushed; pending_head_ is the newest queued hash.
+  std::vector<core::FieldMap> pending_;
+  std::vector<Decision> pending_decisions_;
+  std::string pending_head_;
+  core::Status LoadHead();
 };
 
 // The audit key file: one line of hex (at least 64 digits, i.e. 32 bytes),

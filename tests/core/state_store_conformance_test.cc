@@ -441,6 +441,26 @@ TYPED_TEST(StateStoreConformanceTest, StreamAppendGivesIncreasingIdsAndRangeRead
   }
 }
 
+TYPED_TEST(StateStoreConformanceTest, StreamAppendManyAppendsInOrderInOneCall) {
+  StateStore& store = this->store();
+  const Key stream = TestKey("stream-many");
+  VALUE(store.StreamAppend(stream, {{"n", "first"}}));
+  std::vector<FieldMap> entries;
+  for (int i = 0; i < 50; ++i) entries.push_back({{"n", std::to_string(i)}, {"b", kBinary}});
+  const std::vector<std::string> ids = VALUE(store.StreamAppendMany(stream, entries));
+  ASSERT_EQ(ids.size(), 50u);
+  const std::vector<StreamEntry> all = VALUE(store.StreamRange(stream));
+  ASSERT_EQ(all.size(), 51u);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(all[i + 1].id, ids[i]);
+    EXPECT_EQ(all[i + 1].fields, entries[i]);
+  }
+  EXPECT_TRUE(VALUE(store.StreamAppendMany(stream, {})).empty());
+  Status empty_entry = store.StreamAppendMany(stream, {{{"n", "x"}}, {}}).status();
+  EXPECT_EQ(empty_entry.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(VALUE(store.StreamRange(stream)).size(), 51u);
+}
+
 TYPED_TEST(StateStoreConformanceTest, StreamRangeStartsAtFromIdInclusiveAndStopsAtCount) {
   StateStore& store = this->store();
   const Key stream = TestKey("stream");

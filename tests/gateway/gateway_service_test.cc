@@ -285,6 +285,10 @@ TEST_F(GatewayIdentityTest, AdmittedAndDeniedMessagesAreAuditedInAVerifiableChai
   ASSERT_FALSE(Register(site_a_, ch, "site-b").ok());
   ASSERT_TRUE(site_a_.Send(ch, core::MakeMessage(codec::Heartbeat{})).ok());
   network_.Pump();
+  // Records are queued and written once per Tick.
+  EXPECT_EQ(gateway_metrics_.Read("fedrx_gateway_audit_records_total", {{"decision", "admitted"}}),
+            0);
+  ASSERT_TRUE(secure_gateway_.Tick().ok());
 
   EXPECT_EQ(gateway_metrics_.Read("fedrx_gateway_audit_records_total", {{"decision", "admitted"}}),
             2);

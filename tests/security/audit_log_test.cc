@@ -203,6 +203,37 @@ TEST_F(AuditLogTest, ANewLogOnTheSameStoreContinuesTheChain) {
   EXPECT_EQ(report->records, 5u);
 }
 
+TEST_F(AuditLogTest, QueuedRecordsChainAndAreWrittenInOneFlush) {
+  AppendMany(log_, 2);
+  for (int i = 2; i < 12; ++i) ASSERT_TRUE(log_.Enqueue(Record(i)).ok());
+  EXPECT_EQ(log_.queued(), 10u);
+  EXPECT_EQ(Entries().size(), 2u);  // nothing written before Flush
+  ASSERT_TRUE(log_.Flush().ok());
+  EXPECT_EQ(log_.queued(), 0u);
+  const auto entries = Entries();
+  ASSERT_EQ(entries.size(), 12u);
+  EXPECT_EQ(entries[2].fields.at("prev"), entries[1].fields.at("hash"));
+  EXPECT_EQ(entries[11].fields.at("message_id"), "m-11");
+  auto report = AuditLog(store_, clock_, metrics_).Verify();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->records, 12u);
+}
+
+TEST_F(AuditLogTest, AFailedFlushLosesOnlyTheQueuedRecordsCountedAndTheChainGoesOn) {
+  AppendMany(log_, 2);
+  ASSERT_TRUE(log_.Enqueue(Record(2)).ok());
+  ASSERT_TRUE(log_.Enqueue(Record(3)).ok());
+  store_.SetDown(true);
+  EXPECT_EQ(log_.Flush().code(), StatusCode::kUnavailable);
+  store_.SetDown(false);
+  EXPECT_EQ(metrics_.Read("fedrx_test_audit_records_lost_total"), 2);
+  EXPECT_EQ(log_.queued(), 0u);
+  AppendMany(log_, 2, 4);
+  auto report = log_.Verify();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->records, 4u);
+}
+
 TEST_F(AuditLogTest, AStoreOutageFailsTheAppendAndTheChainStaysWhole) {
   AppendMany(log_, 2);
   store_.SetDown(true);

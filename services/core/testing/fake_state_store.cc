@@ -312,6 +312,22 @@ Status FakeStateStore::Apply(const WriteBatch& batch) {
   return Status::Ok();
 }
 
+Result<std::vector<std::string>> FakeStateStore::StreamAppendMany(
+    const Key& stream, const std::vector<FieldMap>& entries) {
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].empty()) {
+      return InvalidArgument("StreamAppendMany entry " + std::to_string(i) + " has no fields",
+                             stream.str());
+    }
+  }
+  std::vector<std::string> ids;
+  for (const FieldMap& fields : entries) {
+    FEDRX_ASSIGN_OR_RETURN(std::string id, StreamAppend(stream, fields));
+    ids.push_back(std::move(id));
+  }
+  return ids;
+}
+
 Result<std::string> FakeStateStore::StreamAppend(const Key& stream, const FieldMap& fields) {
   std::lock_guard<std::mutex> lock(mu_);
   FEDRX_RETURN_IF_ERROR(Enter());
