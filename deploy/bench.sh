@@ -25,6 +25,9 @@ BUILD_DIR=${FEDRX_BUILD_DIR:-build}
 OPENBLAS_NUM_THREADS=1 "$BUILD_DIR/tests/bench/fedrx_trainer_bench" --torch --out "$OUT"
 # Streaming FedAvg vs STREAM copy/triad and the numpy list-then-average baseline.
 "$BUILD_DIR/tests/bench/fedrx_aggregation_bench" --out "$OUT"
+# The gateway (CURVE, registry, audit) against direct connections, and fairness
+# under a flood from one identity.
+"$BUILD_DIR/tests/bench/fedrx_gateway_bench" --out "$OUT"
 # The real processes on loopback: synthetic studies, then the Tox21 demo round.
 "$BUILD_DIR/tests/bench/fedrx_framework_bench" --out "$OUT"
 echo "bench: results in $OUT"

@@ -6,6 +6,13 @@
 # while no molecule leaves its site. Then the same network is trained on each
 # site's data alone and on all data pooled, with the same budget, and all are
 # compared on the held-out scaffold test set.
+#
+# Security: the coordinator is a CurveZMQ server that admits only the keys in
+# its authorised clients file (here, the gateway's), so nothing on the platform
+# network can talk to it directly. One admin is enrolled straight into Redis
+# (the bootstrap); every other enrolment, the study and the audit check go
+# through the gateway as that admin, and a scientist watches the study and
+# fetches the model through the gateway too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/build.sh 2>&1 | tail -2
@@ -14,7 +21,7 @@ RUN=.fedrx-run
 rm -rf "$RUN"
 mkdir -p "$RUN/data" "$RUN/models" "$RUN/keys"
 REDIS_PORT=6390
-export FEDRX_COORDINATOR=tcp://127.0.0.1:5570
+GATEWAY=tcp://127.0.0.1:5560
 FEDRX="$BIN/services/cli/fedrx"
 LAB="$BIN/services/lab/fedrx-lab"
 STUDY=${FEDRX_DEMO_STUDY:-deploy/studies/tox21-demo.study}
@@ -42,46 +49,67 @@ step "Preparing each institution's data (scaffold split, non-IID shares by scaff
 "$LAB" prepare --data deploy/data/tox21/tox21.csv --out "$RUN/data" \
   --sites "$(IFS=,; echo "${SITES[*]}")" --shares 0.5,0.3,0.2 --seed 7
 
-step "Starting Redis (append-only persistence in $RUN/), the coordinator and the gateway"
+step "Starting Redis (append-only persistence in $RUN/)"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN" --save "" --appendonly yes \
   >"$RUN/redis.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-step "Enrolling the three institutions: each receives its CURVE key pair; the platform keeps only the public keys"
-for i in "${!SITES[@]}"; do
-  "$FEDRX" institutions enrol --redis "127.0.0.1:$REDIS_PORT" --id "${SITES[$i]}" \
-    --name "${INSTITUTIONS[$i]}" --role site --key-out "$RUN/keys/${SITES[$i]}.key"
-done
-GATEWAY_PUBLIC_KEY=$("$FEDRX" keys generate --out "$RUN/keys/gateway.key" | awk '{print $NF}')
+step "Platform keys: the coordinator admits only the gateway's CURVE key; the gateway only enrolled keys"
+KEYS="$RUN/keys"  # the paths deploy/coordinator.conf and deploy/gateway.conf name
+"$FEDRX" keys generate --out "$KEYS/coordinator.key" >/dev/null
+"$FEDRX" keys public "$KEYS/coordinator.key" --out "$KEYS/coordinator.pub"
+"$FEDRX" keys generate --out "$KEYS/gateway.key" >/dev/null
+"$FEDRX" keys public "$KEYS/gateway.key" --out "$KEYS/gateway.pub"
+GATEWAY_PUBLIC_KEY=$("$FEDRX" keys public "$KEYS/gateway.key")
+printf '# Who may connect to the coordinator: <id> <role> <public key>\ngateway gateway %s\n' \
+  "$GATEWAY_PUBLIC_KEY" >"$KEYS/coordinator-clients"
 
+step "Bootstrap: the first admin is enrolled directly in Redis (everyone else through the gateway)"
+"$FEDRX" institutions enrol --redis "127.0.0.1:$REDIS_PORT" --id platform-admin \
+  --name "Platform team" --role admin --key-out "$KEYS/platform-admin.key"
+ADMIN=(--gateway "$GATEWAY" --key-file "$KEYS/platform-admin.key"
+  --server-key-file "$KEYS/gateway.pub")
+SCIENTIST=(--gateway "$GATEWAY" --key-file "$KEYS/scientist.key"
+  --server-key-file "$KEYS/gateway.pub")
+
+step "Starting the coordinator (a CurveZMQ server for the gateway's key only) and the gateway"
+# Both read their key files from $KEYS (see deploy/coordinator.conf, deploy/gateway.conf).
 "$BIN/services/coordinator/fedrx-coordinator" --config deploy/coordinator.conf \
   >"$RUN/coordinator.log" 2>&1 &
 pids+=($!)
 wait_ready http://127.0.0.1:9464/readyz coordinator
-FEDRX_GATEWAY_CURVE_KEY_FILE="$RUN/keys/gateway.key" \
-  "$BIN/gateway/fedrx-gateway" --config deploy/gateway.conf >"$RUN/gateway.log" 2>&1 &
+"$BIN/gateway/fedrx-gateway" --config deploy/gateway.conf >"$RUN/gateway.log" 2>&1 &
 pids+=($!)
 wait_ready http://127.0.0.1:9465/readyz gateway
-"$FEDRX" health
+"$FEDRX" "${ADMIN[@]}" health
+
+step "Enrolling the three institutions and a scientist through the gateway, as admin: each receives its CURVE key pair; the platform keeps only the public keys"
+for i in "${!SITES[@]}"; do
+  "$FEDRX" "${ADMIN[@]}" institutions enrol --id "${SITES[$i]}" \
+    --name "${INSTITUTIONS[$i]}" --role site --key-out "$KEYS/${SITES[$i]}.key"
+done
+"$FEDRX" "${ADMIN[@]}" institutions enrol --id scientist-1 --name "Translational scientist" \
+  --role scientist --key-out "$KEYS/scientist.key"
+"$FEDRX" "${ADMIN[@]}" institutions list
 
 step "Starting three sites, each next to its own data; they connect out to the gateway over CurveZMQ"
 for i in "${!SITES[@]}"; do
   site=${SITES[$i]}
   FEDRX_SITE_ID=$site FEDRX_SITE_INSTITUTION="${INSTITUTIONS[$i]}" \
     FEDRX_SITE_DATA="$RUN/data/$site.csv" FEDRX_HTTP_LISTEN="127.0.0.1:$((9466 + i))" \
-    FEDRX_SITE_KEY_FILE="$RUN/keys/$site.key" FEDRX_SITE_GATEWAY_PUBLIC_KEY="$GATEWAY_PUBLIC_KEY" \
+    FEDRX_SITE_KEY_FILE="$KEYS/$site.key" FEDRX_SITE_GATEWAY_PUBLIC_KEY="$GATEWAY_PUBLIC_KEY" \
     "$BIN/services/site/fedrx-site" --config deploy/site.conf >"$RUN/$site.log" 2>&1 &
   pids+=($!)
 done
 for i in "${!SITES[@]}"; do wait_ready "http://127.0.0.1:$((9466 + i))/readyz" "${SITES[$i]}"; done
-"$FEDRX" sites list
+"$FEDRX" "${SCIENTIST[@]}" sites list
 
 step "Federated study: $(grep '^study.name' "$STUDY" | cut -d= -f2- | sed 's/^ *//')"
-"$FEDRX" study create "$STUDY"
+"$FEDRX" "${ADMIN[@]}" study create "$STUDY"
 fed_started=$(date +%s%N)
-"$FEDRX" study watch tox21-demo --interval 500
+"$FEDRX" "${SCIENTIST[@]}" study watch tox21-demo --interval 500
 fed_ms=$(( ($(date +%s%N) - fed_started) / 1000000 ))
-"$FEDRX" study model tox21-demo --out "$RUN/models/federated.bin"
+"$FEDRX" "${SCIENTIST[@]}" study model tox21-demo --out "$RUN/models/federated.bin"
 
 step "Baselines on the same network and budget: each site alone, and all data pooled"
 for site in "${SITES[@]}"; do
@@ -97,9 +125,10 @@ for site in "${SITES[@]}"; do models+=("$site=$RUN/models/$site.bin"); done
 "$LAB" compare --study "$STUDY" --test "$RUN/data/test.csv" --json "$RUN/comparison.json" \
   "${models[@]}" | tail -n +2
 
-step "Audit trail: every admitted and refused action, hash-chained in Redis"
-"$FEDRX" audit verify --redis "127.0.0.1:$REDIS_PORT"
+step "Audit trail: every admitted and refused action, hash-chained in Redis (checked through the gateway)"
+"$FEDRX" "${ADMIN[@]}" audit verify
 curl -fsS http://127.0.0.1:9465/metrics | grep -E '^fedrx_gateway_authentications_total' || true
+curl -fsS http://127.0.0.1:9464/metrics | grep -E '^fedrx_coordinator_authentications_total' || true
 
 step "Coordinator metrics (excerpt)"
 curl -fsS http://127.0.0.1:9464/metrics |

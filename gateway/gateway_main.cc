@@ -17,6 +17,10 @@ constexpr char kUsage[] =
     "  gateway.coordinator_endpoint  the coordinator (tcp://127.0.0.1:5570)\n"
     "  gateway.curve_key_file        CURVE: the gateway's key pair file (0600); sites must\n"
     "                                then be enrolled and active (needs redis.*)\n"
+    "  gateway.coordinator_public_key_file  CURVE to the coordinator: a file holding its\n"
+    "                                public key (`public = <z85>`, or its key-pair file);\n"
+    "                                the gateway connects with its own key pair (needs\n"
+    "                                gateway.curve_key_file)\n"
     "  gateway.status_ttl            how long an institution's status is cached (2s)\n"
     "  gateway.limits.<role>.rate    messages a second per identity of role site,\n"
     "                                scientist or admin (50, 20, 10; 0 = unlimited)\n"
@@ -27,14 +31,29 @@ constexpr char kUsage[] =
     "  bus.max_envelope_bytes, bus.max_tensor_bytes, bus.high_water_mark";
 
 constexpr char kCurveKeyFile[] = "gateway.curve_key_file";
+constexpr char kCoordinatorKeyFile[] = "gateway.coordinator_public_key_file";
 
-// With gateway.curve_key_file, the sites' socket is a CURVE server.
+// With gateway.curve_key_file, the sites' socket is a CURVE server; with
+// gateway.coordinator_public_key_file as well, the connection to the
+// coordinator is a CURVE client authenticated by the same key pair.
 core::Status ConfigureCurve(const core::Config& config, core::BusOptions& bus) {
+  if (config.Has(kCoordinatorKeyFile) && !config.Has(kCurveKeyFile)) {
+    return core::InvalidArgument(
+        std::string("a CURVE connection to the coordinator needs the gateway's own key pair: "
+                    "set ") +
+            kCurveKeyFile + " as well (" + kCoordinatorKeyFile + " is set at " +
+            config.SourceOf(kCoordinatorKeyFile) + ")",
+        kCurveKeyFile);
+  }
   if (!config.Has(kCurveKeyFile)) return core::Status::Ok();
   FEDRX_ASSIGN_OR_RETURN(std::string path, config.String(kCurveKeyFile));
   FEDRX_ASSIGN_OR_RETURN(core::CurveKeyPair pair, core::LoadCurveKeyPair(path));
   bus.curve_public_key = pair.public_key;
   bus.curve_secret_key = pair.secret_key;
+  if (config.Has(kCoordinatorKeyFile)) {
+    FEDRX_ASSIGN_OR_RETURN(std::string server, config.String(kCoordinatorKeyFile));
+    FEDRX_ASSIGN_OR_RETURN(bus.curve_server_key, core::LoadCurvePublicKey(server));
+  }
   return core::Status::Ok();
 }
 
@@ -64,6 +83,7 @@ core::Result<std::unique_ptr<core::Service>> Make(core::ProcessParts& p) {
     p.bus.SetAuthenticator(parts->authenticator.get());
     security.registry = parts->registry.get();
     security.audit = parts->audit.get();
+    security.store = parts->store.get();
     p.keep_alive.push_back(parts);
   }
   return std::unique_ptr<core::Service>(

@@ -51,7 +51,12 @@ fb::Offset<w::StudySpec> Spec(Builder& b, const StudySpec& s) {
                             Strings(b, s.tasks), model, s.rounds, s.min_sites, s.local_epochs,
                             s.learning_rate, s.seed, b.CreateString(s.strategy),
                             s.round_deadline_ms, s.batch_size, Strings(b, s.sites),
-                            s.fingerprint_radius, s.evaluate_every);
+                            s.fingerprint_radius, s.evaluate_every,
+                            b.CreateString(s.server_optimizer), s.server_learning_rate,
+                            s.proximal_mu, s.trim_fraction, s.krum_byzantine, s.norm_bound,
+                            s.dp_clip_norm, s.dp_noise_multiplier, s.dp_delta,
+                            s.dp_epsilon_budget, s.secure_aggregation, s.secagg_threshold,
+                            s.krum_selected, s.server_beta1, s.server_beta2, s.server_tau);
 }
 
 fb::Offset<w::InstitutionInfo> Institution(Builder& b, const InstitutionInfo& v) {
@@ -277,6 +282,22 @@ StudySpec SpecOf(const w::StudySpec* s) {
   out.sites = Strs(s->sites());
   out.fingerprint_radius = s->fingerprint_radius();
   out.evaluate_every = s->evaluate_every();
+  out.server_optimizer = Str(s->server_optimizer());
+  out.server_learning_rate = s->server_learning_rate();
+  out.proximal_mu = s->proximal_mu();
+  out.trim_fraction = s->trim_fraction();
+  out.krum_byzantine = s->krum_byzantine();
+  out.norm_bound = s->norm_bound();
+  out.dp_clip_norm = s->dp_clip_norm();
+  out.dp_noise_multiplier = s->dp_noise_multiplier();
+  out.dp_delta = s->dp_delta();
+  out.dp_epsilon_budget = s->dp_epsilon_budget();
+  out.secure_aggregation = s->secure_aggregation();
+  out.secagg_threshold = s->secagg_threshold();
+  out.krum_selected = s->krum_selected();
+  out.server_beta1 = s->server_beta1();
+  out.server_beta2 = s->server_beta2();
+  out.server_tau = s->server_tau();
   return out;
 }
 
@@ -294,6 +315,15 @@ bool BodyOf(const w::Envelope& env, Body& out, DecodeError& error) {
     error.where = std::move(where);
     return false;
   };
+  // The Verifier accepts a union whose type is set and whose value is absent
+  // (an absent table verifies); every body_as_X() below would then be null.
+  if (const auto type = static_cast<std::size_t>(env.body_type());
+      type >= 1 && type <= kBodyCount && env.body() == nullptr) {
+    return bad(DecodeFault::kMissingField,
+               std::string("the envelope names a ") + kBodyNames[type - 1] +
+                   " body but carries none",
+               "envelope.body");
+  }
   switch (env.body_type()) {
     case w::Body::Error: {
       const auto* v = env.body_as_Error();
@@ -749,6 +779,19 @@ Blob EnvelopeWithBodyType(const std::string& message_id, std::uint8_t body_type)
   env.add_message_id(id);
   env.add_body_type(static_cast<w::Body>(body_type));
   env.add_body(body);
+  w::FinishEnvelopeBuffer(b, env.Finish());
+  auto* detached = new fb::DetachedBuffer(b.Release());
+  return Blob(detached, reinterpret_cast<const std::byte*>(detached->data()), detached->size(),
+              [](void* p) { delete static_cast<fb::DetachedBuffer*>(p); });
+}
+
+Blob EnvelopeWithBodyTypeOnly(const std::string& message_id, std::uint8_t body_type) {
+  fb::FlatBufferBuilder b(256);
+  const auto id = b.CreateString(message_id);
+  w::EnvelopeBuilder env(b);
+  env.add_schema_version(kSchemaVersion);
+  env.add_message_id(id);
+  env.add_body_type(static_cast<w::Body>(body_type));
   w::FinishEnvelopeBuffer(b, env.Finish());
   auto* detached = new fb::DetachedBuffer(b.Release());
   return Blob(detached, reinterpret_cast<const std::byte*>(detached->data()), detached->size(),

@@ -105,6 +105,23 @@ struct StudySpec {
   std::vector<std::string> sites;
   std::uint32_t fingerprint_radius = 0;
   std::uint32_t evaluate_every = 1;
+  // Federation options (federation.fbs documents each).
+  std::string server_optimizer;
+  float server_learning_rate = 1.0f;
+  float proximal_mu = 0;
+  float trim_fraction = 0;
+  std::uint32_t krum_byzantine = 0;
+  float norm_bound = 0;
+  float dp_clip_norm = 0;
+  float dp_noise_multiplier = 0;
+  double dp_delta = 1e-5;
+  double dp_epsilon_budget = 0;
+  bool secure_aggregation = false;
+  std::uint32_t secagg_threshold = 0;
+  std::uint32_t krum_selected = 0;
+  float server_beta1 = 0.9f;
+  float server_beta2 = 0.99f;
+  float server_tau = 0.001f;
 };
 
 struct CreateStudy {

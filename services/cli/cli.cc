@@ -29,48 +29,75 @@ namespace fedrx::cli {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: fedrx [--coordinator ENDPOINT] [--timeout MS] COMMAND\n"
+    "usage: fedrx [--coordinator ENDPOINT | --gateway ENDPOINT --key-file FILE\n"
+    "              --server-key-file FILE] [--timeout MS] COMMAND\n"
     "commands:\n"
-    "  health                          coordinator health and readiness\n"
+    "  health                          health and readiness of the coordinator (or gateway)\n"
     "  sites list                      every registered site\n"
     "  sites register --site ID --institution NAME [--samples N] [--tasks A,B,...]\n"
     "                 [--schema-hash H]\n"
     "  study create FILE               create a study from a `key = value` file\n"
     "  study show ID                   a study's state and its rounds\n"
     "  study watch ID [--interval MS]  follow a study's rounds until it ends\n"
-    "  keys generate --out FILE        a service's own CURVE key pair (0600); prints the\n"
-    "                                  public key its clients need\n"
     "  study model ID [--version N] --out FILE   fetch a model version (raw float32;\n"
     "                                  the latest without --version, 0 is the initial model)\n"
+    "  keys generate --out FILE        a service's own CURVE key pair (0600); prints the\n"
+    "                                  public key its clients need\n"
+    "  keys public KEYFILE [--out FILE]  the public key of a key file: printed, or written\n"
+    "                                  to FILE as `public = <key>` (0644) for clients\n"
     "  institutions enrol --id ID --name NAME --role site|scientist|admin --key-out FILE\n"
     "                                  enrol an institution; its CURVE key pair is written\n"
     "                                  to FILE (created 0600, never printed, not kept)\n"
     "  institutions list               every enrolled institution and its status\n"
     "  institutions suspend|reactivate|revoke ID   change a status (revoked is final)\n"
     "  audit verify                    check the audit trail's hash chain\n"
-    "ENDPOINT defaults to $FEDRX_COORDINATOR or tcp://127.0.0.1:5570.\n"
-    "`institutions` and `audit` talk to Redis directly, not to the coordinator (until the\n"
-    "admin path through the gateway exists): [--redis HOST:PORT], default\n"
-    "$FEDRX_REDIS_HOST:$FEDRX_REDIS_PORT or 127.0.0.1:6379.";
+    "ENDPOINT defaults to $FEDRX_COORDINATOR or tcp://127.0.0.1:5570 (plaintext).\n"
+    "--gateway: every command goes through the gateway over CurveZMQ as the enrolled\n"
+    "institution whose key pair is --key-file (an admin for `institutions`, `audit` and\n"
+    "`study create`; a scientist may show, watch and fetch studies); --server-key-file\n"
+    "holds the gateway's public key (`public = <key>` or its key-pair file).\n"
+    "Without --gateway, `institutions` and `audit` talk to Redis directly: [--redis\n"
+    "HOST:PORT], default $FEDRX_REDIS_HOST:$FEDRX_REDIS_PORT or 127.0.0.1:6379. That is how\n"
+    "the very first admin is enrolled (bootstrap); enrol everyone else through the gateway.";
 
 struct Options {
   std::string endpoint;
+  // True with --gateway: endpoint is the gateway's, reached over CurveZMQ.
+  bool via_gateway = false;
+  std::string key_file;         // --key-file: the caller's key pair
+  std::string server_key_file;  // --server-key-file: the gateway's public key
   std::chrono::milliseconds timeout{5000};
   std::vector<std::string> command;
   std::map<std::string, std::string> flags;
+  // The connection, made by the first request and reused by later ones (`study
+  // watch` asks every interval; through the gateway each new connection would
+  // be another CURVE handshake and registry lookup).
+  mutable std::optional<core::ChannelId> channel;
 };
 
 core::Result<Options> Parse(const std::vector<std::string>& args) {
   Options o;
   const char* env = std::getenv("FEDRX_COORDINATOR");
   o.endpoint = env != nullptr ? env : "tcp://127.0.0.1:5570";
+  bool coordinator_given = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a.rfind("--", 0) == 0) {
       if (i + 1 >= args.size()) return core::InvalidArgument(a + " needs a value", a);
       const std::string& v = args[++i];
+      if (v.empty() && (a == "--gateway" || a == "--key-file" || a == "--server-key-file")) {
+        return core::InvalidArgument(a + " is empty", a);
+      }
       if (a == "--coordinator") {
         o.endpoint = v;
+        coordinator_given = true;
+      } else if (a == "--gateway") {
+        o.endpoint = v;
+        o.via_gateway = true;
+      } else if (a == "--key-file") {
+        o.key_file = v;
+      } else if (a == "--server-key-file") {
+        o.server_key_file = v;
       } else if (a == "--timeout") {
         int ms = 0;
         auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), ms);
@@ -86,8 +113,29 @@ core::Result<Options> Parse(const std::vector<std::string>& args) {
       o.command.push_back(a);
     }
   }
+  if (o.via_gateway) {
+    if (coordinator_given) {
+      return core::InvalidArgument("give --gateway or --coordinator, not both", "--gateway");
+    }
+    if (o.key_file.empty()) {
+      return core::InvalidArgument(
+          "--gateway needs --key-file (your institution's key pair, from its enrolment)",
+          "--key-file");
+    }
+    if (o.server_key_file.empty()) {
+      return core::InvalidArgument("--gateway needs --server-key-file (the gateway's public key)",
+                                   "--server-key-file");
+    }
+  } else if (!o.key_file.empty() || !o.server_key_file.empty()) {
+    return core::InvalidArgument(
+        "--key-file and --server-key-file are for connections through --gateway",
+        o.key_file.empty() ? "--server-key-file" : "--key-file");
+  }
   return o;
 }
+
+// Who answers a command sent over the bus, for messages.
+std::string Peer(const Options& o) { return o.via_gateway ? "the gateway" : "the coordinator"; }
 
 core::Result<std::string> Required(const Options& o, const std::string& flag) {
   auto it = o.flags.find(flag);
@@ -118,12 +166,18 @@ std::string Timestamp(std::int64_t ms) {
 }
 
 core::Result<codec::Message> Ask(core::Bus& bus, const Options& o, codec::Body body) {
-  FEDRX_ASSIGN_OR_RETURN(core::ChannelId ch, bus.Connect(o.endpoint, [](codec::Message&&) {}));
-  auto reply = core::Call(bus, ch, core::MakeMessage(std::move(body)), o.timeout);
+  if (!o.channel) {
+    FEDRX_ASSIGN_OR_RETURN(o.channel, bus.Connect(o.endpoint, [](codec::Message&&) {}));
+  }
+  auto reply = core::Call(bus, *o.channel, core::MakeMessage(std::move(body)), o.timeout);
   if (!reply.ok() && reply.status().code() == core::StatusCode::kDeadlineExceeded) {
-    return core::DeadlineExceeded("no answer from the coordinator within " +
-                                      std::to_string(o.timeout.count()) + " ms",
-                                  o.endpoint);
+    // A refused CURVE handshake looks like silence from the client's side.
+    return core::DeadlineExceeded(
+        "no answer from " + Peer(o) + " within " + std::to_string(o.timeout.count()) + " ms" +
+            (o.via_gateway ? " (is the key pair in " + o.key_file + " enrolled and active, and " +
+                                 o.server_key_file + " the gateway's public key?)"
+                           : ""),
+        o.endpoint);
   }
   return reply;
 }
@@ -141,7 +195,7 @@ core::Status Health(core::Bus& bus, const Options& o, std::ostream& out) {
   out << h.service << " " << h.version << ": " << (h.ready ? "ready" : "NOT READY")
       << (h.detail.empty() ? "" : " (" + h.detail + ")") << ", up " << std::fixed
       << std::setprecision(1) << h.uptime_s << " s\n";
-  return h.ready ? core::Status::Ok() : core::Unavailable("coordinator is not ready", o.endpoint);
+  return h.ready ? core::Status::Ok() : core::Unavailable(h.service + " is not ready", o.endpoint);
 }
 
 core::Status ListSites(core::Bus& bus, const Options& o, std::ostream& out) {
@@ -296,6 +350,21 @@ core::Status GenerateKeys(const Options& o, std::ostream& out) {
   return core::Status::Ok();
 }
 
+// The public half of a key file, for a service's clients: printed alone (for
+// scripts), or written as a public-key file.
+core::Status PublicKey(const Options& o, std::ostream& out) {
+  FEDRX_ASSIGN_OR_RETURN(std::string path, Argument(o, 2, "KEYFILE"));
+  FEDRX_ASSIGN_OR_RETURN(std::string key, core::LoadCurvePublicKey(path));
+  auto it = o.flags.find("out");
+  if (it == o.flags.end()) {
+    out << key << "\n";
+    return core::Status::Ok();
+  }
+  FEDRX_RETURN_IF_ERROR(core::WriteCurvePublicKey(it->second, key));
+  out << "public key " << key << " written to " << it->second << "\n";
+  return core::Status::Ok();
+}
+
 core::Status FetchModel(core::Bus& bus, const Options& o, std::ostream& out) {
   FEDRX_ASSIGN_OR_RETURN(std::string id, Argument(o, 2, "ID"));
   FEDRX_ASSIGN_OR_RETURN(std::string path, Required(o, "out"));
@@ -352,10 +421,70 @@ core::Result<core::RedisOptions> RedisFrom(const Options& o) {
   return options;
 }
 
-void PrintInstitution(const security::Institution& i, std::ostream& out) {
-  out << std::left << std::setw(20) << i.id << std::setw(28) << i.name << std::setw(11)
-      << security::RoleName(i.role) << std::setw(11) << security::InstitutionStatusName(i.status)
-      << std::setw(22) << Timestamp(i.enrolled_at_ms) << i.public_key << "\n";
+codec::InstitutionInfo InfoOf(const security::Institution& i) {
+  return codec::InstitutionInfo{i.id,
+                                i.name,
+                                security::RoleName(i.role),
+                                security::InstitutionStatusName(i.status),
+                                i.public_key,
+                                i.enrolled_at_ms,
+                                i.updated_at_ms};
+}
+
+void PrintInstitutions(const std::vector<codec::InstitutionInfo>& all, std::ostream& out) {
+  out << std::left << std::setw(20) << "INSTITUTION" << std::setw(28) << "NAME" << std::setw(11)
+      << "ROLE" << std::setw(11) << "STATUS" << std::setw(22) << "ENROLLED"
+      << "PUBLIC KEY\n";
+  for (const auto& i : all) {
+    out << std::left << std::setw(20) << i.id << std::setw(28) << i.name << std::setw(11) << i.role
+        << std::setw(11) << i.status << std::setw(22) << Timestamp(i.enrolled_at_ms) << i.public_key
+        << "\n";
+  }
+  out << all.size() << " institution(s)\n";
+}
+
+void PrintEnrolled(const std::string& id, const std::string& role, const std::string& public_key,
+                   const std::string& key_out, std::ostream& out) {
+  out << "institution " << id << " enrolled as " << role << "; public key " << public_key << "\n"
+      << "key pair written to " << key_out << " (mode 0600): hand it to the institution "
+      << "over a secure channel; it is not kept anywhere else\n";
+}
+
+// What `institutions enrol` needs before anything is enrolled.
+struct EnrolRequest {
+  std::string id;
+  std::string name;
+  std::string role;
+  std::string key_out;
+};
+
+core::Result<EnrolRequest> ParseEnrol(const Options& o) {
+  EnrolRequest r;
+  FEDRX_ASSIGN_OR_RETURN(r.id, Required(o, "id"));
+  FEDRX_RETURN_IF_ERROR(core::ValidateId(r.id, "--id"));
+  FEDRX_ASSIGN_OR_RETURN(r.name, Required(o, "name"));
+  FEDRX_ASSIGN_OR_RETURN(r.role, Required(o, "role"));
+  FEDRX_ASSIGN_OR_RETURN(r.key_out, Required(o, "key-out"));
+  FEDRX_ASSIGN_OR_RETURN(security::Role role, security::ParseRole(r.role, "--role"));
+  r.role = security::RoleName(role);
+  // Refuse before enrolling: the secret exists only until it is written, and
+  // an institution's existing key file must not be replaced by accident.
+  struct stat st {};
+  if (::stat(r.key_out.c_str(), &st) == 0) {
+    return core::Status(core::StatusCode::kAlreadyExists,
+                        "key file exists; refusing to overwrite it", r.key_out);
+  }
+  return r;
+}
+
+core::Status WriteEnrolledKeys(const EnrolRequest& r, const core::CurveKeyPair& pair) {
+  if (core::Status written = core::WriteCurveKeyPair(r.key_out, pair); !written.ok()) {
+    return written.WithContext("institution " + r.id +
+                               " is enrolled but its key pair could not be written and is lost; "
+                               "revoke it (`fedrx institutions revoke " +
+                               r.id + "`) and enrol under a new id");
+  }
+  return core::Status::Ok();
 }
 
 // Records an admin action and its outcome; a failure to record is reported
@@ -382,38 +511,19 @@ core::Status Enrol(security::InstitutionRegistry& registry, const Options& o, st
   FEDRX_ASSIGN_OR_RETURN(std::string id, Required(o, "id"));
   FEDRX_RETURN_IF_ERROR(core::ValidateId(id, "--id"));
   *id_out = id;
-  FEDRX_ASSIGN_OR_RETURN(std::string name, Required(o, "name"));
-  FEDRX_ASSIGN_OR_RETURN(std::string role_text, Required(o, "role"));
-  FEDRX_ASSIGN_OR_RETURN(std::string key_out, Required(o, "key-out"));
-  FEDRX_ASSIGN_OR_RETURN(security::Role role, security::ParseRole(role_text, "--role"));
-  // Refuse before enrolling: the secret exists only until it is written, and
-  // an institution's existing key file must not be replaced by accident.
-  struct stat st {};
-  if (::stat(key_out.c_str(), &st) == 0) {
-    return core::Status(core::StatusCode::kAlreadyExists,
-                        "key file exists; refusing to overwrite it", key_out);
-  }
-  FEDRX_ASSIGN_OR_RETURN(security::Enrolment e, registry.Enrol(id, name, role));
-  if (core::Status written = core::WriteCurveKeyPair(key_out, e.key_pair); !written.ok()) {
-    return written.WithContext("institution " + id +
-                               " is enrolled but its key pair could not be written and is lost; "
-                               "revoke it (`fedrx institutions revoke " +
-                               id + "`) and enrol under a new id");
-  }
-  out << "institution " << id << " enrolled as " << security::RoleName(role) << "; public key "
-      << e.institution.public_key << "\n"
-      << "key pair written to " << key_out << " (mode 0600): hand it to the institution "
-      << "over a secure channel; it is not kept anywhere else\n";
+  FEDRX_ASSIGN_OR_RETURN(EnrolRequest r, ParseEnrol(o));
+  FEDRX_ASSIGN_OR_RETURN(security::Role role, security::ParseRole(r.role, "--role"));
+  FEDRX_ASSIGN_OR_RETURN(security::Enrolment e, registry.Enrol(r.id, r.name, role));
+  FEDRX_RETURN_IF_ERROR(WriteEnrolledKeys(r, e.key_pair));
+  PrintEnrolled(r.id, r.role, e.institution.public_key, r.key_out, out);
   return core::Status::Ok();
 }
 
 core::Status ListInstitutions(security::InstitutionRegistry& registry, std::ostream& out) {
   FEDRX_ASSIGN_OR_RETURN(std::vector<security::Institution> all, registry.List());
-  out << std::left << std::setw(20) << "INSTITUTION" << std::setw(28) << "NAME" << std::setw(11)
-      << "ROLE" << std::setw(11) << "STATUS" << std::setw(22) << "ENROLLED"
-      << "PUBLIC KEY\n";
-  for (const auto& i : all) PrintInstitution(i, out);
-  out << all.size() << " institution(s)\n";
+  std::vector<codec::InstitutionInfo> infos;
+  for (const auto& i : all) infos.push_back(InfoOf(i));
+  PrintInstitutions(infos, out);
   return core::Status::Ok();
 }
 
@@ -435,12 +545,85 @@ core::Status VerifyAudit(security::AuditLog& audit, std::ostream& out) {
   return core::Status::Ok();
 }
 
+// ---- The same administration through the gateway (admin role). ----
+// The gateway holds the registry and the audit trail and records every
+// action itself; replies are checked like any input from outside.
+
+core::Status EnrolThroughGateway(core::Bus& bus, const Options& o, std::ostream& out) {
+  FEDRX_ASSIGN_OR_RETURN(EnrolRequest r, ParseEnrol(o));
+  FEDRX_ASSIGN_OR_RETURN(codec::Message m,
+                         Ask(bus, o, codec::EnrolInstitution{r.id, r.name, r.role}));
+  FEDRX_ASSIGN_OR_RETURN(codec::InstitutionEnrolled e,
+                         Expect<codec::InstitutionEnrolled>(std::move(m)));
+  if (e.institution.id != r.id) {
+    return core::Internal("the gateway enrolled '" + e.institution.id + "', not '" + r.id + "'",
+                          "InstitutionEnrolled.institution.id");
+  }
+  // WriteEnrolledKeys refuses a pair whose halves do not belong together.
+  FEDRX_RETURN_IF_ERROR(
+      WriteEnrolledKeys(r, core::CurveKeyPair{e.institution.public_key, e.secret_key}));
+  PrintEnrolled(r.id, e.institution.role, e.institution.public_key, r.key_out, out);
+  return core::Status::Ok();
+}
+
+core::Status ListThroughGateway(core::Bus& bus, const Options& o, std::ostream& out) {
+  FEDRX_ASSIGN_OR_RETURN(codec::Message m, Ask(bus, o, codec::ListInstitutions{}));
+  FEDRX_ASSIGN_OR_RETURN(codec::InstitutionList list, Expect<codec::InstitutionList>(std::move(m)));
+  PrintInstitutions(list.institutions, out);
+  return core::Status::Ok();
+}
+
+core::Status ChangeStatusThroughGateway(core::Bus& bus, const Options& o, const std::string& verb,
+                                        const std::string& id, std::ostream& out) {
+  FEDRX_RETURN_IF_ERROR(core::ValidateId(id, "ID"));
+  const std::string status = verb == "suspend"      ? "suspended"
+                             : verb == "reactivate" ? "active"
+                                                    : "revoked";
+  FEDRX_ASSIGN_OR_RETURN(codec::Message m, Ask(bus, o, codec::SetInstitutionStatus{id, status}));
+  FEDRX_ASSIGN_OR_RETURN(codec::InstitutionList list, Expect<codec::InstitutionList>(std::move(m)));
+  if (list.institutions.size() != 1 || list.institutions[0].id != id) {
+    return core::Internal("expected the one updated record of institution '" + id + "', got " +
+                              std::to_string(list.institutions.size()) + " record(s)",
+                          "InstitutionList.institutions");
+  }
+  out << "institution " << id << " is " << list.institutions[0].status << "\n";
+  return core::Status::Ok();
+}
+
+core::Status VerifyAuditThroughGateway(core::Bus& bus, const Options& o, std::ostream& out) {
+  FEDRX_ASSIGN_OR_RETURN(codec::Message m, Ask(bus, o, codec::VerifyAudit{}));
+  FEDRX_ASSIGN_OR_RETURN(codec::AuditReport report, Expect<codec::AuditReport>(std::move(m)));
+  if (!report.intact) {
+    return core::Status(
+        core::StatusCode::kDataLoss,
+        "the audit trail is broken after " + std::to_string(report.records) +
+            " good record(s): " + (report.problem.empty() ? "no detail given" : report.problem),
+        "audit trail");
+  }
+  out << "audit trail intact: " << report.records << " record(s)";
+  if (report.records > 0) out << ", last " << report.last_id << " hash " << report.last_hash;
+  out << "\n";
+  return core::Status::Ok();
+}
+
 }  // namespace
 
 bool IsAdminCommand(const std::vector<std::string>& args) {
   auto parsed = Parse(args);
-  if (!parsed.ok() || parsed->command.empty()) return false;
+  if (!parsed.ok() || parsed->command.empty() || parsed->via_gateway) return false;
   return parsed->command[0] == "institutions" || parsed->command[0] == "audit";
+}
+
+core::Result<core::BusOptions> CliBusOptions(const std::vector<std::string>& args) {
+  FEDRX_ASSIGN_OR_RETURN(Options o, Parse(args));
+  core::BusOptions options;
+  options.name = "fedrx-cli";
+  if (!o.via_gateway) return options;
+  FEDRX_ASSIGN_OR_RETURN(core::CurveKeyPair own, core::LoadCurveKeyPair(o.key_file));
+  FEDRX_ASSIGN_OR_RETURN(options.curve_server_key, core::LoadCurvePublicKey(o.server_key_file));
+  options.curve_public_key = std::move(own.public_key);
+  options.curve_secret_key = std::move(own.secret_key);
+  return options;
 }
 
 int RunAdminCommand(const std::vector<std::string>& args, core::StateStore& store,
@@ -510,6 +693,17 @@ int RunCommand(const std::vector<std::string>& args, core::Bus& bus, std::ostrea
     s = FetchModel(bus, o, out);
   } else if (c == std::vector<std::string>{"keys", "generate"}) {
     s = GenerateKeys(o, out);
+  } else if (c.size() == 3 && c[0] == "keys" && c[1] == "public") {
+    s = PublicKey(o, out);
+  } else if (c == std::vector<std::string>{"institutions", "enrol"}) {
+    s = EnrolThroughGateway(bus, o, out);
+  } else if (c == std::vector<std::string>{"institutions", "list"}) {
+    s = ListThroughGateway(bus, o, out);
+  } else if (c.size() == 3 && c[0] == "institutions" &&
+             (c[1] == "suspend" || c[1] == "reactivate" || c[1] == "revoke")) {
+    s = ChangeStatusThroughGateway(bus, o, c[1], c[2], out);
+  } else if (c == std::vector<std::string>{"audit", "verify"}) {
+    s = VerifyAuditThroughGateway(bus, o, out);
   } else {
     err << kUsage << "\n";
     return 2;
@@ -539,9 +733,16 @@ int Main(int argc, char** argv) {
     }
     return RunAdminCommand(args, **store, clock, metrics, std::cout, std::cerr);
   }
-  core::BusOptions options;
-  options.name = "fedrx-cli";
-  core::ZmqBus bus(options, metrics, clock);
+  if (auto parsed = Parse(args); !parsed.ok()) {
+    std::cerr << "fedrx: " << parsed.status() << "\n" << kUsage << "\n";
+    return 2;
+  }
+  core::Result<core::BusOptions> options = CliBusOptions(args);
+  if (!options.ok()) {
+    std::cerr << "fedrx: " << options.status() << "\n";
+    return 1;
+  }
+  core::ZmqBus bus(*options, metrics, clock);
   return RunCommand(args, bus, std::cout, std::cerr);
 }
 

@@ -34,7 +34,7 @@ CoordinatorService::CoordinatorService(CoordinatorOptions options, core::Bus& bu
 }
 
 core::Status CoordinatorService::AddRunner(StudyRecord record) {
-  FEDRX_ASSIGN_OR_RETURN(std::unique_ptr<Strategy> strategy, MakeStrategy(record.spec.strategy));
+  FEDRX_ASSIGN_OR_RETURN(std::unique_ptr<Strategy> strategy, MakeStrategy(record.spec));
   const std::string id = record.spec.study_id;
   runners_[id] = std::make_unique<StudyRunner>(std::move(record), studies_, directory_,
                                                std::move(strategy), clock_, metrics_,
@@ -53,7 +53,24 @@ core::Status CoordinatorService::Start() {
     }
     FEDRX_RETURN_IF_ERROR(AddRunner(std::move(record)));
   }
-  return bus_.Serve(options_.endpoint, dispatcher_.AsHandler());
+  return bus_.Serve(options_.endpoint,
+                    [this, handle = dispatcher_.AsHandler()](core::Inbound&& in) {
+                      ApplyOriginRule(in);
+                      handle(std::move(in));
+                    });
+}
+
+void CoordinatorService::ApplyOriginRule(core::Inbound& in) {
+  if (!options_.authenticated || in.role == kGatewayRole) return;
+  std::string& origin = in.message.header.origin;
+  if (origin.empty()) return;
+  // Only a gateway binds an origin to an authenticated site connection; any
+  // other client naming a site would be impersonating it.
+  metrics_
+      .Counter("origin_ignored_total",
+               "Envelope origins ignored because the sender is not a gateway")
+      .Inc();
+  origin.clear();
 }
 
 core::Status CoordinatorService::Tick() {

@@ -28,7 +28,18 @@ struct CoordinatorOptions {
   RunnerTimings timings;
   // A site not heard from for this long is not selected for new rounds.
   std::chrono::milliseconds site_alive_window{6000};
+  // CURVE mode: the bus is a CURVE server, so every message carries the
+  // identity its connection was authenticated with. The envelope's `origin`
+  // (the site a gateway speaks for) is then trusted only from identities of
+  // role kGatewayRole; from anyone else it is cleared before any handler sees
+  // it, and the sender speaks for itself. Off (plaintext): origin is trusted
+  // from anyone, as on a network where only the gateway can reach the coordinator.
+  bool authenticated = false;
 };
+
+// The role, in an authorised clients file, of a gateway that forwards sites'
+// messages to the coordinator.
+inline constexpr char kGatewayRole[] = "gateway";
 
 class CoordinatorService final : public core::Service {
  public:
@@ -56,6 +67,9 @@ class CoordinatorService final : public core::Service {
   Handled OnModelUpdate(core::Inbound& in, codec::ModelUpdate& body);
   Handled OnEvaluationResult(core::Inbound& in, codec::EvaluationResult& body);
 
+  // In CURVE mode, clears the origin of a message not sent by a gateway
+  // (counted in fedrx_coordinator_origin_ignored_total).
+  void ApplyOriginRule(core::Inbound& in);
   // The site a forwarded message comes from; kPermissionDenied when a site
   // message did not come through a gateway.
   core::Result<std::string> SiteOf(const core::Inbound& in) const;

@@ -1,5 +1,9 @@
 #include "services/coordinator/strategy.h"
 
+#include <cmath>
+
+#include "services/coordinator/robust_strategy.h"
+
 namespace fedrx::coordinator {
 
 void FedAvg::Begin(std::size_t parameters) {
@@ -34,8 +38,46 @@ core::Result<std::vector<float>> FedAvg::Finish() {
 }
 
 core::Result<std::unique_ptr<Strategy>> MakeStrategy(const std::string& name) {
+  codec::StudySpec spec;
+  spec.strategy = name;
+  // Defaults for the parameterised rules: a tenth trimmed, Krum with f = 0.
+  spec.trim_fraction = 0.1f;
+  spec.norm_bound = 1.0f;
+  return MakeStrategy(spec);
+}
+
+core::Result<std::unique_ptr<Strategy>> MakeStrategy(const codec::StudySpec& spec) {
+  const std::string& name = spec.strategy;
   if (name.empty() || name == "fedavg") return std::unique_ptr<Strategy>(new FedAvg());
-  return core::InvalidArgument("unknown aggregation strategy '" + name + "' (known: fedavg)",
+  if (name == "median") return std::unique_ptr<Strategy>(new CoordinateMedian());
+  if (name == "trimmed_mean") {
+    if (!(spec.trim_fraction >= 0 && spec.trim_fraction < 0.5f)) {
+      return core::InvalidArgument("trim_fraction must be in [0, 0.5)", "StudySpec.trim_fraction");
+    }
+    return std::unique_ptr<Strategy>(new TrimmedMean(spec.trim_fraction));
+  }
+  if (name == "krum" || name == "multikrum") {
+    if (spec.krum_byzantine > 10000) {
+      return core::InvalidArgument("krum_byzantine must be at most 10000",
+                                   "StudySpec.krum_byzantine");
+    }
+    if (name == "krum" && spec.krum_selected > 1) {
+      return core::InvalidArgument("krum selects one update; use multikrum for more",
+                                   "StudySpec.krum_selected");
+    }
+    return std::unique_ptr<Strategy>(
+        new Krum(spec.krum_byzantine, name == "krum" ? 1 : spec.krum_selected));
+  }
+  if (name == "norm_bound") {
+    if (!(spec.norm_bound > 0 && std::isfinite(spec.norm_bound))) {
+      return core::InvalidArgument("norm_bound must be positive and finite",
+                                   "StudySpec.norm_bound");
+    }
+    return std::unique_ptr<Strategy>(new NormBounded(spec.norm_bound));
+  }
+  return core::InvalidArgument("unknown aggregation strategy '" + name +
+                                   "' (known: fedavg, median, trimmed_mean, krum, multikrum, "
+                                   "norm_bound)",
                                "StudySpec.strategy");
 }
 

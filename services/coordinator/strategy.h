@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "messages/codec/message.h"
 #include "services/core/status.h"
 
 namespace fedrx::coordinator {
@@ -20,6 +21,12 @@ class Strategy {
   virtual const char* name() const = 0;
   // Starts a round over models of `parameters` floats.
   virtual void Begin(std::size_t parameters) = 0;
+  // Starts a round whose updates are measured against the current global
+  // model `global` (norm bounding does). The caller keeps `global` alive and
+  // unchanged until Finish(). The default ignores it: Begin(global.size()).
+  virtual void BeginFrom(std::span<const float> global) { Begin(global.size()); }
+  // Whether BeginFrom() needs the global model (else Begin() will do).
+  virtual bool uses_global() const { return false; }
   // Folds one site's update (its full trained weights) in, weighted by
   // `weight` (the site's sample count). kInvalidArgument for a wrong size or a
   // non-positive weight; the aggregate is untouched then.
@@ -47,7 +54,13 @@ class FedAvg final : public Strategy {
   std::size_t accepted_ = 0;
 };
 
-// The strategies a study may name; kInvalidArgument for an unknown one.
+// The strategies a study may name, with default parameters;
+// kInvalidArgument for an unknown one.
 core::Result<std::unique_ptr<Strategy>> MakeStrategy(const std::string& name);
+// The strategy a study names, with the study's parameters (trim fraction,
+// Krum's f and m, the norm bound); kInvalidArgument names the field that is
+// unknown or out of range. Known: fedavg, median, trimmed_mean, krum,
+// multikrum, norm_bound (robust_strategy.h).
+core::Result<std::unique_ptr<Strategy>> MakeStrategy(const codec::StudySpec& spec);
 
 }  // namespace fedrx::coordinator

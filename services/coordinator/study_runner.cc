@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <iostream>
 
+#include "services/coordinator/server_optimizer.h"
 #include "services/core/bus.h"
 #include "services/core/keys.h"
+#include "services/privacy/dp_accountant.h"
 
 namespace fedrx::coordinator {
 namespace {
@@ -33,7 +36,35 @@ core::Status OutOfRange(const std::string& what, const std::string& where) {
   return core::InvalidArgument(what, "StudySpec." + where);
 }
 
+// Secure aggregation is not yet part of the round protocol: the coordinator
+// still receives each update. Until it is, a study cannot ask for it, since
+// sites would share the DP noise (each adding 1/t of it) while the
+// coordinator sees each update with only that share.
+constexpr bool kSecureAggregationInRounds = false;
+
+bool NeedsEachUpdate(const std::string& strategy) {
+  return strategy == "median" || strategy == "trimmed_mean" || strategy == "krum" ||
+         strategy == "multikrum";
+}
+
 }  // namespace
+
+bool DpEnabled(const codec::StudySpec& spec) { return spec.dp_clip_norm > 0; }
+
+core::Result<std::optional<privacy::RdpAccountant>> MakeAccountant(const codec::StudySpec& spec) {
+  if (!(spec.dp_clip_norm > 0 && spec.dp_noise_multiplier > 0)) {
+    return std::optional<privacy::RdpAccountant>();
+  }
+  privacy::RdpAccountant::Options o;
+  // Every available site takes part in every round (no random sampling of
+  // sites), so there is no amplification by sampling: q = 1.
+  o.sampling_rate = 1.0;
+  o.noise_multiplier = spec.dp_noise_multiplier;
+  o.delta = spec.dp_delta;
+  o.epsilon_budget = spec.dp_epsilon_budget;
+  FEDRX_ASSIGN_OR_RETURN(privacy::RdpAccountant acc, privacy::RdpAccountant::Create(std::move(o)));
+  return std::optional<privacy::RdpAccountant>(std::move(acc));
+}
 
 core::Status ValidateStudySpec(const codec::StudySpec& spec) {
   FEDRX_RETURN_IF_ERROR(core::ValidateId(spec.study_id, "StudySpec.study_id"));
@@ -79,7 +110,69 @@ core::Status ValidateStudySpec(const codec::StudySpec& spec) {
   if (spec.fingerprint_radius > 6) {
     return OutOfRange("fingerprint_radius must be 0..6", "fingerprint_radius");
   }
-  if (auto s = MakeStrategy(spec.strategy); !s.ok()) return s.status();
+  if (auto s = MakeStrategy(spec); !s.ok()) return s.status();
+  if (auto o = ServerOptimizer::FromStudy(spec); !o.ok()) return o.status();
+  if (!(spec.proximal_mu >= 0 && spec.proximal_mu <= 1000)) {
+    return OutOfRange("proximal_mu must be in [0, 1000]", "proximal_mu");
+  }
+  if (spec.strategy == "krum" || spec.strategy == "multikrum") {
+    if (spec.min_sites < 2 * spec.krum_byzantine + 3) {
+      return OutOfRange("Krum with krum_byzantine = " + std::to_string(spec.krum_byzantine) +
+                            " needs min_sites >= " + std::to_string(2 * spec.krum_byzantine + 3),
+                        "min_sites");
+    }
+  }
+  if (!(spec.norm_bound >= 0 && std::isfinite(spec.norm_bound))) {
+    return OutOfRange("norm_bound must be finite and >= 0", "norm_bound");
+  }
+  if (!(spec.trim_fraction >= 0 && spec.trim_fraction < 0.5f)) {
+    return OutOfRange("trim_fraction must be in [0, 0.5)", "trim_fraction");
+  }
+  // Differential privacy.
+  if (!(spec.dp_clip_norm >= 0 && std::isfinite(spec.dp_clip_norm))) {
+    return OutOfRange("dp_clip_norm must be finite and >= 0", "dp_clip_norm");
+  }
+  if (!(spec.dp_noise_multiplier >= 0 && spec.dp_noise_multiplier <= 1000)) {
+    return OutOfRange("dp_noise_multiplier must be in [0, 1000]", "dp_noise_multiplier");
+  }
+  if (spec.dp_noise_multiplier > 0 && spec.dp_clip_norm == 0) {
+    return OutOfRange("noise needs a clip norm (the noise is scaled to it)", "dp_clip_norm");
+  }
+  if (!(spec.dp_delta > 0 && spec.dp_delta < 1)) {
+    return OutOfRange("dp_delta must be in (0, 1)", "dp_delta");
+  }
+  if (!(spec.dp_epsilon_budget >= 0 && std::isfinite(spec.dp_epsilon_budget))) {
+    return OutOfRange("dp_epsilon_budget must be finite and >= 0 (0: none)", "dp_epsilon_budget");
+  }
+  if (spec.dp_epsilon_budget > 0 && spec.dp_noise_multiplier == 0) {
+    return OutOfRange("an epsilon budget needs noise (dp_noise_multiplier and dp_clip_norm)",
+                      "dp_epsilon_budget");
+  }
+  FEDRX_ASSIGN_OR_RETURN(std::optional<privacy::RdpAccountant> accountant, MakeAccountant(spec));
+  if (accountant.has_value() && spec.dp_epsilon_budget > 0 && accountant->RoundsAllowed() == 0) {
+    return OutOfRange("the epsilon budget " + std::to_string(spec.dp_epsilon_budget) +
+                          " is below one round's epsilon " +
+                          std::to_string(accountant->EpsilonAfter(1)) + " at this noise",
+                      "dp_epsilon_budget");
+  }
+  // Secure aggregation.
+  if (spec.secure_aggregation) {
+    if (!kSecureAggregationInRounds) {
+      return OutOfRange("secure aggregation is not available in rounds yet",
+                        "secure_aggregation");
+    }
+    if (NeedsEachUpdate(spec.strategy)) {
+      return OutOfRange("strategy " + spec.strategy +
+                            " needs each update, but with secure aggregation the coordinator "
+                            "sees only their sum (use fedavg or norm_bound)",
+                        "strategy");
+    }
+  } else if (spec.secagg_threshold != 0) {
+    return OutOfRange("secagg_threshold is for secure aggregation", "secagg_threshold");
+  }
+  if (spec.secagg_threshold > 100000) {
+    return OutOfRange("secagg_threshold must be at most 100000", "secagg_threshold");
+  }
   return core::Status::Ok();
 }
 
@@ -101,6 +194,60 @@ StudyRunner::StudyRunner(StudyRecord record, StudyStore& store, SiteChannel& sit
       net_(ml::NetSpecFromStudy(record_.spec)),
       parameters_(ml::ParameterCount(net_)) {
   if (record_.state != codec::StudyState::kRunning) phase_ = Phase::kDone;
+  // The spec was validated when the study was created; a stored spec that
+  // no longer passes (say, an option a newer build dropped) ends the study
+  // at the first tick rather than running it with other settings.
+  if (auto o = ServerOptimizer::FromStudy(record_.spec); o.ok()) {
+    optimizer_.emplace(std::move(*o));
+  } else {
+    init_error_ = o.status();
+  }
+  if (auto a = MakeAccountant(record_.spec); a.ok()) {
+    accountant_ = std::move(*a);
+  } else {
+    init_error_ = a.status();
+  }
+  if (accountant_.has_value()) {
+    // Rounds run so far: before the current one while running, up to it once ended.
+    const std::uint32_t done = record_.state == codec::StudyState::kRunning
+                                   ? (record_.current_round > 0 ? record_.current_round - 1 : 0)
+                                   : record_.current_round;
+    PrivacyGauge().Set(accountant_->EpsilonAfter(done));
+  }
+}
+
+core::GaugeRef StudyRunner::PrivacyGauge() {
+  // Labelled by study: studies are created by administrators, a handful per
+  // deployment, so the label stays bounded.
+  return metrics_.Gauge("privacy_epsilon",
+                        "Epsilon of the (epsilon, delta)-DP guarantee spent by a study so far",
+                        {{"study", id()}});
+}
+
+bool StudyRunner::KeepsRoundBase() const {
+  return strategy_->uses_global() || (optimizer_.has_value() && !optimizer_->identity());
+}
+
+core::Status StudyRunner::EndForBudget() {
+  const double next = accountant_->EpsilonAfter(record_.current_round);
+  const std::uint32_t ran = record_.current_round > 0 ? record_.current_round - 1 : 0;
+  const bool produced = record_.model_version > 0;
+  const auto state = produced ? codec::StudyState::kCompleted : codec::StudyState::kFailed;
+  char buf[160];
+  std::snprintf(buf, sizeof buf,
+                "privacy budget: round %u would take epsilon to %.4g, past the budget %.4g "
+                "(spent %.4g at delta %.3g)",
+                record_.current_round, next, record_.spec.dp_epsilon_budget,
+                accountant_->EpsilonAfter(ran), record_.spec.dp_delta);
+  FEDRX_RETURN_IF_ERROR(store_.SaveState(id(), state, ran, buf));
+  record_.state = state;
+  record_.detail = buf;
+  phase_ = Phase::kDone;
+  metrics_.Counter("studies_stopped_by_privacy_budget_total",
+                   "Studies ended early because the next round would exceed their epsilon budget")
+      .Inc();
+  std::cerr << "coordinator: study " << id() << " ended: " << buf << "\n";
+  return core::Status::Ok();
 }
 
 core::Status StudyRunner::Refuse(const char* reason, core::Status status) {
@@ -129,6 +276,14 @@ core::Status StudyRunner::Tick() {
     case Phase::kDone:
       return core::Status::Ok();
     case Phase::kWaitingForSites: {
+      if (!init_error_.ok()) {
+        FEDRX_RETURN_IF_ERROR(store_.SaveState(id(), codec::StudyState::kFailed,
+                                               record_.current_round,
+                                               "stored spec is invalid: " + init_error_.message()));
+        record_.state = codec::StudyState::kFailed;
+        phase_ = Phase::kDone;
+        return core::Status::Ok();
+      }
       if (checked_store_) return StartRound();
       // A restarted coordinator first looks at where the round stood.
       FEDRX_ASSIGN_OR_RETURN(std::optional<RoundRecord> stored,
@@ -162,6 +317,12 @@ core::Status StudyRunner::Tick() {
 }
 
 core::Status StudyRunner::StartRound() {
+  // Differential privacy: every round that runs is charged (even one that
+  // then fails, since its sites sent their noised updates), so the check is
+  // a function of the round number alone and a restart repeats it exactly.
+  if (accountant_.has_value() && accountant_->WouldExceed(record_.current_round)) {
+    return EndForBudget();
+  }
   std::vector<std::string> available = sites_.AvailableSites(id());
   if (!record_.spec.sites.empty()) {
     std::vector<std::string> allowed;
@@ -208,7 +369,16 @@ core::Status StudyRunner::StartRound() {
   round_.deadline_ms = now_ms + record_.spec.round_deadline_ms;
   FEDRX_RETURN_IF_ERROR(store_.SaveRound(id(), round_));
 
-  strategy_->Begin(parameters_);
+  // Norm bounding and server optimisers measure the round against the model
+  // it started from: keep it for the round (one more model's worth);
+  // otherwise let it go once it has been sent.
+  if (KeepsRoundBase()) {
+    round_base_ = model;
+    strategy_->BeginFrom(*round_base_);
+  } else {
+    round_base_.reset();
+    strategy_->Begin(parameters_);
+  }
   aggregate_.reset();
   ready_.clear();
   ready_samples_.clear();
@@ -359,7 +529,11 @@ core::Status StudyRunner::OnModelUpdate(const std::string& site, const codec::Mo
   if (core::Status s = ml::ValidateParameters(net_, weights); !s.ok()) {
     return fail("not_finite", core::InvalidArgument(s.message(), "tensor 0 (weights)"));
   }
-  FEDRX_RETURN_IF_ERROR(strategy_->Accept(weights, static_cast<double>(u.num_samples)));
+  // With differential privacy every site weighs the same: the noise is
+  // calibrated to one clipped update's share of an unweighted mean (and a
+  // sample count is itself something a site would reveal).
+  const double weight = DpEnabled(record_.spec) ? 1.0 : static_cast<double>(u.num_samples);
+  FEDRX_RETURN_IF_ERROR(strategy_->Accept(weights, weight));
   // Folded in: free the update now, so that closing the round (which may
   // happen below) holds only the aggregate.
   tensors.clear();
@@ -388,18 +562,39 @@ core::Status StudyRunner::CloseTraining() {
     round_.state = codec::RoundState::kFailed;
     round_.closed_at_ms = clock_.WallMillis();
     FEDRX_RETURN_IF_ERROR(store_.SaveRound(id(), round_));
+    round_base_.reset();
     FEDRX_RETURN_IF_ERROR(AdvanceRound());
     metrics_.Counter("rounds_total", "Rounds ended", {{"outcome", "failed"}}).Inc();
     return core::Status::Ok();
   }
   if (!aggregate_.has_value()) {
     FEDRX_ASSIGN_OR_RETURN(std::vector<float> finished, strategy_->Finish());
+    // The server optimiser steps once per aggregate; the stepped model (and
+    // its state) is what a retried commit stores.
+    if (!optimizer_->identity()) {
+      FEDRX_RETURN_IF_ERROR(LoadOptimizerState());
+      if (!round_base_) {
+        return core::Status(core::StatusCode::kInternal,
+                            "the round's base model was not kept for the server optimizer",
+                            "study " + id());
+      }
+      FEDRX_RETURN_IF_ERROR(optimizer_->Step(*round_base_, finished));
+      if (core::Status s = ml::ValidateParameters(net_, finished); !s.ok()) {
+        return core::Status(core::StatusCode::kInternal,
+                            "server optimizer produced an invalid model: " + s.message(),
+                            "study " + id());
+      }
+    }
     aggregate_ = std::move(finished);
   }
   RoundRecord closing = round_;
   closing.state = codec::RoundState::kEvaluating;
+  const std::string optimizer_state =
+      optimizer_->stateful() ? optimizer_->SerializeState() : std::string();
   FEDRX_RETURN_IF_ERROR(store_.CommitRound(id(), closing, *aggregate_, record_.current_round,
-                                           /*completed=*/false, clock_.WallMillis()));
+                                           /*completed=*/false, clock_.WallMillis(),
+                                           optimizer_state));
+  round_base_.reset();
   round_ = std::move(closing);
   latest_model_ = std::make_shared<const std::vector<float>>(std::move(*aggregate_));
   aggregate_.reset();
@@ -413,7 +608,35 @@ core::Status StudyRunner::CloseTraining() {
   std::cerr << "coordinator: " << id() << " round " << round_.round << ": model version "
             << record_.model_version << " from " << round_.contributed.size() << " site(s), "
             << round_.samples << " samples\n";
+  if (accountant_.has_value()) {
+    const double eps = accountant_->EpsilonAfter(round_.round);
+    PrivacyGauge().Set(eps);
+    std::cerr << "coordinator: " << id() << " privacy spent after round " << round_.round
+              << ": epsilon " << eps << " at delta " << record_.spec.dp_delta << "\n";
+  }
   return StartEvaluation(latest_model_);
+}
+
+core::Status StudyRunner::LoadOptimizerState() {
+  if (!optimizer_->stateful() || optimizer_loaded_) return core::Status::Ok();
+  optimizer_->Reset();
+  if (round_.base_version > 0) {
+    FEDRX_ASSIGN_OR_RETURN(std::optional<std::string> state,
+                           store_.LoadOptimizerState(id(), round_.base_version));
+    if (state.has_value()) {
+      FEDRX_RETURN_IF_ERROR(optimizer_->RestoreState(*state, parameters_));
+    } else {
+      // A study stored by a coordinator that did not keep the state: the
+      // moments start afresh from here (counted, as every degraded mode).
+      std::cerr << "coordinator: " << id() << ": no server optimizer state stored with version "
+                << round_.base_version << "; its moments restart\n";
+      metrics_.Counter("server_optimizer_state_missing_total",
+                       "Resumed studies whose server optimizer moments had to restart")
+          .Inc();
+    }
+  }
+  optimizer_loaded_ = true;
+  return core::Status::Ok();
 }
 
 core::Status StudyRunner::ResumeEvaluation() {
@@ -506,10 +729,9 @@ core::Status StudyRunner::FinishEvaluation() {
     metrics_.Gauge("validation_mean_roc_auc", "Federated validation ROC-AUC of the latest model")
         .Set(roc_sum / defined);
   }
-  if (!histograms_.empty()) {
-    m["valid_samples"] = static_cast<double>(evaluated_samples_);
-    FEDRX_RETURN_IF_ERROR(store_.SaveRoundMetrics(id(), round_.round, m));
-  }
+  if (!histograms_.empty()) m["valid_samples"] = static_cast<double>(evaluated_samples_);
+  if (accountant_.has_value()) m["privacy_epsilon"] = accountant_->EpsilonAfter(round_.round);
+  FEDRX_RETURN_IF_ERROR(store_.SaveRoundMetrics(id(), round_.round, m));
   round_.state = codec::RoundState::kClosed;
   round_.closed_at_ms = clock_.WallMillis();
   FEDRX_RETURN_IF_ERROR(store_.SaveRound(id(), round_));

@@ -8,6 +8,15 @@
 // validation rows (score histograms only) before the next round. Every state
 // change is written to the StudyStore first, so a restarted coordinator
 // resumes the round from its start and reaches the same model.
+// The study's options shape a round: the Strategy may be a robust rule
+// (which then holds every update until the round closes, robust_strategy.h);
+// a server optimiser (server_optimizer.h) steps the model from the
+// aggregate, its moments stored with each model version; with differential
+// privacy the sites' updates weigh the same, every round is charged to an
+// RDP accountant (metric privacy_epsilon{study}, round metric
+// privacy_epsilon), and the study ends before a round would exceed its
+// epsilon budget. Norm bounding and non-trivial server optimisers keep the
+// round's base model during the round (one more model's worth of memory).
 // Driven from the service's thread; not thread-safe.
 #pragma once
 
@@ -15,12 +24,12 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "messages/codec/message.h"
+#include "services/coordinator/server_optimizer.h"
 #include "services/coordinator/strategy.h"
 #include "services/coordinator/study_store.h"
 #include "services/core/clock.h"
@@ -29,6 +38,7 @@
 #include "services/ml/metrics.h"
 #include "services/ml/model.h"
 #include "services/ml/study_spec.h"
+#include "services/privacy/dp_accountant.h"
 
 namespace fedrx::coordinator {
 
@@ -57,6 +67,12 @@ struct RunnerTimings {
 
 // Checks a study spec from outside; kInvalidArgument names the field.
 core::Status ValidateStudySpec(const codec::StudySpec& spec);
+// Whether a study runs with client-level differential privacy (sites clip,
+// and noise when dp_noise_multiplier > 0; the coordinator weighs sites equally).
+bool DpEnabled(const codec::StudySpec& spec);
+// The study's privacy accountant: nullopt without DP noise. Every available
+// site takes part in each round, so the sampling rate is 1.
+core::Result<std::optional<privacy::RdpAccountant>> MakeAccountant(const codec::StudySpec& spec);
 // The seed a site trains with in a round: fixed by the study seed, the round
 // and the site id, so a repeated round trains identically.
 std::uint64_t SiteRoundSeed(std::uint64_t study_seed, std::uint32_t round, const std::string& site);
@@ -97,6 +113,10 @@ class StudyRunner {
   core::Status FinishEvaluation();
   core::Status AdvanceRound();
   core::Status Refuse(const char* reason, core::Status status);
+  core::Status EndForBudget();
+  core::Status LoadOptimizerState();
+  bool KeepsRoundBase() const;
+  core::GaugeRef PrivacyGauge();
   bool Selected(const std::string& site) const;
   std::vector<codec::Tensor> ModelTensors(std::shared_ptr<const std::vector<float>> model) const;
 
@@ -109,12 +129,24 @@ class StudyRunner {
   RunnerTimings timings_;
   ml::NetSpec net_;
   std::size_t parameters_ = 0;
+  // Steps the global model from each round's aggregate (plain FedAvg: as is).
+  std::optional<ServerOptimizer> optimizer_;
+  // Whether optimizer_ holds the state stored with the latest model (loaded
+  // once after a (re)start, then kept in step with each commit).
+  bool optimizer_loaded_ = false;
+  // Charges each round's epsilon; empty without DP noise.
+  std::optional<privacy::RdpAccountant> accountant_;
+  // The stored spec could not be turned into an optimizer or accountant.
+  core::Status init_error_ = core::Status::Ok();
 
   Phase phase_ = Phase::kWaitingForSites;
   // The latest stored model, kept from its commit until the next round has
   // handed it to the sites, so it is not read back from the store (a
   // restarted coordinator reads it once).
   std::shared_ptr<const std::vector<float>> latest_model_;
+  // The model the round started from, kept during the round only when the
+  // strategy or the server optimizer needs it (KeepsRoundBase()).
+  std::shared_ptr<const std::vector<float>> round_base_;
   // Whether the stored record of the current round has been looked at (once
   // after a (re)start; a round that began here needs no look).
   bool checked_store_ = false;

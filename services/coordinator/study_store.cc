@@ -25,6 +25,7 @@ constexpr char kDeadline[] = "deadline_ms";
 constexpr char kParameters[] = "parameters";
 constexpr char kRound[] = "round";
 constexpr char kCreatedAt[] = "created_at_ms";
+constexpr char kOptimizerState[] = "server_optimizer_state";
 
 // The spec is kept in its wire form (a verified envelope), so the schema's
 // append-only evolution also covers what is stored.
@@ -201,7 +202,8 @@ core::Status StudyStore::SaveRoundMetrics(const std::string& study_id, std::uint
 
 core::Status StudyStore::CommitRound(const std::string& study_id, const RoundRecord& round,
                                      std::span<const float> weights, std::uint32_t next_round,
-                                     bool completed, std::int64_t now_ms) {
+                                     bool completed, std::int64_t now_ms,
+                                     std::string_view optimizer_state) {
   const std::uint32_t version = round.base_version + 1;
   FEDRX_ASSIGN_OR_RETURN(core::Key study, core::keys::Study(study_id));
   FEDRX_ASSIGN_OR_RETURN(core::Key round_key, core::keys::Round(study_id, round.round));
@@ -209,9 +211,15 @@ core::Status StudyStore::CommitRound(const std::string& study_id, const RoundRec
   FEDRX_ASSIGN_OR_RETURN(core::Key meta, core::keys::ModelMeta(study_id, version));
   core::WriteBatch batch;
   batch.SetBorrowed(model, WeightsBytes(weights));
-  batch.HashSet(meta, {{kParameters, std::to_string(weights.size())},
-                       {kRound, std::to_string(round.round)},
-                       {kCreatedAt, std::to_string(now_ms)}});
+  core::FieldMap meta_fields = {{kParameters, std::to_string(weights.size())},
+                                {kRound, std::to_string(round.round)},
+                                {kCreatedAt, std::to_string(now_ms)}};
+  if (!optimizer_state.empty()) {
+    meta_fields[kOptimizerState] = std::string(optimizer_state);
+    FEDRX_ASSIGN_OR_RETURN(core::Key base_meta, core::keys::ModelMeta(study_id, round.base_version));
+    batch.HashSet(base_meta, {{kOptimizerState, ""}});
+  }
+  batch.HashSet(meta, meta_fields);
   batch.HashSet(round_key, RoundFields(round));
   const auto state = completed ? codec::StudyState::kCompleted : codec::StudyState::kRunning;
   batch.HashSet(study, {{kState, std::to_string(static_cast<int>(state))},
@@ -234,6 +242,14 @@ core::Result<std::vector<float>> StudyStore::LoadModel(const std::string& study_
   std::vector<float> w(bytes->size() / sizeof(float));
   std::memcpy(w.data(), bytes->data(), bytes->size());
   return w;
+}
+
+core::Result<std::optional<std::string>> StudyStore::LoadOptimizerState(
+    const std::string& study_id, std::uint32_t version) {
+  FEDRX_ASSIGN_OR_RETURN(core::Key key, core::keys::ModelMeta(study_id, version));
+  FEDRX_ASSIGN_OR_RETURN(std::optional<std::string> state, store_.HashGet(key, kOptimizerState));
+  if (state.has_value() && state->empty()) state.reset();
+  return state;
 }
 
 core::Result<std::uint32_t> StudyStore::ModelRound(const std::string& study_id,

@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "messages/codec/message.h"
@@ -62,10 +63,18 @@ class StudyStore {
 
   // Atomically: stores `weights` as version round.base_version + 1, closes
   // `round`, and moves the study to `next_round` (or Completed when
-  // `completed`).
+  // `completed`). A non-empty `optimizer_state` (the server optimiser's
+  // moments after this round, ServerOptimizer::SerializeState) is kept with
+  // the new version, and the base version's copy is dropped, so one copy
+  // exists and it always matches the latest model.
   core::Status CommitRound(const std::string& study_id, const RoundRecord& round,
                            std::span<const float> weights, std::uint32_t next_round,
-                           bool completed, std::int64_t now_ms);
+                           bool completed, std::int64_t now_ms,
+                           std::string_view optimizer_state = {});
+  // The server optimiser state stored with a model version; nullopt when
+  // there is none (version 0, a stateless optimiser, or an older coordinator).
+  core::Result<std::optional<std::string>> LoadOptimizerState(const std::string& study_id,
+                                                              std::uint32_t version);
   core::Result<std::vector<float>> LoadModel(const std::string& study_id, std::uint32_t version);
   // The round that produced a model version (0 for the initial model).
   core::Result<std::uint32_t> ModelRound(const std::string& study_id, std::uint32_t version);

@@ -47,4 +47,18 @@ Result<CurveKeyPair> LoadCurveKeyPair(const std::string& path);
 // pair (kInvalidArgument). Blocks on file I/O.
 Status WriteCurveKeyPair(const std::string& path, const CurveKeyPair& pair);
 
+// Reads the public key a client needs to reach a CURVE server: either a file
+// holding only `public = <Z85>` (what WriteCurvePublicKey writes; it may be
+// world-readable), or a whole key-pair file, which is then held to every rule
+// of LoadCurveKeyPair (0600, the pair matches). Refuses, naming the file and
+// line: a missing file (kNotFound), anything but a regular file, an unknown
+// or repeated line, no public key, or a key that is not 40 characters of Z85
+// (kInvalidArgument). Blocks on file I/O.
+Result<std::string> LoadCurvePublicKey(const std::string& path);
+
+// Writes `public = <public_key>` to `path` (mode 0644, through a temporary
+// file and a rename): the file to hand to a server's clients. Refuses a key
+// that is not valid Z85 (kInvalidArgument). Blocks on file I/O.
+Status WriteCurvePublicKey(const std::string& path, std::string_view public_key);
+
 }  // namespace fedrx::core

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <random>
@@ -24,8 +25,14 @@ using internal::LogBus;
 // zero-copy message. Tensor frames are never copied, whatever their size.
 constexpr std::size_t kCopyEnvelopeBelow = 4096;
 // Messages taken from one socket per Poll, so that one busy peer cannot
-// starve the others or the deadline check.
-constexpr int kMaxDrainPerSocket = 1024;
+// starve the others or the deadline check. Small on purpose: a reply that
+// arrives on another socket meanwhile (a gateway's coordinator channel) waits
+// for at most this many messages of a flood on the served socket. With 1024,
+// a scientist's round trip through a gateway flooded by another identity
+// took 12 ms instead of 0.4 ms; with 16, 0.8-1.6 ms (tests/bench/
+// gateway_bench.cc); the extra zmq_poll per 16 messages did not lower the
+// flood rate the gateway absorbed.
+constexpr int kMaxDrainPerSocket = 16;
 constexpr std::int64_t kMaxMsgSizeSlack = 1 << 20;
 
 // ZAP (ZeroMQ RFC 27): libzmq asks the handler bound here, in the socket's own
@@ -38,6 +45,19 @@ constexpr char kZapVersion[] = "1.0";
 constexpr char kRoleProperty[] = "X-Fedrx-Role";
 constexpr char kUserIdProperty[] = "User-Id";
 constexpr std::size_t kMaxZapStatusText = 255;
+
+// The ROUTER's connection monitor (zmq_socket_monitor): libzmq publishes the
+// socket's transport events on an inproc PAIR bound in the bus's own context,
+// read inside Poll like any other socket. libzmq sends events blocking: with
+// the queue full its I/O thread waits until Poll drains it, so the queue is
+// deep enough for a burst of connections between two Polls, and the monitor
+// is stopped before the PAIR closes (a send to a closed PAIR never returns:
+// libzmq#3575).
+constexpr char kMonitorEndpointPrefix[] = "inproc://fedrx.router-monitor.";
+constexpr int kMonitorEvents =
+    ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+constexpr int kMonitorHighWaterMark = 100000;
 
 // ---- Zero-copy hand-off -----------------------------------------------------
 
@@ -134,7 +154,7 @@ struct Subscription {
   Bus::EventHandler handler;
 };
 
-enum class Source { kRouter, kChannel, kSubscription, kZap };
+enum class Source { kRouter, kChannel, kSubscription, kZap, kMonitor };
 
 // One ZAP metadata property in ZMTP property encoding: a 1-byte name length,
 // the name, a 4-byte big-endian value length, the value.
@@ -170,6 +190,20 @@ struct ZmqBus::Impl {
         requests(options.name, metrics, clock),
         rng(std::random_device{}()) {}
 
+  ~Impl() {
+    if (!router || !monitor) return;
+    // Empties the event queue first: the I/O thread may be waiting for room
+    // in it, holding the lock that stopping the monitor takes.
+    try {
+      zmq::message_t event;
+      while (monitor->recv(event, zmq::recv_flags::dontwait)) {
+      }
+    } catch (const zmq::error_t& e) {
+      LogBus(options.name, std::string("monitor drain: ") + e.what());
+    }
+    StopMonitor(*router);
+  }
+
   // Declared before the sockets so that it is destroyed after them.
   zmq::context_t context{1};
 
@@ -188,6 +222,17 @@ struct ZmqBus::Impl {
   CounterRef auth_ok;
   CounterRef auth_denied;
   CounterRef auth_error;
+
+  // Connection counts of the ROUTER from its monitor: accepted TCP
+  // connections not yet closed (a CURVE handshake in progress or refused
+  // counts until libzmq closes the connection).
+  std::optional<zmq::socket_t> monitor;
+  int monitor_serial = 0;
+  std::int64_t connections = 0;
+  GaugeRef connections_gauge;
+  CounterRef connections_accepted;
+  CounterRef connections_disconnected;
+  CounterRef handshakes_failed;
 
   std::vector<std::unique_ptr<Channel>> channels;
 
@@ -312,6 +357,52 @@ struct ZmqBus::Impl {
     }
   }
 
+  // One monitor event in `parts` (libzmq's v1 format: a frame of a 16-bit
+  // event id and a 32-bit value in host byte order, then the peer's address).
+  void OnMonitorEvent() {
+    std::uint16_t event = 0;
+    if (parts.empty() || parts[0].size() < sizeof(event)) return;
+    std::memcpy(&event, parts[0].data(), sizeof(event));
+    switch (event) {
+      case ZMQ_EVENT_ACCEPTED:
+        ++connections;
+        connections_accepted.Inc();
+        break;
+      case ZMQ_EVENT_DISCONNECTED:
+        // libzmq reports the end of every accepted connection exactly once
+        // (after a failed handshake too); the floor is only a guard.
+        connections = std::max<std::int64_t>(0, connections - 1);
+        connections_disconnected.Inc();
+        break;
+      case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+      case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+      case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+        handshakes_failed.Inc();
+        break;
+      default:
+        return;
+    }
+    connections_gauge.Set(static_cast<double>(connections));
+  }
+
+  // Starts monitoring `router` before it binds, so no connection is missed,
+  // and returns the PAIR that receives the events.
+  zmq::socket_t MonitorRouter(zmq::socket_t& router) {
+    const std::string endpoint = kMonitorEndpointPrefix + std::to_string(++monitor_serial);
+    if (zmq_socket_monitor(router.handle(), endpoint.c_str(), kMonitorEvents) != 0) {
+      throw zmq::error_t();
+    }
+    zmq::socket_t pair(context, zmq::socket_type::pair);
+    pair.set(zmq::sockopt::linger, 0);
+    pair.set(zmq::sockopt::rcvhwm, kMonitorHighWaterMark);
+    pair.connect(endpoint);
+    return pair;
+  }
+
+  static void StopMonitor(zmq::socket_t& router) {
+    zmq_socket_monitor(router.handle(), nullptr, 0);
+  }
+
   void OnServerMessage() {
     PeerId peer = parts[0].to_string();
     // Properties travel on every frame the connection delivers; the routing
@@ -402,12 +493,32 @@ Status ZmqBus::Serve(const std::string& endpoint, RequestHandler handler) {
       socket.set(zmq::sockopt::curve_secretkey, o.curve_secret_key);
       socket.set(zmq::sockopt::zap_domain, kZapDomain);
     }
-    socket.bind(endpoint);
+    zmq::socket_t monitor = impl_->MonitorRouter(socket);
+    try {
+      socket.bind(endpoint);
+    } catch (const zmq::error_t&) {
+      Impl::StopMonitor(socket);
+      throw;
+    }
     impl_->served_endpoint = socket.get(zmq::sockopt::last_endpoint);
     impl_->router = std::move(socket);
     impl_->zap = std::move(zap);
+    impl_->monitor = std::move(monitor);
   } catch (const zmq::error_t& e) {
     return FromZmq(e, "bind", endpoint);
+  }
+  {
+    Metrics& m = impl_->metrics;
+    constexpr char kEventsHelp[] =
+        "Connections to the served socket, by event (accepted, disconnected, handshake_failed).";
+    impl_->connections_gauge =
+        m.Gauge("connections", "Connections currently accepted by the served socket.");
+    impl_->connections_accepted =
+        m.Counter("connection_events_total", kEventsHelp, {{"event", "accepted"}});
+    impl_->connections_disconnected =
+        m.Counter("connection_events_total", kEventsHelp, {{"event", "disconnected"}});
+    impl_->handshakes_failed =
+        m.Counter("connection_events_total", kEventsHelp, {{"event", "handshake_failed"}});
   }
   if (curve) {
     Metrics& m = impl_->metrics;
@@ -527,6 +638,7 @@ Status ZmqBus::Poll(std::chrono::milliseconds max_wait) {
   };
   if (d.router) add(*d.router, Source::kRouter, 0);
   if (d.zap) add(*d.zap, Source::kZap, 0);
+  if (d.monitor) add(*d.monitor, Source::kMonitor, 0);
   for (std::size_t i = 0; i < d.channels.size(); ++i) add(d.channels[i]->socket, Source::kChannel, i);
   for (std::size_t i = 0; i < d.subscriptions.size(); ++i) {
     add(d.subscriptions[i]->socket, Source::kSubscription, i);
@@ -543,6 +655,7 @@ Status ZmqBus::Poll(std::chrono::milliseconds max_wait) {
     const auto [source, index] = sources[k];
     zmq::socket_t* socket = source == Source::kRouter    ? &*d.router
                             : source == Source::kZap     ? &*d.zap
+                            : source == Source::kMonitor ? &*d.monitor
                             : source == Source::kChannel ? &d.channels[index]->socket
                                                          : &d.subscriptions[index]->socket;
     for (int n = 0; n < kMaxDrainPerSocket; ++n) {
@@ -557,9 +670,8 @@ Status ZmqBus::Poll(std::chrono::milliseconds max_wait) {
         case Source::kRouter: d.OnServerMessage(); break;
         case Source::kChannel: d.OnChannelMessage(static_cast<ChannelId>(index)); break;
         case Source::kSubscription: d.OnEvent(d.subscriptions[index].get()); break;
-        case Source::kZap:
-          d.OnZapRequest();
-          break;
+        case Source::kZap: d.OnZapRequest(); break;
+        case Source::kMonitor: d.OnMonitorEvent(); break;
       }
     }
   }

@@ -29,6 +29,12 @@ class ZmqBus final : public Bus {
   // With BusOptions::curve_secret_key set, Serve binds a CURVE server and
   // this bus's ZAP handler (inproc://zeromq.zap.01 in its own context),
   // answered inside Poll(); kFailedPrecondition without an Authenticator.
+  // The served socket's connections are counted from its zmq monitor, read
+  // inside Poll(): gauge fedrx_<service>_connections (accepted and not yet
+  // closed) and fedrx_<service>_connection_events_total{event="accepted"|
+  // "disconnected"|"handshake_failed"} (a refused CURVE key, a plaintext
+  // client at a CURVE server, a peer that is not ZMTP or that left in the
+  // middle of its handshake).
   Status Serve(const std::string& endpoint, RequestHandler handler) override;
   std::string ServedEndpoint() const override;
   Status SendTo(const PeerId& peer, codec::Message message) override;

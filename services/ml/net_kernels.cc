@@ -131,6 +131,19 @@ struct Avx2Ops {
 };
 #endif  // FEDRX_ML_X86
 
+}  // namespace
+
+// Plain C++ for both kernel sets (one function, so one rounding).
+void AddProximal(float* dst, const float* g, const float* w, const float* anchor, float mu,
+                 std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const float base = g != nullptr ? g[i] : 0.0f;
+    dst[i] = base + mu * (w[i] - anchor[i]);
+  }
+}
+
+namespace {
+
 // The drivers are inlined into each target-specific entry point below, so
 // their Ops calls are compiled (and inlined) for that target.
 template <typename Ops>
@@ -170,6 +183,10 @@ __attribute__((always_inline)) inline void SparseRowPassImpl(const SparseRowPass
     }
     const std::size_t o = j * s.ld + s.c0;
     if (s.adam != nullptr) {
+      if (s.anchor != nullptr) {
+        AddProximal(s.scratch, g, s.w + o, s.anchor + o, s.mu, n);
+        g = s.scratch;
+      }
       Ops::Adam(s.w + o, s.m + o, s.v + o, g, n, *s.adam);
     } else if (g != nullptr) {
       Ops::Add(s.grad + o, g, n);

@@ -49,7 +49,9 @@ struct BitIndex {
 // gradient G_j = sum over the batch positions k with bit j (ascending) of
 // dz[k * ld + c]; then either one Adam step on W_j (m, v: Adam's moments,
 // same layout; adam non-null), or grad[j * ld + c] += G_j (grad non-null).
-// Rows no sample touches get an Adam step with a zero gradient.
+// Rows no sample touches get an Adam step with a zero gradient. With an
+// anchor (FedProx's global weights, same layout as w), the Adam step's
+// gradient is G_j + mu (W_j - anchor_j), for every row.
 struct SparseRowPass {
   std::size_t row_begin = 0, row_end = 0;
   std::size_t ld = 0;
@@ -62,7 +64,14 @@ struct SparseRowPass {
   const AdamCoefficients* adam = nullptr;
   float* grad = nullptr;
   float* scratch = nullptr;  // c1 - c0 floats
+  const float* anchor = nullptr;  // Adam only; null: no proximal term
+  float mu = 0;
 };
+
+// dst[i] = (g ? g[i] : 0) + mu * (w[i] - anchor[i]): the gradient of a
+// FedProx proximal term (mu/2) ||w - anchor||^2 added to g. dst may be g.
+void AddProximal(float* dst, const float* g, const float* w, const float* anchor, float mu,
+                 std::size_t n);
 void RunSparseRowPass(const SparseRowPass& pass);
 
 // ReLU then inverted dropout on n pre-activations a, in place, recording each

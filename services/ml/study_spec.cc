@@ -20,7 +20,7 @@ std::vector<std::string> CommaList(const std::string& s) {
   return out;
 }
 
-core::Result<float> FloatOr(const core::Config& c, std::string_view key, float fallback) {
+core::Result<double> DoubleOr(const core::Config& c, std::string_view key, double fallback) {
   if (!c.Has(key)) return fallback;
   FEDRX_ASSIGN_OR_RETURN(std::string text, c.String(key));
   char* end = nullptr;
@@ -29,6 +29,11 @@ core::Result<float> FloatOr(const core::Config& c, std::string_view key, float f
     return core::InvalidArgument(std::string(key) + " = \"" + text + "\": expected a number",
                                  c.SourceOf(key));
   }
+  return v;
+}
+
+core::Result<float> FloatOr(const core::Config& c, std::string_view key, float fallback) {
+  FEDRX_ASSIGN_OR_RETURN(double v, DoubleOr(c, key, fallback));
   return static_cast<float>(v);
 }
 
@@ -83,6 +88,29 @@ core::Result<codec::StudySpec> StudySpecFromConfig(const core::Config& c) {
   s.fingerprint_radius = static_cast<std::uint32_t>(radius);
   FEDRX_ASSIGN_OR_RETURN(std::int64_t every, c.IntOr("train.evaluate_every", 1, 0, 100000));
   s.evaluate_every = static_cast<std::uint32_t>(every);
+  // Server optimiser and FedProx.
+  s.server_optimizer = c.StringOr("train.server_optimizer", "fedavg");
+  FEDRX_ASSIGN_OR_RETURN(s.server_learning_rate, FloatOr(c, "train.server_learning_rate", 1.0f));
+  FEDRX_ASSIGN_OR_RETURN(s.server_beta1, FloatOr(c, "train.server_beta1", 0.9f));
+  FEDRX_ASSIGN_OR_RETURN(s.server_beta2, FloatOr(c, "train.server_beta2", 0.99f));
+  FEDRX_ASSIGN_OR_RETURN(s.server_tau, FloatOr(c, "train.server_tau", 0.001f));
+  FEDRX_ASSIGN_OR_RETURN(s.proximal_mu, FloatOr(c, "train.proximal_mu", 0.0f));
+  // Robust aggregation.
+  FEDRX_ASSIGN_OR_RETURN(s.trim_fraction, FloatOr(c, "robust.trim_fraction", 0.0f));
+  FEDRX_ASSIGN_OR_RETURN(std::int64_t byzantine, c.IntOr("robust.krum_byzantine", 0, 0, 100000));
+  s.krum_byzantine = static_cast<std::uint32_t>(byzantine);
+  FEDRX_ASSIGN_OR_RETURN(std::int64_t selected, c.IntOr("robust.krum_selected", 0, 0, 100000));
+  s.krum_selected = static_cast<std::uint32_t>(selected);
+  FEDRX_ASSIGN_OR_RETURN(s.norm_bound, FloatOr(c, "robust.norm_bound", 0.0f));
+  // Privacy.
+  FEDRX_ASSIGN_OR_RETURN(s.dp_clip_norm, FloatOr(c, "privacy.clip_norm", 0.0f));
+  FEDRX_ASSIGN_OR_RETURN(s.dp_noise_multiplier, FloatOr(c, "privacy.noise_multiplier", 0.0f));
+  FEDRX_ASSIGN_OR_RETURN(s.dp_delta, DoubleOr(c, "privacy.delta", 1e-5));
+  FEDRX_ASSIGN_OR_RETURN(s.dp_epsilon_budget, DoubleOr(c, "privacy.epsilon_budget", 0.0));
+  FEDRX_ASSIGN_OR_RETURN(s.secure_aggregation, c.BoolOr("privacy.secure_aggregation", false));
+  FEDRX_ASSIGN_OR_RETURN(std::int64_t threshold,
+                         c.IntOr("privacy.secagg_threshold", 0, 0, 100000));
+  s.secagg_threshold = static_cast<std::uint32_t>(threshold);
   return s;
 }
 

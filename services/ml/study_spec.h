@@ -19,6 +19,14 @@ NetSpec NetSpecFromStudy(const codec::StudySpec& spec);
 //   train.seed (0), train.strategy (fedavg)
 //   train.evaluate_every (1; 0 never runs federated evaluation)
 //   featurize.radius (2)
+//   train.server_optimizer (fedavg | fedavgm | fedadagrad | fedadam | fedyogi),
+//   train.server_learning_rate (1), train.server_beta1 (0.9), train.server_beta2
+//   (0.99), train.server_tau (0.001), train.proximal_mu (0: no FedProx term)
+//   robust.trim_fraction, robust.krum_byzantine, robust.krum_selected,
+//   robust.norm_bound (for train.strategy trimmed_mean, krum, multikrum, norm_bound)
+//   privacy.clip_norm (0: no DP), privacy.noise_multiplier, privacy.delta (1e-5),
+//   privacy.epsilon_budget (0: unlimited), privacy.secure_aggregation (false),
+//   privacy.secagg_threshold (0: min_sites)
 // Errors name the key and where its value came from.
 core::Result<codec::StudySpec> StudySpecFromConfig(const core::Config& config);
 

@@ -233,11 +233,13 @@ class BatchEngine {
   // Forward and backward over `rows`, the gradient scaled by `grad_scale`
   // (1 / number of labelled entries it is averaged over), then `mode`: an
   // Adam step (m, v: Adam's moments) or adding the gradient to `grad`.
-  // `dropout` null means no dropout. Returns the summed loss over the
-  // labelled entries of the batch.
+  // `dropout` null means no dropout. A non-null `anchor` (kAdam only) adds
+  // FedProx's mu (params - anchor) to the gradient. Returns the summed loss
+  // over the labelled entries of the batch.
   double Step(const Dataset& data, std::span<const std::size_t> rows, std::span<float> params,
               float grad_scale, const DropoutKey* dropout, Mode mode, std::span<float> grad,
-              std::span<float> m, std::span<float> v, const internal::AdamCoefficients& adam) {
+              std::span<float> m, std::span<float> v, const internal::AdamCoefficients& adam,
+              const float* anchor = nullptr, float mu = 0) {
     BuildIndex(data.x, rows, index_);
     const std::size_t shards = (rows.size() + kShardRows - 1) / kShardRows;
     pool_.Run(shards, [&](std::size_t s, int t) {
@@ -268,6 +270,10 @@ class BatchEngine {
           pass.m = m.data() + first.offset;
           pass.v = v.data() + first.offset;
           pass.adam = &adam;
+          if (anchor != nullptr) {
+            pass.anchor = anchor + first.offset;
+            pass.mu = mu;
+          }
         } else {
           pass.grad = grad.data() + first.offset;
         }
@@ -286,6 +292,9 @@ class BatchEngine {
       }
       const std::size_t o = dense_begin_ + e0;
       if (mode == Mode::kAdam) {
+        if (anchor != nullptr) {
+          internal::AddProximal(sum + e0, sum + e0, params.data() + o, anchor + o, mu, e1 - e0);
+        }
         internal::AdamStep(params.data() + o, m.data() + o, v.data() + o, sum + e0, e1 - e0,
                            adam);
       } else {
@@ -470,6 +479,10 @@ core::Status ValidateOptions(const TrainOptions& o) {
     return core::InvalidArgument("weight_decay must be finite and >= 0",
                                  "TrainOptions.weight_decay");
   }
+  if (!(std::isfinite(o.proximal_mu) && o.proximal_mu >= 0)) {
+    return core::InvalidArgument("proximal_mu must be finite and >= 0",
+                                 "TrainOptions.proximal_mu");
+  }
   return core::Status::Ok();
 }
 
@@ -569,6 +582,7 @@ class BatchStream {
 // parameters (the caller's vector need not start on a cache line).
 struct AdamState {
   Floats params, m, v;
+  Floats anchor;  // FedProx: the parameters Train() started from
   std::uint64_t step = 0;
 };
 
@@ -600,6 +614,13 @@ core::Result<TrainStats> Trainer::Train(const NetSpec& spec, const Dataset& data
     state.step = 0;
   }
   state.params.assign(params.begin(), params.end());
+  const float* anchor = nullptr;
+  if (options_.proximal_mu > 0) {
+    state.anchor.assign(params.begin(), params.end());
+    anchor = state.anchor.data();
+  } else {
+    Floats().swap(state.anchor);
+  }
   const std::size_t n = data.size();
   const std::size_t batch =
       std::min<std::size_t>(options_.batch_size, std::max<std::size_t>(n, 1));
@@ -635,7 +656,8 @@ core::Result<TrainStats> Trainer::Train(const NetSpec& spec, const Dataset& data
     dropout.batch_key = MixKeys(current.epoch_key, current.index + 1);
     loss_sum[current.epoch] +=
         engine_->Step(data, current.rows, state.params, 1.0f / static_cast<float>(current.labelled),
-                      dropout_ptr, Mode::kAdam, {}, state.m, state.v, adam);
+                      dropout_ptr, Mode::kAdam, {}, state.m, state.v, adam, anchor,
+                      options_.proximal_mu);
     labelled[current.epoch] += current.labelled;
   }
   std::copy(state.params.begin(), state.params.end(), params.begin());

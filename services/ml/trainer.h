@@ -23,6 +23,12 @@ struct TrainOptions {
   float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
   // L2 penalty added to the gradient, as torch.optim.Adam's weight_decay.
   float weight_decay = 0;
+  // FedProx (Li, Sahu, Zaheer, Sanjabi, Talwalkar, Smith, "Federated
+  // Optimization in Heterogeneous Networks", MLSys 2020): the proximal term
+  // (mu/2) ||w - w_global||^2, w_global being the parameters Train() starts
+  // from, adds mu (w - w_global) to every gradient. 0 (the default) leaves
+  // training bit-identical to plain local training.
+  float proximal_mu = 0;
   // Drives the per-epoch shuffles and the dropout masks. Federated rounds
   // should pass a different seed each round (e.g. mixed with the round number).
   std::uint64_t seed = 0;

@@ -200,21 +200,45 @@ void SiteService::StartTraining(Task t) {
   std::shared_ptr<ml::Trainer>& trainer = trainers_[spec.study_id];
   if (!trainer || trainer->options().epochs != t.task.local_epochs ||
       trainer->options().batch_size != t.task.batch_size ||
-      trainer->options().learning_rate != t.task.learning_rate) {
+      trainer->options().learning_rate != t.task.learning_rate ||
+      trainer->options().proximal_mu != spec.proximal_mu) {
     ml::TrainOptions o;
     o.epochs = t.task.local_epochs;
     o.batch_size = t.task.batch_size;
     o.learning_rate = t.task.learning_rate;
+    o.proximal_mu = spec.proximal_mu;  // FedProx; 0 is plain local training
     o.threads = options_.train_threads;
     o.keep_optimizer_state = true;
     trainer = std::make_shared<ml::Trainer>(o);
   }
   trainer->set_seed(t.task.seed);
+  // The update leaves clipped (and noised, with DP): see PrivacyOptions.
+  const privacy::DpSiteOptions dp = PrivacyOptions(spec);
+  if (dp.clip_norm > 0 && !noise_) {
+    auto noise = privacy::GaussianNoise::Create();
+    if (!noise.ok()) {
+      Complain("no_noise", "cannot seed the DP noise sampler (" + noise.status().message() +
+                               "); not training round " + std::to_string(t.task.round));
+      return;
+    }
+    noise_ = std::make_shared<privacy::GaussianNoise>(std::move(*noise));
+  }
   std::cerr << "site " << options_.site_id << ": training round " << t.task.round << " of "
             << spec.study_id << " on " << data->train.size() << " rows\n";
-  training_ = std::async(std::launch::async, [net, trainer, data, t = std::move(t)]() mutable
+  training_ = std::async(std::launch::async, [net, trainer, data, dp, noise = noise_,
+                                              t = std::move(t)]() mutable
                          -> core::Result<Update> {
+    // The global model, kept only when the update is clipped against it.
+    std::vector<float> global;
+    if (dp.clip_norm > 0) global = t.weights;
+    bool clipped = false;
     FEDRX_ASSIGN_OR_RETURN(ml::TrainStats stats, trainer->Train(net, data->train, t.weights));
+    if (dp.clip_norm > 0) {
+      // Only the worker thread uses the sampler, one training at a time.
+      FEDRX_ASSIGN_OR_RETURN(privacy::DpSiteReport report,
+                             privacy::PrivatizeUpdate(t.weights, global, dp, *noise));
+      clipped = report.clipped;
+    }
     Update u;
     u.study_id = t.task.study_id;
     u.round = t.task.round;
@@ -222,8 +246,31 @@ void SiteService::StartTraining(Task t) {
     u.samples = data->train.size();
     u.loss = stats.epoch_loss.empty() ? 0 : stats.epoch_loss.back();
     u.weights = std::make_shared<const std::vector<float>>(std::move(t.weights));
+    u.clipped = clipped;
     return u;
   });
+}
+
+privacy::DpSiteOptions SiteService::PrivacyOptions(const codec::StudySpec& spec) {
+  privacy::DpSiteOptions dp;
+  // DP-FedAvg clips to dp_clip_norm; norm bounding clips to norm_bound here
+  // too, so that it also holds when the coordinator only sees a masked sum.
+  double clip = spec.dp_clip_norm;
+  if (spec.strategy == "norm_bound" && spec.norm_bound > 0) {
+    clip = clip > 0 ? std::min<double>(clip, spec.norm_bound) : spec.norm_bound;
+  }
+  dp.clip_norm = clip;
+  // The noise is scaled to the DP clip norm, which the accountant assumes.
+  dp.noise_multiplier = spec.dp_clip_norm > 0 ? spec.dp_noise_multiplier * spec.dp_clip_norm / clip
+                                              : 0.0;
+  // With secure aggregation the sites share the noise: each adds 1/t of the
+  // variance, t the fewest updates a round can be unmasked with.
+  dp.noise_shares = 1;
+  if (spec.secure_aggregation) {
+    dp.noise_shares = spec.secagg_threshold > 0 ? spec.secagg_threshold : spec.min_sites;
+    if (dp.noise_shares == 0) dp.noise_shares = 1;
+  }
+  return dp;
 }
 
 void SiteService::FinishTraining() {
@@ -237,6 +284,9 @@ void SiteService::FinishTraining() {
   u = std::move(*result);
   ++rounds_trained_;
   metrics_.Counter("rounds_trained_total", "Rounds this site trained").Inc();
+  if (u.clipped) {
+    metrics_.Counter("updates_clipped_total", "Updates scaled back to the study's clip norm").Inc();
+  }
   std::cerr << "site " << options_.site_id << ": round " << u.round << " of " << u.study_id
             << " trained, loss " << u.loss << "\n";
   SendReady(u);

@@ -24,6 +24,7 @@
 #include "services/ml/dataset.h"
 #include "services/ml/model.h"
 #include "services/ml/trainer.h"
+#include "services/privacy/dp_mechanism.h"
 
 namespace fedrx::site {
 
@@ -85,6 +86,7 @@ class SiteService final : public core::Service {
     std::uint64_t samples = 0;
     double loss = 0;
     std::shared_ptr<const std::vector<float>> weights;
+    bool clipped = false;  // its delta was scaled back to the clip norm
   };
 
   void OnPush(codec::Message&& message);
@@ -101,6 +103,8 @@ class SiteService final : public core::Service {
   bool Approved(const std::string& study_id) const;
   bool HasUpdate(const std::string& study_id, std::uint32_t round) const;
   void Complain(const char* reason, const std::string& what);
+  // How an update of `spec` is clipped and noised before it leaves.
+  static privacy::DpSiteOptions PrivacyOptions(const codec::StudySpec& spec);
 
   SiteOptions options_;
   LocalData data_;
@@ -121,6 +125,9 @@ class SiteService final : public core::Service {
   // One trainer per study, so a site's optimizer state (Adam's moments)
   // carries from round to round, as a stateful client's does.
   std::map<std::string, std::shared_ptr<ml::Trainer>> trainers_;
+  // The DP noise sampler, seeded from the OS on first use; used by the
+  // training thread only.
+  std::shared_ptr<privacy::GaussianNoise> noise_;
   std::future<core::Result<Update>> training_;
   // The latest update of each study, kept until the next round's arrives.
   std::map<std::string, Update> updates_;

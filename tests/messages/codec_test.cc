@@ -90,6 +90,67 @@ TEST(CodecTest, CreateStudyCarriesTheWholeSpec) {
   EXPECT_EQ(got.strategy, "fedavg");
 }
 
+TEST(CodecTest, StudySpecCarriesTheFederationOptions) {
+  StudySpec s;
+  s.study_id = "robust-1";
+  s.strategy = "multikrum";
+  s.server_optimizer = "fedyogi";
+  s.server_learning_rate = 0.03f;
+  s.proximal_mu = 0.01f;
+  s.trim_fraction = 0.2f;
+  s.krum_byzantine = 2;
+  s.krum_selected = 4;
+  s.norm_bound = 3.5f;
+  s.dp_clip_norm = 1.25f;
+  s.dp_noise_multiplier = 0.9f;
+  s.dp_delta = 1e-6;
+  s.dp_epsilon_budget = 7.5;
+  s.secure_aggregation = true;
+  s.secagg_threshold = 5;
+  s.server_beta1 = 0.8f;
+  s.server_beta2 = 0.95f;
+  s.server_tau = 1e-4f;
+  Message out = RoundTrip(WithBody(CreateStudy{s}));
+  const auto& got = std::get<CreateStudy>(out.body).study;
+  EXPECT_EQ(got.strategy, "multikrum");
+  EXPECT_EQ(got.server_optimizer, "fedyogi");
+  EXPECT_FLOAT_EQ(got.server_learning_rate, 0.03f);
+  EXPECT_FLOAT_EQ(got.proximal_mu, 0.01f);
+  EXPECT_FLOAT_EQ(got.trim_fraction, 0.2f);
+  EXPECT_EQ(got.krum_byzantine, 2u);
+  EXPECT_EQ(got.krum_selected, 4u);
+  EXPECT_FLOAT_EQ(got.norm_bound, 3.5f);
+  EXPECT_FLOAT_EQ(got.dp_clip_norm, 1.25f);
+  EXPECT_FLOAT_EQ(got.dp_noise_multiplier, 0.9f);
+  EXPECT_DOUBLE_EQ(got.dp_delta, 1e-6);
+  EXPECT_DOUBLE_EQ(got.dp_epsilon_budget, 7.5);
+  EXPECT_TRUE(got.secure_aggregation);
+  EXPECT_EQ(got.secagg_threshold, 5u);
+  EXPECT_FLOAT_EQ(got.server_beta1, 0.8f);
+  EXPECT_FLOAT_EQ(got.server_beta2, 0.95f);
+  EXPECT_FLOAT_EQ(got.server_tau, 1e-4f);
+}
+
+TEST(CodecTest, StudySpecFederationOptionsDefaultWhenAbsent) {
+  // A spec written without the options (as an older writer would) reads back
+  // with the schema's defaults, which are the plain C++ defaults.
+  StudySpec s;
+  s.study_id = "plain";
+  Message out = RoundTrip(WithBody(CreateStudy{s}));
+  const auto& got = std::get<CreateStudy>(out.body).study;
+  const StudySpec defaults;
+  EXPECT_EQ(got.server_optimizer, "");
+  EXPECT_EQ(got.server_learning_rate, defaults.server_learning_rate);
+  EXPECT_EQ(got.server_learning_rate, 1.0f);
+  EXPECT_EQ(got.dp_delta, defaults.dp_delta);
+  EXPECT_EQ(got.server_beta1, defaults.server_beta1);
+  EXPECT_EQ(got.server_beta2, defaults.server_beta2);
+  EXPECT_EQ(got.server_tau, defaults.server_tau);
+  EXPECT_EQ(got.dp_clip_norm, 0.0f);
+  EXPECT_FALSE(got.secure_aggregation);
+  EXPECT_EQ(got.evaluate_every, 1u);
+}
+
 TEST(CodecTest, ErrorAndRoundStatusEnumsSurvive) {
   Message e = RoundTrip(WithBody(Error{ErrorCode::kNotFound, "no such study", "study_id"}));
   EXPECT_EQ(std::get<Error>(e.body).code, ErrorCode::kNotFound);
@@ -323,6 +384,19 @@ TEST(CodecRefusalTest, UnknownBodyTypeIsRefused) {
 TEST(CodecRefusalTest, MissingBodyIsRefused) {
   DecodeError e = Refused(Frames(testing::EnvelopeWithBodyType("m-8", 0)));
   EXPECT_EQ(e.fault, DecodeFault::kUnknownBody);
+}
+
+// Found by tests/fuzz/gateway_intake_fuzz: a body type without its body
+// passed the Verifier and was read through a null table (one 48-byte message
+// took down any service).
+TEST(CodecRefusalTest, BodyTypeWithoutItsBodyIsRefused) {
+  for (std::size_t type = 1; type <= kBodyCount; ++type) {
+    DecodeError e = Refused(Frames(testing::EnvelopeWithBodyTypeOnly("m-9", static_cast<std::uint8_t>(type))));
+    EXPECT_EQ(e.fault, DecodeFault::kMissingField) << BodyNameAt(type - 1);
+    EXPECT_EQ(e.where, "envelope.body") << BodyNameAt(type - 1);
+    EXPECT_EQ(e.message_id, "m-9");
+    EXPECT_NE(e.message.find(BodyNameAt(type - 1)), std::string::npos) << e.message;
+  }
 }
 
 TEST(CodecRefusalTest, EmptyMessageIdIsRefused) {

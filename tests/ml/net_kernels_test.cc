@@ -173,6 +173,70 @@ std::vector<std::vector<float>> RunAll(const KernelSet& k) {
   return out;
 }
 
+TEST(NetKernelsTest, RowPassWithAnAnchorAddsTheProximalGradientToEveryRow) {
+  // FedProx: the Adam step's gradient is G_j + mu (W_j - anchor_j), also on
+  // rows no sample touches (G_j = 0 there).
+  SyntheticOptions o;
+  o.rows = 21;
+  o.dim = 120;
+  o.bits_per_row = 6;
+  const Dataset d = MakeSyntheticDataset(o);
+  const std::size_t width = 20;
+  std::vector<std::size_t> rows;
+  for (std::size_t r = 0; r < d.size(); ++r) rows.push_back(r);
+  const std::vector<float> dz = Random(rows.size() * width, 2);
+  const std::vector<float> w0 = Random(o.dim * width, 3), anchor = Random(o.dim * width, 4);
+  const float mu = 0.7f;
+  std::vector<std::uint32_t> start, samples;
+  GroupByBit(d.x, rows, o.dim, start, samples);
+
+  // The plain gradient, from the accumulate mode.
+  std::vector<float> grad(o.dim * width, 0.0f), scratch(width);
+  {
+    std::vector<float> w = w0;
+    SparseRowPass pass;
+    pass.row_begin = 0;
+    pass.row_end = o.dim;
+    pass.ld = width;
+    pass.c1 = width;
+    pass.w = w.data();
+    pass.index = {start.data(), samples.data()};
+    pass.dz = dz.data();
+    pass.grad = grad.data();
+    pass.scratch = scratch.data();
+    RunSparseRowPass(pass);
+  }
+  AdamCoefficients c;
+  c.step_size = 0.01f;
+  // Expected: one Adam step on grad + mu (w0 - anchor).
+  std::vector<float> want = w0, wm(w0.size(), 0.0f), wv(w0.size(), 0.0f), g(w0.size());
+  for (std::size_t i = 0; i < g.size(); ++i) g[i] = grad[i] + mu * (w0[i] - anchor[i]);
+  PortableKernels().adam(want.data(), wm.data(), wv.data(), g.data(), g.size(), c);
+
+  std::vector<float> got = w0, m(w0.size(), 0.0f), v(w0.size(), 0.0f);
+  SparseRowPass pass;
+  pass.row_begin = 0;
+  pass.row_end = o.dim;
+  pass.ld = width;
+  pass.c1 = width;
+  pass.w = got.data();
+  pass.index = {start.data(), samples.data()};
+  pass.dz = dz.data();
+  pass.m = m.data();
+  pass.v = v.data();
+  pass.adam = &c;
+  pass.anchor = anchor.data();
+  pass.mu = mu;
+  pass.scratch = scratch.data();
+  RunSparseRowPass(pass);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    ASSERT_NEAR(got[i], want[i], 1e-6) << i;
+    ASSERT_NEAR(m[i], wm[i], 1e-6) << i;
+  }
+  // Every row moved, touched or not (the anchor differs from w0 everywhere).
+  for (std::size_t i = 0; i < got.size(); ++i) ASSERT_NE(got[i], w0[i]) << i;
+}
+
 TEST(NetKernelsTest, Avx2AndPortableAreBitIdentical) {
   const KernelSet* avx2 = Avx2Kernels();
   if (avx2 == nullptr) GTEST_SKIP() << "this CPU has no AVX2";

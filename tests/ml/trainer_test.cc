@@ -351,3 +351,88 @@ TEST(TrainerTest, EmptyDatasetTrainsNothing) {
 
 }  // namespace
 }  // namespace fedrx::ml
+
+namespace fedrx::ml {
+namespace {
+
+// FedProx: the proximal term mu/2 ||w - w_global||^2.
+std::vector<float> TrainProx(float mu, std::uint32_t epochs, std::size_t batch, const Dataset& d,
+                             int threads = 2) {
+  const NetSpec spec = ThreadSpec();
+  std::vector<float> params = InitParameters(spec, 3);
+  TrainOptions options;
+  options.epochs = epochs;
+  options.batch_size = static_cast<std::uint32_t>(batch);
+  options.threads = threads;
+  options.seed = 11;
+  options.learning_rate = 0.01f;
+  options.proximal_mu = mu;
+  Trainer trainer(options);
+  const auto stats = trainer.Train(spec, d, params);
+  EXPECT_TRUE(stats.ok()) << stats.status();
+  return params;
+}
+
+double DistanceFrom(const std::vector<float>& a, const std::vector<float>& b) {
+  double s = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) s += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+  return std::sqrt(s);
+}
+
+TEST(FedProxTest, MuZeroIsBitIdenticalToPlainTraining) {
+  const Dataset d = ThreadData();
+  // The default options (no proximal_mu set) and an explicit 0 take the same
+  // path: no anchor copy, no extra arithmetic.
+  const NetSpec spec = ThreadSpec();
+  std::vector<float> plain = InitParameters(spec, 3);
+  TrainOptions options;
+  options.epochs = 3;
+  options.batch_size = 40;
+  options.seed = 11;
+  options.learning_rate = 0.01f;
+  Trainer trainer(options);
+  ASSERT_TRUE(trainer.Train(spec, d, plain).ok());
+  EXPECT_TRUE(BitIdentical(plain, TrainProx(0.0f, 3, 40, d)));
+}
+
+TEST(FedProxTest, FirstStepFromTheGlobalModelIsUnchangedByTheTerm) {
+  // At w = w_global the proximal gradient mu (w - w_global) is zero, so one
+  // batch gives exactly plain training's step; later steps differ.
+  const Dataset d = ThreadData();
+  const std::size_t all = d.size();
+  EXPECT_TRUE(BitIdentical(TrainProx(0.0f, 1, all, d), TrainProx(5.0f, 1, all, d)));
+  EXPECT_FALSE(BitIdentical(TrainProx(0.0f, 2, all, d), TrainProx(5.0f, 2, all, d)));
+}
+
+TEST(FedProxTest, LargerMuKeepsWeightsCloserToTheGlobalModel) {
+  const Dataset d = ThreadData();
+  const std::vector<float> global = InitParameters(ThreadSpec(), 3);
+  const double plain = DistanceFrom(TrainProx(0.0f, 4, 40, d), global);
+  const double some = DistanceFrom(TrainProx(0.5f, 4, 40, d), global);
+  const double strong = DistanceFrom(TrainProx(50.0f, 4, 40, d), global);
+  EXPECT_GT(plain, 0.0);
+  EXPECT_LT(some, plain);
+  EXPECT_LT(strong, some);
+  EXPECT_LT(strong, 0.5 * plain);
+}
+
+TEST(FedProxTest, ProximalTrainingIsTheSameForAnyThreadCount) {
+  const Dataset d = ThreadData();
+  EXPECT_TRUE(BitIdentical(TrainProx(0.3f, 2, 40, d, 1), TrainProx(0.3f, 2, 40, d, 3)));
+}
+
+TEST(FedProxTest, NegativeOrNonFiniteMuIsRefused) {
+  const Dataset d = ThreadData();
+  std::vector<float> params = InitParameters(ThreadSpec(), 3);
+  const std::vector<float> before = params;
+  TrainOptions options;
+  options.proximal_mu = -1.0f;
+  Trainer trainer(options);
+  auto r = trainer.Train(ThreadSpec(), d, params);
+  EXPECT_EQ(r.status().code(), core::StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().where(), HasSubstr("proximal_mu"));
+  EXPECT_TRUE(BitIdentical(params, before));
+}
+
+}  // namespace
+}  // namespace fedrx::ml

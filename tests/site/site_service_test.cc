@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 
 #include "services/core/testing/fake_bus.h"
 #include "services/core/testing/fake_clock.h"
@@ -65,7 +66,7 @@ class SiteServiceTest : public ::testing::Test {
                                approved_ = h->approved_studies;
                              } else if (std::holds_alternative<codec::GetStudy>(in.message.body)) {
                                codec::StudyInfo info;
-                               info.study = Spec();
+                               info.study = study_;
                                core::Reply(platform_, in, info).IgnoreError();
                              } else if (auto* u = std::get_if<codec::UpdateReady>(&in.message.body)) {
                                ready_.push_back(*u);
@@ -126,6 +127,8 @@ class SiteServiceTest : public ::testing::Test {
     return done();
   }
 
+  // The study the platform describes to the site (GetStudy).
+  codec::StudySpec study_ = Spec();
   core::testing::FakeNetwork network_;
   core::testing::FakeClock clock_;
   core::Metrics metrics_{"site"};
@@ -244,6 +247,92 @@ TEST_F(SiteServiceTest, SyntheticModeAddsItsStepWithoutTraining) {
   for (std::size_t i = 0; i < initial_.size(); ++i) {
     EXPECT_FLOAT_EQ(update_weights_[i], initial_[i] + 0.25f);
   }
+}
+
+}  // namespace
+}  // namespace fedrx::site
+
+namespace fedrx::site {
+namespace {
+
+double DeltaNorm(const std::vector<float>& a, const std::vector<float>& b) {
+  double s = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) s += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+  return std::sqrt(s);
+}
+
+// The weights a plain local training run of the fixture's task gives (the
+// site's Trainer with the same options, from the same initial model).
+std::vector<float> PlainTraining() {
+  const codec::StudySpec spec = Spec();
+  std::vector<float> w = ml::InitParameters(ml::NetSpecFromStudy(spec), 3);
+  ml::TrainOptions o;
+  o.epochs = 2;
+  o.batch_size = 4;
+  o.learning_rate = 0.05f;
+  o.threads = 1;
+  o.seed = 11;
+  o.keep_optimizer_state = true;
+  ml::Trainer trainer(o);
+  EXPECT_TRUE(trainer.Train(ml::NetSpecFromStudy(spec), Tiny(16, "train"), w).ok());
+  return w;
+}
+
+TEST_F(SiteServiceTest, PlainStudyUpdateIsPlainLocalTraining) {
+  auto site = MakeSite();
+  ASSERT_TRUE(site->Start().ok());
+  network_.Pump();
+  TrainTask(1);
+  ASSERT_TRUE(TickUntil(*site, [&] { return !ready_.empty(); }));
+  Push(core::MakeMessage(codec::UploadGrant{"s1", 1}));
+  EXPECT_EQ(update_weights_, PlainTraining());
+}
+
+TEST_F(SiteServiceTest, FedProxKeepsTheUpdateCloserToTheGlobalModel) {
+  study_.proximal_mu = 50.0f;
+  auto site = MakeSite();
+  ASSERT_TRUE(site->Start().ok());
+  network_.Pump();
+  TrainTask(1);
+  ASSERT_TRUE(TickUntil(*site, [&] { return !ready_.empty(); }));
+  Push(core::MakeMessage(codec::UploadGrant{"s1", 1}));
+  ASSERT_EQ(update_weights_.size(), initial_.size());
+  const double prox = DeltaNorm(update_weights_, initial_);
+  const double plain = DeltaNorm(PlainTraining(), initial_);
+  EXPECT_GT(prox, 0.0);
+  EXPECT_LT(prox, 0.5 * plain);
+}
+
+TEST_F(SiteServiceTest, DpClipsTheUpdateDeltaBeforeItLeaves) {
+  study_.dp_clip_norm = 0.01f;  // clipping only
+  auto site = MakeSite();
+  ASSERT_TRUE(site->Start().ok());
+  network_.Pump();
+  TrainTask(1);
+  ASSERT_TRUE(TickUntil(*site, [&] { return !ready_.empty(); }));
+  Push(core::MakeMessage(codec::UploadGrant{"s1", 1}));
+  ASSERT_EQ(update_weights_.size(), initial_.size());
+  ASSERT_GT(DeltaNorm(PlainTraining(), initial_), 0.01);  // so the clip bites
+  EXPECT_NEAR(DeltaNorm(update_weights_, initial_), 0.01, 1e-5);
+  EXPECT_EQ(metrics_.Read("fedrx_site_updates_clipped_total"), 1);
+}
+
+TEST_F(SiteServiceTest, DpNoiseIsAddedToTheClippedDelta) {
+  study_.dp_clip_norm = 0.01f;
+  study_.dp_noise_multiplier = 1.0f;
+  auto site = MakeSite();
+  ASSERT_TRUE(site->Start().ok());
+  network_.Pump();
+  TrainTask(1);
+  ASSERT_TRUE(TickUntil(*site, [&] { return !ready_.empty(); }));
+  Push(core::MakeMessage(codec::UploadGrant{"s1", 1}));
+  ASSERT_EQ(update_weights_.size(), initial_.size());
+  // Clipped to 0.01, then N(0, 0.01^2) per parameter: the norm is no longer
+  // the clip norm (equality has probability zero), and stays of the order
+  // 0.01 sqrt(parameters) (far below 1).
+  const double norm = DeltaNorm(update_weights_, initial_);
+  EXPECT_GT(std::fabs(norm - 0.01), 1e-6);
+  EXPECT_LT(norm, 1.0);
 }
 
 }  // namespace

@@ -1,0 +1,179 @@
+// Writes the gateway intake fuzzer's seed corpus: valid envelopes of the
+// bodies each role sends (and some it may not), from every kind of sender,
+// encoded by the real codec so that the seeds follow the schemas as they
+// are. Usage: gateway_intake_corpus OUT_DIR (the directory must exist).
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "messages/codec/codec.h"
+#include "services/core/testing/fake_clock.h"
+#include "tests/fuzz/fuzz_input.h"
+
+namespace fedrx::fuzz {
+namespace {
+
+// The fuzz target's FakeClock starts here; seeds are sent "now" so that the
+// gateway's stale-message check lets them through.
+const std::int64_t kNowMs = core::testing::FakeClock().WallMillis();
+
+using Frames = std::vector<std::vector<std::uint8_t>>;
+
+Frames Encoded(codec::Body body, const std::string& id, std::vector<codec::Tensor> tensors = {},
+               std::int64_t sent_at_ms = kNowMs) {
+  codec::Message m;
+  m.header.message_id = id;
+  m.header.sender = "seed";
+  m.header.sent_at_ms = sent_at_ms;
+  m.body = std::move(body);
+  m.tensors = std::move(tensors);
+  Frames frames;
+  for (const codec::Blob& b : codec::Encode(std::move(m))) {
+    const auto* p = reinterpret_cast<const std::uint8_t*>(b.data());
+    frames.emplace_back(p, p + b.size());
+  }
+  return frames;
+}
+
+std::vector<codec::Tensor> Weights() {
+  std::vector<codec::Tensor> t;
+  t.push_back(
+      codec::Tensor{"weights", codec::DType::kFloat32, {2, 2}, codec::Blob::FromFloats({1, 2, 3, 4})});
+  return t;
+}
+
+struct Seed {
+  std::string name;
+  std::vector<std::uint8_t> bytes;
+};
+
+class Corpus {
+ public:
+  // One message from `sender`.
+  void Add(const std::string& name, Sender sender, Frames frames, std::size_t clock_step = 0,
+           bool push_back = false) {
+    std::vector<std::uint8_t> bytes;
+    AppendMessage(bytes, Control(sender, clock_step, false, push_back), frames);
+    seeds_.push_back({name, std::move(bytes)});
+  }
+  // Several messages in one input.
+  void AddSequence(const std::string& name,
+                   std::vector<std::pair<std::uint8_t, Frames>> messages) {
+    std::vector<std::uint8_t> bytes;
+    for (const auto& [control, frames] : messages) AppendMessage(bytes, control, frames);
+    seeds_.push_back({name, std::move(bytes)});
+  }
+  bool WriteTo(const std::string& dir) const {
+    for (const Seed& s : seeds_) {
+      std::ofstream f(dir + "/" + s.name, std::ios::binary | std::ios::trunc);
+      f.write(reinterpret_cast<const char*>(s.bytes.data()),
+              static_cast<std::streamsize>(s.bytes.size()));
+      if (!f) {
+        std::fprintf(stderr, "gateway_intake_corpus: cannot write %s/%s\n", dir.c_str(),
+                     s.name.c_str());
+        return false;
+      }
+    }
+    std::printf("gateway_intake_corpus: %zu seeds in %s\n", seeds_.size(), dir.c_str());
+    return true;
+  }
+
+ private:
+  std::vector<Seed> seeds_;
+};
+
+void Build(Corpus& c) {
+  const codec::RegisterSite reg{"site-1", "Site One", 120, {"NR-AR", "SR-p53"}, "hash"};
+  const codec::UpdateReady ready{"study", 1, 0, 120, {{"loss", 0.5}}};
+  const codec::ModelUpdate update{"study", 1, "site-1", 0, 120, {{"loss", 0.5}}};
+  const codec::EvaluationResult eval{"study", 1, 1, "validation", 120};
+
+  // What a site sends, from the site, and from identities that must be refused.
+  for (Sender who : {kSite, kUnenrolled, kSuspended}) {
+    const std::string p = std::to_string(who) + "-";
+    c.Add(p + "register", who, Encoded(reg, "m-reg"));
+    c.Add(p + "heartbeat", who, Encoded(codec::Heartbeat{{"study"}}, "m-hb"), 0, true);
+    c.Add(p + "update-ready", who, Encoded(ready, "m-ur"));
+    c.Add(p + "model-update", who, Encoded(update, "m-mu", Weights()));
+    c.Add(p + "evaluation", who, Encoded(eval, "m-ev"));
+    c.Add(p + "get-study", who, Encoded(codec::GetStudy{"study"}, "m-gs"));
+    c.Add(p + "health", who, Encoded(codec::HealthCheck{}, "m-hc"));
+  }
+  // A scientist's and an admin's bodies, from each role.
+  codec::StudySpec spec;
+  spec.study_id = "study";
+  spec.name = "Seed study";
+  spec.tasks = {"NR-AR"};
+  spec.model = {2048, {64}, 1, 0.1f};
+  spec.rounds = 2;
+  spec.min_sites = 1;
+  spec.local_epochs = 1;
+  spec.learning_rate = 0.01f;
+  spec.strategy = "fedavg";
+  spec.sites = {"site-1"};
+  for (Sender who : {kScientist, kAdmin, kSite}) {
+    const std::string p = "people-" + std::to_string(who) + "-";
+    c.Add(p + "health", who, Encoded(codec::HealthCheck{}, "m-hc"));
+    c.Add(p + "list-sites", who, Encoded(codec::ListSites{}, "m-ls"));
+    c.Add(p + "create-study", who, Encoded(codec::CreateStudy{spec}, "m-cs"));
+    c.Add(p + "get-model", who, Encoded(codec::GetModel{"study", 0, true}, "m-gm"));
+    c.Add(p + "enrol", who, Encoded(codec::EnrolInstitution{"lab-7", "Lab Seven", "scientist"}, "m-en"));
+    c.Add(p + "list-institutions", who, Encoded(codec::ListInstitutions{}, "m-li"));
+    c.Add(p + "set-status", who,
+          Encoded(codec::SetInstitutionStatus{"site-2", "active"}, "m-ss"));
+    c.Add(p + "verify-audit", who, Encoded(codec::VerifyAudit{}, "m-va"));
+  }
+  // Bodies only services send.
+  c.Add("site-sends-train-task", kSite,
+        Encoded(codec::TrainTask{"study", 1, 0, 1, 8, 0.1f, 7, 0}, "m-tt", Weights()));
+  c.Add("site-sends-error", kSite,
+        Encoded(codec::Error{codec::ErrorCode::kInternal, "boom", "here"}, "m-er"));
+
+  // The plaintext path: register, then send as the registered site.
+  const std::uint8_t plain = Control(kNone, 0, false, true);
+  c.AddSequence("plain-register-then-update",
+                {{plain, Encoded(reg, "p-1")},
+                 {plain, Encoded(ready, "p-2")},
+                 {plain, Encoded(update, "p-3", Weights())}});
+  c.Add("plain-unregistered-heartbeat", kNone, Encoded(codec::Heartbeat{}, "p-hb"));
+  // Replays and time: the same id twice, a stale send time, the readiness probe.
+  const std::uint8_t site = Control(kSite, 0, false, false);
+  c.AddSequence("site-replayed-id", {{site, Encoded(reg, "r-1")}, {site, Encoded(ready, "r-1")}});
+  c.Add("site-stale", kSite, Encoded(ready, "s-1", {}, kNowMs - 10 * 60 * 1000));
+  c.Add("site-future", kSite, Encoded(ready, "s-2", {}, kNowMs + 10 * 60 * 1000));
+  c.AddSequence("site-after-status-ttl",
+                {{site, Encoded(reg, "t-1")},
+                 {Control(kSite, 4, true, true), Encoded(ready, "t-2", {}, kNowMs + 2500)}});
+  // An admin reactivates the suspended site, which then sends.
+  c.AddSequence("admin-reactivates-then-site-2",
+                {{Control(kAdmin, 0, false, false),
+                  Encoded(codec::SetInstitutionStatus{"site-2", "active"}, "a-1")},
+                 {Control(kSuspended, 4, false, false),
+                  Encoded(codec::RegisterSite{"site-2", "Site Two", 5, {}, ""}, "a-2", {},
+                          kNowMs + 2500)}});
+  // Shapes the codec must refuse: no frames, a tensor frame without its spec,
+  // a spec without its frame.
+  c.Add("no-frames", kSite, {});
+  Frames extra = Encoded(ready, "x-1");
+  extra.push_back({1, 2, 3, 4});
+  c.Add("extra-frame", kSite, extra);
+  Frames missing = Encoded(update, "x-2", Weights());
+  missing.pop_back();
+  c.Add("missing-frame", kSite, missing);
+}
+
+}  // namespace
+}  // namespace fedrx::fuzz
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: gateway_intake_corpus OUT_DIR\n");
+    return 2;
+  }
+  fedrx::fuzz::Corpus corpus;
+  fedrx::fuzz::Build(corpus);
+  return corpus.WriteTo(argv[1]) ? 0 : 1;
+}
