@@ -63,10 +63,14 @@ KEYS="$RUN/keys"  # the paths deploy/coordinator.conf and deploy/gateway.conf na
 GATEWAY_PUBLIC_KEY=$("$FEDRX" keys public "$KEYS/gateway.key")
 printf '# Who may connect to the coordinator: <id> <role> <public key>\ngateway gateway %s\n' \
   "$GATEWAY_PUBLIC_KEY" >"$KEYS/coordinator-clients"
+# The audit trail's HMAC key stays with the gateway (and the bootstrap CLI),
+# never in Redis: whoever can write Redis still cannot rebuild the chain.
+"$FEDRX" keys audit --out "$KEYS/audit.key" >/dev/null
 
 step "Bootstrap: the first admin is enrolled directly in Redis (everyone else through the gateway)"
 "$FEDRX" institutions enrol --redis "127.0.0.1:$REDIS_PORT" --id platform-admin \
-  --name "Platform team" --role admin --key-out "$KEYS/platform-admin.key"
+  --name "Platform team" --role admin --key-out "$KEYS/platform-admin.key" \
+  --audit-key-file "$KEYS/audit.key"
 ADMIN=(--gateway "$GATEWAY" --key-file "$KEYS/platform-admin.key"
   --server-key-file "$KEYS/gateway.pub")
 SCIENTIST=(--gateway "$GATEWAY" --key-file "$KEYS/scientist.key"

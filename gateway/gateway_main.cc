@@ -21,6 +21,8 @@ constexpr char kUsage[] =
     "                                public key (`public = <z85>`, or its key-pair file);\n"
     "                                the gateway connects with its own key pair (needs\n"
     "                                gateway.curve_key_file)\n"
+    "  gateway.audit_key_file        the audit trail's HMAC key (64 hex digits, 0600;\n"
+    "                                `fedrx keys audit --out FILE`); unkeyed without it\n"
     "  gateway.status_ttl            how long an institution's status is cached (2s)\n"
     "  gateway.limits.<role>.rate    messages a second per identity of role site,\n"
     "                                scientist or admin (50, 20, 10; 0 = unlimited)\n"
@@ -32,6 +34,7 @@ constexpr char kUsage[] =
 
 constexpr char kCurveKeyFile[] = "gateway.curve_key_file";
 constexpr char kCoordinatorKeyFile[] = "gateway.coordinator_public_key_file";
+constexpr char kAuditKeyFile[] = "gateway.audit_key_file";
 
 // With gateway.curve_key_file, the sites' socket is a CURVE server; with
 // gateway.coordinator_public_key_file as well, the connection to the
@@ -79,6 +82,11 @@ core::Result<std::unique_ptr<core::Service>> Make(core::ProcessParts& p) {
     FEDRX_ASSIGN_OR_RETURN(parts->store, core::ConnectRedisWithRetry(p.config, p.metrics, p.clock));
     parts->registry = std::make_unique<security::InstitutionRegistry>(*parts->store, p.clock);
     parts->audit = std::make_unique<security::AuditLog>(*parts->store, p.clock, p.metrics);
+    if (p.config.Has(kAuditKeyFile)) {
+      FEDRX_ASSIGN_OR_RETURN(std::string key_path, p.config.String(kAuditKeyFile));
+      FEDRX_ASSIGN_OR_RETURN(std::string key, security::LoadAuditKey(key_path));
+      FEDRX_RETURN_IF_ERROR(parts->audit->SetKey(std::move(key)));
+    }
     parts->authenticator = std::make_unique<RegistryAuthenticator>(*parts->registry);
     p.bus.SetAuthenticator(parts->authenticator.get());
     security.registry = parts->registry.get();

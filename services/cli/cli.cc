@@ -43,6 +43,8 @@ constexpr char kUsage[] =
     "                                  the latest without --version, 0 is the initial model)\n"
     "  keys generate --out FILE        a service's own CURVE key pair (0600); prints the\n"
     "                                  public key its clients need\n"
+    "  keys audit --out FILE           a new audit-trail HMAC key (0600) for the gateway's\n"
+    "                                  gateway.audit_key_file\n"
     "  keys public KEYFILE [--out FILE]  the public key of a key file: printed, or written\n"
     "                                  to FILE as `public = <key>` (0644) for clients\n"
     "  institutions enrol --id ID --name NAME --role site|scientist|admin --key-out FILE\n"
@@ -57,8 +59,9 @@ constexpr char kUsage[] =
     "`study create`; a scientist may show, watch and fetch studies); --server-key-file\n"
     "holds the gateway's public key (`public = <key>` or its key-pair file).\n"
     "Without --gateway, `institutions` and `audit` talk to Redis directly: [--redis\n"
-    "HOST:PORT], default $FEDRX_REDIS_HOST:$FEDRX_REDIS_PORT or 127.0.0.1:6379. That is how\n"
-    "the very first admin is enrolled (bootstrap); enrol everyone else through the gateway.";
+    "HOST:PORT], default $FEDRX_REDIS_HOST:$FEDRX_REDIS_PORT or 127.0.0.1:6379, and\n"
+    "[--audit-key-file FILE] when the audit trail is keyed. That is how the very first\n"
+    "admin is enrolled (bootstrap); enrol everyone else through the gateway.";
 
 struct Options {
   std::string endpoint;
@@ -606,6 +609,17 @@ core::Status VerifyAuditThroughGateway(core::Bus& bus, const Options& o, std::os
   return core::Status::Ok();
 }
 
+core::Status GenerateAuditKey(const Options& o, std::ostream& out) {
+  auto it = o.flags.find("out");
+  if (it == o.flags.end() || it->second.empty()) {
+    return core::InvalidArgument("keys audit needs --out FILE", "--out");
+  }
+  FEDRX_RETURN_IF_ERROR(security::WriteNewAuditKey(it->second));
+  out << "audit key written to " << it->second << " (0600); give it to the gateway as "
+      << "gateway.audit_key_file and keep it out of Redis\n";
+  return core::Status::Ok();
+}
+
 }  // namespace
 
 bool IsAdminCommand(const std::vector<std::string>& args) {
@@ -638,6 +652,14 @@ int RunAdminCommand(const std::vector<std::string>& args, core::StateStore& stor
   const auto& c = o.command;
   security::InstitutionRegistry registry(store, clock);
   security::AuditLog audit(store, clock, metrics);
+  if (auto key_file = o.flags.find("audit-key-file"); key_file != o.flags.end()) {
+    core::Result<std::string> key = security::LoadAuditKey(key_file->second);
+    core::Status keyed = key.ok() ? audit.SetKey(std::move(*key)) : key.status();
+    if (!keyed.ok()) {
+      err << "fedrx: --audit-key-file: " << keyed << "\n";
+      return 1;
+    }
+  }
   core::Status s;
   if (c == std::vector<std::string>{"institutions", "enrol"}) {
     std::string id;
@@ -695,6 +717,8 @@ int RunCommand(const std::vector<std::string>& args, core::Bus& bus, std::ostrea
     s = GenerateKeys(o, out);
   } else if (c.size() == 3 && c[0] == "keys" && c[1] == "public") {
     s = PublicKey(o, out);
+  } else if (c == std::vector<std::string>{"keys", "audit"}) {
+    s = GenerateAuditKey(o, out);
   } else if (c == std::vector<std::string>{"institutions", "enrol"}) {
     s = EnrolThroughGateway(bus, o, out);
   } else if (c == std::vector<std::string>{"institutions", "list"}) {

@@ -164,6 +164,7 @@ core::Status AuditLog::LoadHead() {
     metrics_.CountError("audit", "store");
     return last.status();
   }
+  head_keyed_ = false;
   if (!last->has_value()) {
     head_hash_ = std::string(kGenesis);
     head_id_.clear();
@@ -179,6 +180,7 @@ core::Status AuditLog::LoadHead() {
     }
     head_hash_ = hash->second;
     head_id_ = entry.id;
+    head_keyed_ = entry.fields.count(std::string(kMac)) != 0;
   }
   pending_head_ = head_hash_;
   head_loaded_ = true;
@@ -193,6 +195,13 @@ core::Status AuditLog::Enqueue(const AuditRecord& record) {
   FEDRX_RETURN_IF_ERROR(CheckField(record.message_id, "message_id", kMaxFieldBytes, false));
   if (record.study) FEDRX_RETURN_IF_ERROR(CheckField(*record.study, "study", kMaxFieldBytes, true));
   if (pending_.empty()) FEDRX_RETURN_IF_ERROR(LoadHead());
+  if (head_keyed_ && !key_) {
+    // An unkeyed record would read as a forgery in a keyed trail.
+    return core::Status(core::StatusCode::kFailedPrecondition,
+                        "the audit trail is keyed (HMAC-SHA-256): appending to it needs the "
+                        "audit key",
+                        head_id_);
+  }
 
   core::FieldMap fields = {
       {"prev", pending_head_},

@@ -101,8 +101,9 @@ class AuditLog {
 
   // Keys the chain: later appends are HMACs under `key` (raw bytes, at least
   // kMinKeyBytes), and Verify checks every entry with it, refusing unkeyed
-  // entries. Without a key, Verify refuses a keyed trail with
-  // kFailedPrecondition (it cannot check it). kInvalidArgument for a short key.
+  // entries. Without a key, Verify refuses a keyed trail and Append refuses
+  // to extend one, both with kFailedPrecondition. kInvalidArgument for a
+  // short key.
   static constexpr std::size_t kMinKeyBytes = 32;
   core::Status SetKey(std::string key);
 
@@ -122,6 +123,8 @@ class AuditLog {
   std::vector<core::FieldMap> pending_;
   std::vector<Decision> pending_decisions_;
   std::string pending_head_;
+  // Whether the stored head entry is keyed: then appending needs the key.
+  bool head_keyed_ = false;
   core::Status LoadHead();
 };
 

@@ -16,6 +16,7 @@
 #include "services/core/metrics.h"
 #include "services/core/testing/fake_clock.h"
 #include "services/core/testing/fake_state_store.h"
+#include "services/security/audit_log.h"
 #include "services/security/institution_registry.h"
 
 namespace fedrx::cli {
@@ -133,6 +134,28 @@ TEST_F(CliAdminTest, AuditVerifyFailsNamingTheBrokenEntry) {
   EXPECT_EQ(Run({"audit", "verify"}), 1);
   EXPECT_THAT(err_.str(), HasSubstr("data_loss"));
   EXPECT_THAT(err_.str(), HasSubstr((*entries)[2].id));
+}
+
+TEST_F(CliAdminTest, AKeyedTrailNeedsTheAuditKeyToBeExtendedOrVerified) {
+  const std::string audit_key = Path("audit.key");
+  ASSERT_TRUE(security::WriteNewAuditKey(audit_key).ok());
+  ASSERT_EQ(Run({"institutions", "enrol", "--id", "ops", "--name", "Ops", "--role", "admin",
+                 "--key-out", Path("ops.key"), "--audit-key-file", audit_key}),
+            0)
+      << err_.str();
+  EXPECT_EQ(Run({"audit", "verify", "--audit-key-file", audit_key}), 0) << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("audit trail intact: 1 record(s)"));
+
+  EXPECT_EQ(Run({"audit", "verify"}), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("needs the audit key"));
+  // Without the key the change is made but cannot be recorded: the command fails.
+  EXPECT_EQ(Run({"institutions", "suspend", "ops"}), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("needs the audit key"));
+  EXPECT_EQ(Run({"audit", "verify", "--audit-key-file", audit_key}), 0) << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("audit trail intact: 1 record(s)"));
+
+  EXPECT_EQ(Run({"audit", "verify", "--audit-key-file", Path("missing.key")}), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("--audit-key-file"));
 }
 
 TEST_F(CliAdminTest, AdminCommandsAreRecognised) {

@@ -352,6 +352,16 @@ TEST_F(AuditLogTest, ARecomputedChainWithoutTheKeyIsDetected) {
   }
 }
 
+TEST_F(AuditLogTest, AnUnkeyedWriterCannotExtendAKeyedTrail) {
+  ASSERT_TRUE(log_.SetKey(kKey).ok());
+  AppendMany(log_, 2);
+  AuditLog unkeyed(store_, clock_, metrics_);
+  auto refused = unkeyed.Append(Record(5));
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("needs the audit key"));
+  EXPECT_EQ(Entries().size(), 2u);
+}
+
 TEST_F(AuditLogTest, AShortKeyIsRefused) {
   auto s = log_.SetKey("short");
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
