@@ -37,9 +37,23 @@ core::Status GatewayService::Start() {
   return core::Status::Ok();
 }
 
+core::CounterRef GatewayService::CachedCounter(const char* name, const char* help,
+                                               const char* label, const std::string& value) {
+  // Label sets are bounded (reasons and roles), and a flood refuses many
+  // messages a second: find each counter once.
+  std::string key = std::string(name) + '\0' + value;
+  auto it = counters_.find(key);
+  if (it == counters_.end()) {
+    it = counters_.emplace(std::move(key), metrics_.Counter(name, help, {{label, value}})).first;
+  }
+  return it->second;
+}
+
 void GatewayService::Refuse(const core::Inbound& in, const core::Status& status,
                             const char* reason) {
-  metrics_.CountRejected(reason);
+  CachedCounter("rejected_total", "Inputs refused (bad frames, bad fields, bad HTTP requests).",
+                "reason", reason)
+      .Inc();
   core::ReplyError(bus_, in, status).IgnoreError();
 }
 
@@ -78,9 +92,7 @@ core::Status PermissionDenied(std::string message, std::string where) {
 }  // namespace
 
 void GatewayService::Deny(const core::Inbound& in, const core::Status& status, const char* reason) {
-  metrics_
-      .Counter("denied_total", "Messages from authenticated peers refused", {{"reason", reason}})
-      .Inc();
+  CachedCounter("denied_total", "Messages from authenticated peers refused", "reason", reason).Inc();
   Audit(in, security::Decision::kDenied, status.message());
   Refuse(in, status, reason);
 }
@@ -162,12 +174,11 @@ GatewayService::IdentityState& GatewayService::StateOf(const core::Inbound& in) 
 
 void GatewayService::RateLimited(const core::Inbound& in, IdentityState& state,
                                  const RoleLimits& limits) {
-  metrics_
-      .Counter("rate_limited_total", "Messages refused over an identity's rate limit",
-               {{"role", in.role}})
+  CachedCounter("rate_limited_total", "Messages refused over an identity's rate limit", "role",
+                in.role)
       .Inc();
-  metrics_.Counter("denied_total", "Messages from authenticated peers refused",
-                   {{"reason", "rate_limited"}})
+  CachedCounter("denied_total", "Messages from authenticated peers refused", "reason",
+                "rate_limited")
       .Inc();
   char retry[32];
   std::snprintf(retry, sizeof retry, "%.3f", state.bucket->SecondsUntilNext(clock_.Now()));
@@ -266,10 +277,17 @@ void GatewayService::OnIdentifiedMessage(core::Inbound&& in) {
     return;
   }
   const std::uint64_t bytes = TensorBytes(in.message);
-  metrics_
-      .Histogram("message_tensor_bytes", "Tensor bytes of admitted-or-not authenticated messages",
-                 {1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}, {{"role", in.role}})
-      .Observe(static_cast<double>(bytes));
+  auto histogram = tensor_bytes_.find(in.role);
+  if (histogram == tensor_bytes_.end()) {
+    histogram =
+        tensor_bytes_
+            .emplace(in.role, metrics_.Histogram(
+                                  "message_tensor_bytes",
+                                  "Tensor bytes of authenticated messages within their rate limit",
+                                  {1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}, {{"role", in.role}}))
+            .first;
+  }
+  histogram->second.Observe(static_cast<double>(bytes));
   if (limits.max_message_bytes > 0 && bytes > limits.max_message_bytes) {
     Deny(in,
          core::Status(core::StatusCode::kResourceExhausted,

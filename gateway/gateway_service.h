@@ -80,6 +80,8 @@ class GatewayService final : public core::Service {
   void OnSiteMessage(core::Inbound&& in);
   void OnCoordinatorMessage(codec::Message&& message);
   void Refuse(const core::Inbound& in, const core::Status& status, const char* reason);
+  core::CounterRef CachedCounter(const char* name, const char* help, const char* label,
+                                 const std::string& value);
 
   // --- Authenticated traffic (CURVE) ---------------------------------------
   // Checks in order: institution active, role may send the body, rate limit,
@@ -159,6 +161,8 @@ class GatewayService final : public core::Service {
   core::CounterRef unroutable_;
   core::CounterRef sessions_dropped_;
   core::GaugeRef sites_gauge_;
+  std::map<std::string, core::CounterRef> counters_;
+  std::map<std::string, core::HistogramRef> tensor_bytes_;
 };
 
 }  // namespace fedrx::gateway
