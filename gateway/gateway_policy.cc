@@ -51,9 +51,11 @@ std::vector<std::vector<std::string_view>> BuildTable() {
   const std::vector<std::string_view> people{"scientist", "admin"};
   const std::vector<std::string_view> admin{"admin"};
   t[IndexOf<codec::HealthCheck>()] = {"site", "scientist", "admin"};
-  for (std::size_t i : {IndexOf<codec::RegisterSite>(), IndexOf<codec::Heartbeat>(),
-                        IndexOf<codec::UpdateReady>(), IndexOf<codec::ModelUpdate>(),
-                        IndexOf<codec::EvaluationResult>()}) {
+  for (std::size_t i :
+       {IndexOf<codec::RegisterSite>(), IndexOf<codec::Heartbeat>(), IndexOf<codec::UpdateReady>(),
+        IndexOf<codec::ModelUpdate>(), IndexOf<codec::EvaluationResult>(),
+        IndexOf<codec::SecAggKeys>(), IndexOf<codec::SecAggShares>(),
+        IndexOf<codec::SecAggMaskedInput>(), IndexOf<codec::SecAggUnmaskResponse>()}) {
     t[i] = site;
   }
   t[IndexOf<codec::GetStudy>()] = {"site", "scientist", "admin"};

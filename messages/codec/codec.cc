@@ -24,7 +24,9 @@ constexpr std::array<const char*, kBodyCount> kBodyNames = {
     "RoundStatus",  "TrainTask",    "ModelUpdate", "ModelVersion", "Heartbeat",
     "UpdateReady",  "UploadGrant",  "EvaluateTask", "EvaluationResult", "GetStudy",
     "StudyInfo",    "GetModel",     "EnrolInstitution", "InstitutionEnrolled",
-    "ListInstitutions", "InstitutionList", "SetInstitutionStatus", "VerifyAudit", "AuditReport"};
+    "ListInstitutions", "InstitutionList", "SetInstitutionStatus", "VerifyAudit", "AuditReport",
+    "SecAggStart", "SecAggRoster", "SecAggBundle", "SecAggUnmaskRequest", "SecAggKeys",
+    "SecAggShares", "SecAggMaskedInput", "SecAggUnmaskResponse"};
 static_assert(static_cast<std::size_t>(w::Body::MAX) == kBodyCount,
               "codec::Body and wire::Body must list the same bodies");
 
@@ -64,6 +66,31 @@ fb::Offset<w::InstitutionInfo> Institution(Builder& b, const InstitutionInfo& v)
                                   b.CreateString(v.role), b.CreateString(v.status),
                                   b.CreateString(v.public_key), v.enrolled_at_ms,
                                   v.updated_at_ms);
+}
+
+fb::Offset<w::SecAggKeyAdvertisement> KeyAd(Builder& b, const SecAggKeyAdvertisement& v) {
+  return w::CreateSecAggKeyAdvertisement(b, v.id, b.CreateVector(v.encryption_key),
+                                         b.CreateVector(v.mask_key));
+}
+
+fb::Offset<fb::Vector<fb::Offset<w::SecAggEncryptedShare>>> Sealed(
+    Builder& b, const std::vector<SecAggEncryptedShare>& v) {
+  std::vector<fb::Offset<w::SecAggEncryptedShare>> out;
+  out.reserve(v.size());
+  for (const auto& s : v) {
+    out.push_back(w::CreateSecAggEncryptedShare(b, s.from, s.to, b.CreateVector(s.ciphertext)));
+  }
+  return b.CreateVector(out);
+}
+
+fb::Offset<fb::Vector<fb::Offset<w::SecAggRevealedShare>>> Revealed(
+    Builder& b, const std::vector<SecAggRevealedShare>& v) {
+  std::vector<fb::Offset<w::SecAggRevealedShare>> out;
+  out.reserve(v.size());
+  for (const auto& s : v) {
+    out.push_back(w::CreateSecAggRevealedShare(b, s.owner, s.holder, b.CreateVector(s.y)));
+  }
+  return b.CreateVector(out);
 }
 
 struct BodyEncoder {
@@ -230,6 +257,57 @@ struct BodyEncoder {
                                  b.CreateString(v.last_hash), b.CreateString(v.problem))
                 .Union()};
   }
+  std::pair<w::Body, fb::Offset<void>> operator()(const SecAggStart& v) const {
+    const auto& p = v.params;
+    auto params = w::CreateSecAggParams(b, p.round_tag, p.dimension, p.threshold, p.max_sites,
+                                        p.clip, p.scale_bits, p.neighbours);
+    return {w::Body::SecAggStart,
+            w::CreateSecAggStart(b, b.CreateString(v.study_id), v.round, v.base_version,
+                                 v.participant, params, v.weight_cap)
+                .Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const SecAggRoster& v) const {
+    std::vector<fb::Offset<w::SecAggKeyAdvertisement>> sites;
+    sites.reserve(v.sites.size());
+    for (const auto& k : v.sites) sites.push_back(KeyAd(b, k));
+    return {w::Body::SecAggRoster,
+            w::CreateSecAggRoster(b, b.CreateString(v.study_id), v.round, b.CreateVector(sites),
+                                  b.CreateVector(v.graph_seed))
+                .Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const SecAggBundle& v) const {
+    return {w::Body::SecAggBundle,
+            w::CreateSecAggBundle(b, b.CreateString(v.study_id), v.round, v.to, Sealed(b, v.shares))
+                .Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const SecAggUnmaskRequest& v) const {
+    return {w::Body::SecAggUnmaskRequest,
+            w::CreateSecAggUnmaskRequest(b, b.CreateString(v.study_id), v.round,
+                                         b.CreateVector(v.survivors))
+                .Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const SecAggKeys& v) const {
+    auto keys = KeyAd(b, v.keys);
+    return {w::Body::SecAggKeys,
+            w::CreateSecAggKeys(b, b.CreateString(v.study_id), v.round, keys).Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const SecAggShares& v) const {
+    return {w::Body::SecAggShares,
+            w::CreateSecAggShares(b, b.CreateString(v.study_id), v.round, v.id,
+                                  b.CreateVector(v.self_seed_commitment), Sealed(b, v.shares))
+                .Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const SecAggMaskedInput& v) const {
+    return {w::Body::SecAggMaskedInput,
+            w::CreateSecAggMaskedInput(b, b.CreateString(v.study_id), v.round, v.id).Union()};
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const SecAggUnmaskResponse& v) const {
+    return {w::Body::SecAggUnmaskResponse,
+            w::CreateSecAggUnmaskResponse(
+                b, b.CreateString(v.study_id), v.round, v.id, Revealed(b, v.self_seed_shares),
+                Revealed(b, v.mask_key_shares), b.CreateVector(v.failed_shares))
+                .Union()};
+  }
 };
 
 // ---- Decoding ---------------------------------------------------------------
@@ -256,6 +334,35 @@ std::vector<Metric> MetricsOf(const fb::Vector<fb::Offset<w::Metric>>* v) {
   if (v == nullptr) return out;
   out.reserve(v->size());
   for (const auto* m : *v) out.push_back({Str(m->name()), m->value()});
+  return out;
+}
+
+template <typename T>
+std::vector<T> Vec(const fb::Vector<T>* v) {
+  if (v == nullptr) return {};
+  return std::vector<T>(v->begin(), v->end());
+}
+
+SecAggKeyAdvertisement KeyAdOf(const w::SecAggKeyAdvertisement* v) {
+  if (v == nullptr) return {};
+  return SecAggKeyAdvertisement{v->id(), Vec(v->encryption_key()), Vec(v->mask_key())};
+}
+
+std::vector<SecAggEncryptedShare> SealedOf(
+    const fb::Vector<fb::Offset<w::SecAggEncryptedShare>>* v) {
+  std::vector<SecAggEncryptedShare> out;
+  if (v == nullptr) return out;
+  out.reserve(v->size());
+  for (const auto* s : *v) out.push_back({s->from(), s->to(), Vec(s->ciphertext())});
+  return out;
+}
+
+std::vector<SecAggRevealedShare> RevealedOf(
+    const fb::Vector<fb::Offset<w::SecAggRevealedShare>>* v) {
+  std::vector<SecAggRevealedShare> out;
+  if (v == nullptr) return out;
+  out.reserve(v->size());
+  for (const auto* s : *v) out.push_back({s->owner(), s->holder(), Vec(s->y())});
   return out;
 }
 
@@ -517,6 +624,70 @@ bool BodyOf(const w::Envelope& env, Body& out, DecodeError& error) {
       const auto* v = env.body_as_AuditReport();
       out = AuditReport{v->intact(), v->records(), Str(v->last_id()), Str(v->last_hash()),
                         Str(v->problem())};
+      return true;
+    }
+    case w::Body::SecAggStart: {
+      const auto* v = env.body_as_SecAggStart();
+      SecAggStart m{Str(v->study_id()), v->round(), v->base_version(),
+                    v->participant(),   {},         v->weight_cap()};
+      if (const auto* p = v->params()) {
+        m.params = SecAggParams{p->round_tag(), p->dimension(),  p->threshold(), p->max_sites(),
+                                p->clip(),      p->scale_bits(), p->neighbours()};
+      } else {
+        return bad(DecodeFault::kMissingField, "secure-aggregation parameters are missing",
+                   "SecAggStart.params");
+      }
+      out = std::move(m);
+      return true;
+    }
+    case w::Body::SecAggRoster: {
+      const auto* v = env.body_as_SecAggRoster();
+      SecAggRoster m{Str(v->study_id()), v->round(), {}, Vec(v->graph_seed())};
+      if (const auto* sites = v->sites()) {
+        m.sites.reserve(sites->size());
+        for (const auto* k : *sites) m.sites.push_back(KeyAdOf(k));
+      }
+      out = std::move(m);
+      return true;
+    }
+    case w::Body::SecAggBundle: {
+      const auto* v = env.body_as_SecAggBundle();
+      out = SecAggBundle{Str(v->study_id()), v->round(), v->to(), SealedOf(v->shares())};
+      return true;
+    }
+    case w::Body::SecAggUnmaskRequest: {
+      const auto* v = env.body_as_SecAggUnmaskRequest();
+      out = SecAggUnmaskRequest{Str(v->study_id()), v->round(), Vec(v->survivors())};
+      return true;
+    }
+    case w::Body::SecAggKeys: {
+      const auto* v = env.body_as_SecAggKeys();
+      if (v->keys() == nullptr) {
+        return bad(DecodeFault::kMissingField, "the key advertisement is missing",
+                   "SecAggKeys.keys");
+      }
+      out = SecAggKeys{Str(v->study_id()), v->round(), KeyAdOf(v->keys())};
+      return true;
+    }
+    case w::Body::SecAggShares: {
+      const auto* v = env.body_as_SecAggShares();
+      out = SecAggShares{Str(v->study_id()), v->round(), v->id(), Vec(v->self_seed_commitment()),
+                         SealedOf(v->shares())};
+      return true;
+    }
+    case w::Body::SecAggMaskedInput: {
+      const auto* v = env.body_as_SecAggMaskedInput();
+      out = SecAggMaskedInput{Str(v->study_id()), v->round(), v->id()};
+      return true;
+    }
+    case w::Body::SecAggUnmaskResponse: {
+      const auto* v = env.body_as_SecAggUnmaskResponse();
+      out = SecAggUnmaskResponse{Str(v->study_id()),
+                                 v->round(),
+                                 v->id(),
+                                 RevealedOf(v->self_seed_shares()),
+                                 RevealedOf(v->mask_key_shares()),
+                                 Vec(v->failed_shares())};
       return true;
     }
     case w::Body::NONE:

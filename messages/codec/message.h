@@ -297,13 +297,104 @@ struct AuditReport {
   std::string problem;
 };
 
+// --- Secure aggregation in a round (secagg.fbs documents each field) ---------
+
+struct SecAggParams {
+  std::uint64_t round_tag = 0;
+  std::uint64_t dimension = 0;
+  std::uint32_t threshold = 0;
+  std::uint32_t max_sites = 0;
+  double clip = 8.0;
+  std::int32_t scale_bits = 16;
+  std::uint32_t neighbours = 0;
+};
+
+struct SecAggKeyAdvertisement {
+  std::uint32_t id = 0;
+  std::vector<std::uint8_t> encryption_key;
+  std::vector<std::uint8_t> mask_key;
+};
+
+struct SecAggEncryptedShare {
+  std::uint32_t from = 0;
+  std::uint32_t to = 0;
+  std::vector<std::uint8_t> ciphertext;
+};
+
+struct SecAggRevealedShare {
+  std::uint32_t owner = 0;
+  std::uint32_t holder = 0;
+  std::vector<std::uint64_t> y;
+};
+
+struct SecAggStart {
+  std::string study_id;
+  std::uint32_t round = 0;
+  std::uint32_t base_version = 0;
+  std::uint32_t participant = 0;
+  SecAggParams params;
+  std::uint64_t weight_cap = 0;
+};
+
+struct SecAggRoster {
+  std::string study_id;
+  std::uint32_t round = 0;
+  std::vector<SecAggKeyAdvertisement> sites;
+  std::vector<std::uint8_t> graph_seed;
+};
+
+struct SecAggBundle {
+  std::string study_id;
+  std::uint32_t round = 0;
+  std::uint32_t to = 0;
+  std::vector<SecAggEncryptedShare> shares;
+};
+
+struct SecAggUnmaskRequest {
+  std::string study_id;
+  std::uint32_t round = 0;
+  std::vector<std::uint32_t> survivors;
+};
+
+struct SecAggKeys {
+  std::string study_id;
+  std::uint32_t round = 0;
+  SecAggKeyAdvertisement keys;
+};
+
+struct SecAggShares {
+  std::string study_id;
+  std::uint32_t round = 0;
+  std::uint32_t id = 0;
+  std::vector<std::uint8_t> self_seed_commitment;
+  std::vector<SecAggEncryptedShare> shares;
+};
+
+// The masked vector follows as one uint32 tensor frame.
+struct SecAggMaskedInput {
+  std::string study_id;
+  std::uint32_t round = 0;
+  std::uint32_t id = 0;
+};
+
+struct SecAggUnmaskResponse {
+  std::string study_id;
+  std::uint32_t round = 0;
+  std::uint32_t id = 0;
+  std::vector<SecAggRevealedShare> self_seed_shares;
+  std::vector<SecAggRevealedShare> mask_key_shares;
+  std::vector<std::uint32_t> failed_shares;
+};
+
 // The union of bodies, in wire::Body order (append only).
-using Body = std::variant<Error, Ack, HealthCheck, HealthStatus, RegisterSite, SiteRegistered,
-                          ListSites, SiteList, CreateStudy, StudyCreated, RoundStatus, TrainTask,
-                          ModelUpdate, ModelVersion, Heartbeat, UpdateReady, UploadGrant,
-                          EvaluateTask, EvaluationResult, GetStudy, StudyInfo, GetModel,
-                          EnrolInstitution, InstitutionEnrolled, ListInstitutions,
-                          InstitutionList, SetInstitutionStatus, VerifyAudit, AuditReport>;
+using Body =
+    std::variant<Error, Ack, HealthCheck, HealthStatus, RegisterSite, SiteRegistered, ListSites,
+                 SiteList, CreateStudy, StudyCreated, RoundStatus, TrainTask, ModelUpdate,
+                 ModelVersion, Heartbeat, UpdateReady, UploadGrant, EvaluateTask, EvaluationResult,
+                 GetStudy, StudyInfo, GetModel, EnrolInstitution, InstitutionEnrolled,
+                 ListInstitutions, InstitutionList, SetInstitutionStatus, VerifyAudit, AuditReport,
+                 SecAggStart, SecAggRoster, SecAggBundle, SecAggUnmaskRequest, SecAggKeys,
+                 SecAggShares, SecAggMaskedInput, SecAggUnmaskResponse>;
 
 // A bounded, stable name for a body type (metric labels, logs), e.g. "RegisterSite".
 const char* BodyName(const Body& body);

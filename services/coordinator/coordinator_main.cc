@@ -16,7 +16,8 @@ constexpr char kUsage[] =
     "  coordinator.endpoint  ZeroMQ endpoint to serve (tcp://0.0.0.0:5570)\n"
     "  http.listen           /metrics, /healthz, /readyz address (0.0.0.0:9464)\n"
     "  coordinator.upload_timeout (30s), coordinator.evaluation_timeout (30s),\n"
-    "  coordinator.site_alive_window (6s)\n"
+    "  coordinator.site_alive_window (6s), coordinator.secagg_stage_timeout (30s; each\n"
+    "  secure-aggregation stage, capped by the study's round deadline)\n"
     "  coordinator.curve_key_file  CURVE: the coordinator's key pair file (0600); with it\n"
     "                              only clients in coordinator.clients_file get through\n"
     "  coordinator.clients_file    CURVE: authorised clients, one a line\n"
@@ -64,6 +65,9 @@ core::Result<std::unique_ptr<core::Service>> Make(core::ProcessParts& p) {
   FEDRX_ASSIGN_OR_RETURN(options.timings.evaluation_timeout,
                          config.DurationOr("coordinator.evaluation_timeout",
                                            options.timings.evaluation_timeout));
+  FEDRX_ASSIGN_OR_RETURN(options.timings.secagg_stage_timeout,
+                         config.DurationOr("coordinator.secagg_stage_timeout",
+                                           options.timings.secagg_stage_timeout));
   FEDRX_ASSIGN_OR_RETURN(options.site_alive_window,
                          config.DurationOr("coordinator.site_alive_window",
                                            options.site_alive_window));

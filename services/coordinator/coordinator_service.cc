@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <type_traits>
 
 namespace fedrx::coordinator {
 
@@ -31,6 +32,12 @@ CoordinatorService::CoordinatorService(CoordinatorOptions options, core::Bus& bu
   dispatcher_.On<codec::UpdateReady>(on(&CoordinatorService::OnUpdateReady));
   dispatcher_.On<codec::ModelUpdate>(on(&CoordinatorService::OnModelUpdate));
   dispatcher_.On<codec::EvaluationResult>(on(&CoordinatorService::OnEvaluationResult));
+  dispatcher_.On<codec::SecAggKeys>(on(&CoordinatorService::OnSecAgg<codec::SecAggKeys>));
+  dispatcher_.On<codec::SecAggShares>(on(&CoordinatorService::OnSecAgg<codec::SecAggShares>));
+  dispatcher_.On<codec::SecAggMaskedInput>(
+      on(&CoordinatorService::OnSecAgg<codec::SecAggMaskedInput>));
+  dispatcher_.On<codec::SecAggUnmaskResponse>(
+      on(&CoordinatorService::OnSecAgg<codec::SecAggUnmaskResponse>));
 }
 
 core::Status CoordinatorService::AddRunner(StudyRecord record) {
@@ -229,6 +236,23 @@ CoordinatorService::Handled CoordinatorService::OnEvaluationResult(core::Inbound
   directory_.Heard(site, in.peer);
   FEDRX_ASSIGN_OR_RETURN(StudyRunner * runner, RunnerFor(body.study_id));
   FEDRX_RETURN_IF_ERROR(runner->OnEvaluationResult(site, body, in.message.tensors));
+  return core::Response::None();
+}
+
+template <typename Body>
+CoordinatorService::Handled CoordinatorService::OnSecAgg(core::Inbound& in, Body& body) {
+  FEDRX_ASSIGN_OR_RETURN(std::string site, SiteOf(in));
+  directory_.Heard(site, in.peer);
+  FEDRX_ASSIGN_OR_RETURN(StudyRunner * runner, RunnerFor(body.study_id));
+  if constexpr (std::is_same_v<Body, codec::SecAggKeys>) {
+    FEDRX_RETURN_IF_ERROR(runner->OnSecAggKeys(site, body));
+  } else if constexpr (std::is_same_v<Body, codec::SecAggShares>) {
+    FEDRX_RETURN_IF_ERROR(runner->OnSecAggShares(site, body));
+  } else if constexpr (std::is_same_v<Body, codec::SecAggMaskedInput>) {
+    FEDRX_RETURN_IF_ERROR(runner->OnSecAggMaskedInput(site, body, in.message.tensors));
+  } else {
+    FEDRX_RETURN_IF_ERROR(runner->OnSecAggUnmaskResponse(site, body));
+  }
   return core::Response::None();
 }
 

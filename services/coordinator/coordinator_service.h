@@ -66,6 +66,9 @@ class CoordinatorService final : public core::Service {
   Handled OnUpdateReady(core::Inbound& in, codec::UpdateReady& body);
   Handled OnModelUpdate(core::Inbound& in, codec::ModelUpdate& body);
   Handled OnEvaluationResult(core::Inbound& in, codec::EvaluationResult& body);
+  // The site -> coordinator secure-aggregation answers (one-way).
+  template <typename Body>
+  Handled OnSecAgg(core::Inbound& in, Body& body);
 
   // In CURVE mode, clears the origin of a message not sent by a gateway
   // (counted in fedrx_coordinator_origin_ignored_total).

@@ -22,6 +22,7 @@ constexpr char kSamples[] = "samples";
 constexpr char kStartedAt[] = "started_at_ms";
 constexpr char kClosedAt[] = "closed_at_ms";
 constexpr char kDeadline[] = "deadline_ms";
+constexpr char kSecAggDetections[] = "secagg_detections";
 constexpr char kParameters[] = "parameters";
 constexpr char kRound[] = "round";
 constexpr char kCreatedAt[] = "created_at_ms";
@@ -94,7 +95,8 @@ core::FieldMap RoundFields(const RoundRecord& r) {
           {kSamples, std::to_string(r.samples)},
           {kStartedAt, std::to_string(r.started_at_ms)},
           {kClosedAt, std::to_string(r.closed_at_ms)},
-          {kDeadline, std::to_string(r.deadline_ms)}};
+          {kDeadline, std::to_string(r.deadline_ms)},
+          {kSecAggDetections, Join(r.secagg_detections)}};
 }
 
 // The weights as bytes, borrowed (no copy) for the batch that stores them.
@@ -175,6 +177,7 @@ core::Result<std::optional<RoundRecord>> StudyStore::LoadRound(const std::string
   r.started_at_ms = Num<std::int64_t>(f, kStartedAt);
   r.closed_at_ms = Num<std::int64_t>(f, kClosedAt);
   r.deadline_ms = Num<std::int64_t>(f, kDeadline);
+  r.secagg_detections = Split(Str(f, kSecAggDetections));
   return std::optional<RoundRecord>(std::move(r));
 }
 

@@ -38,6 +38,10 @@ struct RoundRecord {
   std::int64_t started_at_ms = 0;
   std::int64_t closed_at_ms = 0;
   std::int64_t deadline_ms = 0;
+  // Secure aggregation: evidence the SecAggServer collected, one entry per
+  // detection, "<kind>:<site>" (kinds: share_failed_authentication,
+  // inconsistent_shares, wrong_reconstruction).
+  std::vector<std::string> secagg_detections;
 };
 
 class StudyStore {

@@ -5,6 +5,7 @@
 
 #include "services/ml/metrics.h"
 #include "services/ml/study_spec.h"
+#include "services/privacy/secagg_wire.h"
 
 namespace fedrx::site {
 SiteService::SiteService(SiteOptions options, LocalData data, core::Bus& bus,
@@ -95,6 +96,14 @@ void SiteService::OnPush(codec::Message&& m) {
     OnUploadGrant(*grant);
   } else if (auto* eval = std::get_if<codec::EvaluateTask>(&m.body)) {
     OnEvaluateTask(*eval, m.tensors);
+  } else if (auto* start = std::get_if<codec::SecAggStart>(&m.body)) {
+    OnSecAggStart(*start);
+  } else if (auto* roster = std::get_if<codec::SecAggRoster>(&m.body)) {
+    OnSecAggRoster(*roster);
+  } else if (auto* bundle = std::get_if<codec::SecAggBundle>(&m.body)) {
+    OnSecAggBundle(*bundle);
+  } else if (auto* unmask = std::get_if<codec::SecAggUnmaskRequest>(&m.body)) {
+    OnSecAggUnmaskRequest(*unmask);
   } else if (auto* error = std::get_if<codec::Error>(&m.body)) {
     std::cerr << "site " << options_.site_id << ": the platform refused a message: "
               << core::FromErrorBody(*error) << "\n";
@@ -170,10 +179,12 @@ void SiteService::OnTrainTask(codec::TrainTask task, std::vector<codec::Tensor>&
   }
   auto view = tensors[0].data.As<float>();
   if (options_.synthetic_step != 0) {
-    auto weights = std::make_shared<std::vector<float>>(view.begin(), view.end());
+    auto global = std::make_shared<const std::vector<float>>(view.begin(), view.end());
+    auto weights = std::make_shared<std::vector<float>>(*global);
     for (float& w : *weights) w += options_.synthetic_step;
     Update& u = updates_[task.study_id];
     u = Update{task.study_id, task.round, task.model_version, 1, 0, std::move(weights)};
+    u.global = std::move(global);  // a secure-aggregation round masks the delta
     ++rounds_trained_;
     SendReady(u);
     return;
@@ -225,30 +236,34 @@ void SiteService::StartTraining(Task t) {
   }
   std::cerr << "site " << options_.site_id << ": training round " << t.task.round << " of "
             << spec.study_id << " on " << data->train.size() << " rows\n";
-  training_ = std::async(std::launch::async, [net, trainer, data, dp, noise = noise_,
-                                              t = std::move(t)]() mutable
-                         -> core::Result<Update> {
-    // The global model, kept only when the update is clipped against it.
-    std::vector<float> global;
-    if (dp.clip_norm > 0) global = t.weights;
-    bool clipped = false;
-    FEDRX_ASSIGN_OR_RETURN(ml::TrainStats stats, trainer->Train(net, data->train, t.weights));
-    if (dp.clip_norm > 0) {
-      // Only the worker thread uses the sampler, one training at a time.
-      FEDRX_ASSIGN_OR_RETURN(privacy::DpSiteReport report,
-                             privacy::PrivatizeUpdate(t.weights, global, dp, *noise));
-      clipped = report.clipped;
-    }
-    Update u;
-    u.study_id = t.task.study_id;
-    u.round = t.task.round;
-    u.base_version = t.task.model_version;
-    u.samples = data->train.size();
-    u.loss = stats.epoch_loss.empty() ? 0 : stats.epoch_loss.back();
-    u.weights = std::make_shared<const std::vector<float>>(std::move(t.weights));
-    u.clipped = clipped;
-    return u;
-  });
+  const bool secure = spec.secure_aggregation;
+  training_ = std::async(
+      std::launch::async,
+      [net, trainer, data, dp, secure, noise = noise_,
+       t = std::move(t)]() mutable -> core::Result<Update> {
+        // The global model, kept only when the update is clipped against it or
+        // masked as a delta from it.
+        std::vector<float> global;
+        if (dp.clip_norm > 0 || secure) global = t.weights;
+        bool clipped = false;
+        FEDRX_ASSIGN_OR_RETURN(ml::TrainStats stats, trainer->Train(net, data->train, t.weights));
+        if (dp.clip_norm > 0) {
+          // Only the worker thread uses the sampler, one training at a time.
+          FEDRX_ASSIGN_OR_RETURN(privacy::DpSiteReport report,
+                                 privacy::PrivatizeUpdate(t.weights, global, dp, *noise));
+          clipped = report.clipped;
+        }
+        Update u;
+        u.study_id = t.task.study_id;
+        u.round = t.task.round;
+        u.base_version = t.task.model_version;
+        u.samples = data->train.size();
+        u.loss = stats.epoch_loss.empty() ? 0 : stats.epoch_loss.back();
+        u.weights = std::make_shared<const std::vector<float>>(std::move(t.weights));
+        u.clipped = clipped;
+        if (secure) u.global = std::make_shared<const std::vector<float>>(std::move(global));
+        return u;
+      });
 }
 
 privacy::DpSiteOptions SiteService::PrivacyOptions(const codec::StudySpec& spec) {
@@ -303,6 +318,12 @@ void SiteService::OnUploadGrant(const codec::UploadGrant& grant) {
   if (!HasUpdate(grant.study_id, grant.round)) {
     Complain("stray_grant", "upload grant for round " + std::to_string(grant.round) + " of " +
                                 grant.study_id + " but no such update here");
+    return;
+  }
+  if (auto spec = specs_.find(grant.study_id);
+      spec != specs_.end() && spec->second.secure_aggregation) {
+    Complain("secagg_only", "refused an upload grant for study " + grant.study_id +
+                                ", whose updates leave only masked (secure aggregation)");
     return;
   }
   const Update& u = updates_.at(grant.study_id);
@@ -370,6 +391,164 @@ void SiteService::OnEvaluateTask(const codec::EvaluateTask& task,
       !s.ok()) {
     std::cerr << "site " << options_.site_id << ": cannot send evaluation: " << s << "\n";
   }
+}
+
+// ---- secure aggregation -------------------------------------------------------------
+
+void SiteService::SendToPlatform(codec::Message message, const char* what) {
+  if (core::Status s = bus_.Send(gateway_, std::move(message)); !s.ok()) {
+    std::cerr << "site " << options_.site_id << ": cannot send " << what << ": " << s << "\n";
+  }
+}
+
+void SiteService::SecAggDrop(const std::string& study_id, const std::string& why) {
+  secagg_.erase(study_id);
+  metrics_.Counter("secagg_dropped_total", "Secure-aggregation rounds this site left").Inc();
+  Complain("secagg", "left the secure aggregation of study " + study_id + ": " + why);
+}
+
+SiteService::SecAggRound* SiteService::SecAggFor(const std::string& study_id, std::uint32_t round,
+                                                 const char* body) {
+  auto it = secagg_.find(study_id);
+  if (it == secagg_.end() || it->second.round != round || !it->second.client) {
+    Complain("stray_secagg", std::string("ignored a ") + body + " for round " +
+                                 std::to_string(round) + " of " + study_id +
+                                 ", which this site is not aggregating");
+    return nullptr;
+  }
+  return &it->second;
+}
+
+void SiteService::OnSecAggStart(const codec::SecAggStart& m) {
+  if (draining_) return;
+  if (!Approved(m.study_id)) {
+    Complain("not_approved", "refused secure aggregation for study " + m.study_id +
+                                 ", which this institution has not approved");
+    return;
+  }
+  const auto spec = specs_.find(m.study_id);
+  if (spec != specs_.end() && !spec->second.secure_aggregation) {
+    Complain("bad_task",
+             "refused secure aggregation for study " + m.study_id + ", which does not ask for it");
+    return;
+  }
+  if (!HasUpdate(m.study_id, m.round) || updates_.at(m.study_id).base_version != m.base_version ||
+      !updates_.at(m.study_id).global) {
+    Complain("bad_task", "secure aggregation of round " + std::to_string(m.round) + " of " +
+                             m.study_id + " but no update of that round and base here");
+    return;
+  }
+  if (auto done = masked_round_.find(m.study_id);
+      done != masked_round_.end() && done->second >= m.round) {
+    Complain("secagg_repeat", "refused to mask round " + std::to_string(m.round) + " of " +
+                                  m.study_id + " again (its masked input already left)");
+    return;
+  }
+  auto params = privacy::ParamsFromWire(m.params);
+  if (!params.ok()) {
+    Complain("bad_task", "secure-aggregation parameters refused: " + params.status().ToString());
+    return;
+  }
+  const Update& u = updates_.at(m.study_id);
+  if (params->dimension != u.weights->size()) {
+    Complain("bad_task", "secure aggregation over " + std::to_string(params->dimension) +
+                             " parameters, the model has " + std::to_string(u.weights->size()));
+    return;
+  }
+  if (spec != specs_.end()) {
+    // Each site adds 1/noise_shares of the DP noise variance: a sum of fewer
+    // than noise_shares updates would carry less noise than the accountant
+    // charges, so the threshold must not be below it.
+    const privacy::DpSiteOptions dp = PrivacyOptions(spec->second);
+    if (dp.noise_multiplier > 0 && params->threshold < dp.noise_shares) {
+      Complain("bad_task", "secure-aggregation threshold " + std::to_string(params->threshold) +
+                               " is below the " + std::to_string(dp.noise_shares) +
+                               " sites the DP noise is shared among");
+      return;
+    }
+  }
+  auto client = privacy::SecAggClient::Create(*params, m.participant);
+  if (!client.ok()) {
+    Complain("bad_task", "cannot take part in secure aggregation: " + client.status().ToString());
+    return;
+  }
+  auto keys = client->AdvertiseKeys();
+  if (!keys.ok()) {
+    Complain("secagg", "cannot advertise keys: " + keys.status().ToString());
+    return;
+  }
+  SecAggRound& r = secagg_[m.study_id];
+  r = SecAggRound{};
+  r.round = m.round;
+  r.client.emplace(std::move(*client));
+  // Sample-weighted FedAvg through the sum: samples / cap in [0, 1]; with
+  // DP (cap 0) every site weighs 1.
+  r.weight =
+      m.weight_cap == 0
+          ? 1.0
+          : std::min(1.0, static_cast<double>(u.samples) / static_cast<double>(m.weight_cap));
+  SendToPlatform(core::MakeMessage(codec::SecAggKeys{m.study_id, m.round, privacy::ToWire(*keys)}),
+                 "secure-aggregation keys");
+}
+
+void SiteService::OnSecAggRoster(const codec::SecAggRoster& m) {
+  SecAggRound* r = SecAggFor(m.study_id, m.round, "SecAggRoster");
+  if (r == nullptr) return;
+  auto roster = privacy::FromWire(m);
+  if (!roster.ok()) return SecAggDrop(m.study_id, roster.status().ToString());
+  auto shares = r->client->ShareKeys(*roster);
+  if (!shares.ok()) return SecAggDrop(m.study_id, shares.status().ToString());
+  codec::SecAggShares out = privacy::ToWire(*shares);
+  out.study_id = m.study_id;
+  out.round = m.round;
+  SendToPlatform(core::MakeMessage(std::move(out)), "secure-aggregation shares");
+}
+
+void SiteService::OnSecAggBundle(const codec::SecAggBundle& m) {
+  SecAggRound* r = SecAggFor(m.study_id, m.round, "SecAggBundle");
+  if (r == nullptr) return;
+  auto bundle = privacy::FromWire(m);
+  if (!bundle.ok()) return SecAggDrop(m.study_id, bundle.status().ToString());
+  if (!HasUpdate(m.study_id, m.round)) return SecAggDrop(m.study_id, "the update is gone");
+  const Update& u = updates_.at(m.study_id);
+  // The delta from the round's global model (already clipped and noised
+  // with DP): small numbers, so the fixed point's clip never bites in practice.
+  std::vector<float> delta(u.weights->size());
+  for (std::size_t i = 0; i < delta.size(); ++i) delta[i] = (*u.weights)[i] - (*u.global)[i];
+  auto masked = r->client->MaskInput(*bundle, delta, r->weight);
+  delta.clear();
+  if (!masked.ok()) return SecAggDrop(m.study_id, masked.status().ToString());
+  masked_round_[m.study_id] = std::max(masked_round_[m.study_id], m.round);
+  if (r->client->clipped_coordinates() > 0) {
+    metrics_
+        .Counter("secagg_clipped_coordinates_total",
+                 "Update coordinates the secure-aggregation fixed point clipped")
+        .Inc(static_cast<double>(r->client->clipped_coordinates()));
+  }
+  auto* words = new std::vector<std::uint32_t>(std::move(masked->masked));
+  std::vector<codec::Tensor> tensors;
+  tensors.push_back(codec::Tensor{
+      "masked",
+      codec::DType::kUInt32,
+      {static_cast<std::int64_t>(words->size())},
+      codec::Blob(words, reinterpret_cast<const std::byte*>(words->data()), words->size() * 4,
+                  [](void* p) { delete static_cast<std::vector<std::uint32_t>*>(p); })});
+  SendToPlatform(core::MakeMessage(codec::SecAggMaskedInput{m.study_id, m.round, masked->id},
+                                   std::move(tensors)),
+                 "masked input");
+}
+
+void SiteService::OnSecAggUnmaskRequest(const codec::SecAggUnmaskRequest& m) {
+  SecAggRound* r = SecAggFor(m.study_id, m.round, "SecAggUnmaskRequest");
+  if (r == nullptr) return;
+  auto response = r->client->Unmask(privacy::FromWire(m));
+  if (!response.ok()) return SecAggDrop(m.study_id, response.status().ToString());
+  codec::SecAggUnmaskResponse out = privacy::ToWire(*response);
+  out.study_id = m.study_id;
+  out.round = m.round;
+  secagg_.erase(m.study_id);  // the client wiped its secrets
+  metrics_.Counter("secagg_rounds_total", "Secure-aggregation rounds this site completed").Inc();
+  SendToPlatform(core::MakeMessage(std::move(out)), "unmasking shares");
 }
 
 }  // namespace fedrx::site

@@ -3,8 +3,11 @@
 // descriptor (sample count, task names, preparation hash; never rows), sends
 // heartbeats naming the studies its institution approved, trains the global
 // model locally when asked (on a worker thread, so the site keeps answering),
-// hands its update over when granted, and evaluates models on its local
-// validation rows, sending back only score histograms.
+// hands its update over when granted (or, in a study with secure
+// aggregation, masks its model delta with a SecAggClient and follows the
+// coordinator through the four SecAgg stages: it then never sends the update
+// itself, and masks each round's update at most once), and evaluates models
+// on its local validation rows, sending back only score histograms.
 // Runs on the runner's thread; not thread-safe.
 #pragma once
 
@@ -25,6 +28,7 @@
 #include "services/ml/model.h"
 #include "services/ml/trainer.h"
 #include "services/privacy/dp_mechanism.h"
+#include "services/privacy/secagg_client.h"
 
 namespace fedrx::site {
 
@@ -87,12 +91,30 @@ class SiteService final : public core::Service {
     double loss = 0;
     std::shared_ptr<const std::vector<float>> weights;
     bool clipped = false;  // its delta was scaled back to the clip norm
+    // The model it was trained from; kept in secure-aggregation studies,
+    // whose sites mask the delta weights - global.
+    std::shared_ptr<const std::vector<float>> global;
+  };
+  // One study's secure-aggregation round in progress.
+  struct SecAggRound {
+    std::uint32_t round = 0;
+    std::optional<privacy::SecAggClient> client;
+    double weight = 1;
   };
 
   void OnPush(codec::Message&& message);
   void OnTrainTask(codec::TrainTask task, std::vector<codec::Tensor>& tensors);
   void OnUploadGrant(const codec::UploadGrant& grant);
   void OnEvaluateTask(const codec::EvaluateTask& task, std::vector<codec::Tensor>& tensors);
+  void OnSecAggStart(const codec::SecAggStart& start);
+  void OnSecAggRoster(const codec::SecAggRoster& roster);
+  void OnSecAggBundle(const codec::SecAggBundle& bundle);
+  void OnSecAggUnmaskRequest(const codec::SecAggUnmaskRequest& request);
+  // The study's round in progress, or null (complaining) for a stray message.
+  SecAggRound* SecAggFor(const std::string& study_id, std::uint32_t round, const char* body);
+  // Ends this site's part in a study's secure-aggregation round.
+  void SecAggDrop(const std::string& study_id, const std::string& why);
+  void SendToPlatform(codec::Message message, const char* what);
   void Register();
   void FetchSpec(const std::string& study_id);
   void StartTraining(Task task);
@@ -132,6 +154,11 @@ class SiteService final : public core::Service {
   // The latest update of each study, kept until the next round's arrives.
   std::map<std::string, Update> updates_;
   std::size_t rounds_trained_ = 0;
+  // Secure aggregation, by study: the round in progress, and the latest
+  // round whose masked input left (never masked twice: two sums over
+  // different survivor sets would reveal the difference).
+  std::map<std::string, SecAggRound> secagg_;
+  std::map<std::string, std::uint32_t> masked_round_;
 };
 
 }  // namespace fedrx::site

@@ -260,10 +260,24 @@ TEST(StudyRunnerFederationTest, ValidationChecksTheFederationOptions) {
   }
   {
     auto a = s;
-    a.secure_aggregation = true;  // not in the round protocol yet
-    EXPECT_EQ(field(a), "StudySpec.secure_aggregation");
-    a.secure_aggregation = false;
+    a.secure_aggregation = true;  // in the round protocol, with fedavg or norm_bound
+    EXPECT_TRUE(ValidateStudySpec(a).ok()) << ValidateStudySpec(a);
+    a.strategy = "norm_bound";
+    a.norm_bound = 1;
+    EXPECT_TRUE(ValidateStudySpec(a).ok()) << ValidateStudySpec(a);
+    for (const char* needs_each : {"median", "trimmed_mean", "krum", "multikrum"}) {
+      a.strategy = needs_each;
+      EXPECT_EQ(field(a), "StudySpec.strategy") << needs_each;
+    }
+    a.strategy = "fedavg";
+    a.min_sites = 1;  // the protocol needs t >= 2
+    EXPECT_EQ(field(a), "StudySpec.secagg_threshold");
     a.secagg_threshold = 2;
+    EXPECT_TRUE(ValidateStudySpec(a).ok()) << ValidateStudySpec(a);
+    a.sites = {"site-a"};
+    EXPECT_EQ(field(a), "StudySpec.secagg_threshold");  // more than the sites named
+    a.sites.clear();
+    a.secure_aggregation = false;
     EXPECT_EQ(field(a), "StudySpec.secagg_threshold");
   }
 }

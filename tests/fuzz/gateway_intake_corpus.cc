@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,6 +38,9 @@ Frames Encoded(codec::Body body, const std::string& id, std::vector<codec::Tenso
   }
   return frames;
 }
+
+// A masked input's words (dimension 4 plus the weight).
+constexpr std::uint32_t kMaskedWords[] = {0xdeadbeef, 1, 0x80000000u, 42, 65536};
 
 std::vector<codec::Tensor> Weights() {
   std::vector<codec::Tensor> t;
@@ -101,6 +105,21 @@ void Build(Corpus& c) {
     c.Add(p + "evaluation", who, Encoded(eval, "m-ev"));
     c.Add(p + "get-study", who, Encoded(codec::GetStudy{"study"}, "m-gs"));
     c.Add(p + "health", who, Encoded(codec::HealthCheck{}, "m-hc"));
+    // Secure aggregation's answers (keys are 32 bytes, sealed shares 104).
+    const std::vector<std::uint8_t> key(32, 7);
+    c.Add(p + "secagg-keys", who, Encoded(codec::SecAggKeys{"study", 1, {1, key, key}}, "m-sk"));
+    c.Add(p + "secagg-shares", who,
+          Encoded(codec::SecAggShares{"study", 1, 1, key,
+                                      {{1, 2, std::vector<std::uint8_t>(104, 3)}}},
+                  "m-ss"));
+    std::vector<codec::Tensor> masked;
+    masked.push_back(codec::Tensor{"masked", codec::DType::kUInt32, {5},
+                                   codec::Blob::CopyOf(std::as_bytes(std::span(kMaskedWords)))});
+    c.Add(p + "secagg-masked", who,
+          Encoded(codec::SecAggMaskedInput{"study", 1, 1}, "m-sm", std::move(masked)));
+    c.Add(p + "secagg-unmask", who,
+          Encoded(codec::SecAggUnmaskResponse{"study", 1, 1, {{2, 1, {1, 2, 3, 4, 5}}}, {}, {}},
+                  "m-su"));
   }
   // A scientist's and an admin's bodies, from each role.
   codec::StudySpec spec;

@@ -577,6 +577,38 @@ TEST_F(GatewayPolicyTest, ASiteActsOnlyForItselfAndInStudiesThatNameIt) {
   EXPECT_EQ(seen_[0].origin, "site-a");
 }
 
+// Secure aggregation: a site's four answers pass only from role site and
+// only in studies that name it; the coordinator's stage requests are never
+// accepted from a client.
+TEST_F(GatewayPolicyTest, SecAggAnswersOnlyFromSitesInTheirStudies) {
+  StartPolicy(Unlimited());
+  StudyNames("tox", "site-a");
+  auto site = As(site_a_, "site-a", security::Role::kSite);
+  auto not_joined = Ask(site_a_, site, codec::SecAggKeys{"other", 1, {}});
+  ASSERT_FALSE(not_joined.ok());
+  EXPECT_EQ(not_joined.status().message(), "site 'site-a' has not joined study 'other'");
+  auto scientist = As(site_b_, "lab-x", security::Role::kScientist);
+  auto from_scientist = Ask(site_b_, scientist, codec::SecAggMaskedInput{"tox", 1, 1});
+  ASSERT_FALSE(from_scientist.ok());
+  EXPECT_EQ(from_scientist.status().code(), core::StatusCode::kPermissionDenied);
+  auto stage_request = Ask(site_a_, site, codec::SecAggUnmaskRequest{"tox", 1, {1, 2}});
+  ASSERT_FALSE(stage_request.ok());
+  EXPECT_EQ(stage_request.status().where(), "envelope.body");
+  EXPECT_TRUE(seen_.empty());
+
+  const codec::Body answers[] = {
+      codec::SecAggKeys{"tox", 1, {}}, codec::SecAggShares{"tox", 1, 1, {}, {}},
+      codec::SecAggMaskedInput{"tox", 1, 1}, codec::SecAggUnmaskResponse{"tox", 1, 1, {}, {}, {}}};
+  for (const auto& body : answers) {
+    ASSERT_TRUE(site_a_.Send(site, core::MakeMessage(body)).ok());
+  }
+  network_.Pump();
+  ASSERT_EQ(seen_.size(), 4u);
+  EXPECT_EQ(seen_[0].type, "SecAggKeys");
+  EXPECT_EQ(seen_[3].type, "SecAggUnmaskResponse");
+  EXPECT_EQ(seen_[3].origin, "site-a");
+}
+
 TEST_F(GatewayPolicyTest, ARevokedInstitutionsSessionIsDropped) {
   StartPolicy(Unlimited());
   std::vector<codec::Message> pushes;

@@ -543,6 +543,73 @@ TEST_F(FederationIntegrationTest, SyntheticStudyCompletesEveryRoundWithTheExactM
   EXPECT_EQ(CoordinatorMetric("fedrx_coordinator_dropouts_total", R"(stage="training")"), -1);
 }
 
+// Secure aggregation end to end: the same synthetic study run twice from the
+// same seed, once plainly and once through the four SecAgg stages over the
+// gateway. The coordinator of the secure one only ever unmasks the sum of the
+// masked deltas; its models equal the plain FedAvg models within the fixed
+// point's rounding: with 3 sites the encoding has 24 fractional bits, each
+// site adds at most e = 2^-25 per coordinate, so a round's mean delta is off
+// by at most 3e(1 + 1)/(3 - 3e) < 6e-8, plus float rounding.
+TEST_F(FederationIntegrationTest, SecureAggregationStudyReachesThePlainFedAvgModel) {
+  const std::vector<std::string> sites = {"site-a", "site-b", "site-c"};
+  // Sites that step differently, so that the mean is not any one update.
+  const std::map<std::string, float> steps = {{"site-a", 0.5f}, {"site-b", 0.25f}, {"site-c", 1.0f}};
+  ASSERT_NO_FATAL_FAILURE(StartRedis());
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  ASSERT_NO_FATAL_FAILURE(SpawnGateway());
+  for (const auto& [id, step] : steps) {
+    ASSERT_NO_FATAL_FAILURE(SpawnSite(id, {"plain", "secure", kRollCall},
+                                      {{"FEDRX_SITE_SYNTHETIC_STEP", std::to_string(step)}}));
+  }
+  ASSERT_NO_FATAL_FAILURE(WaitForGatewayAndSites());
+  const double mean_step = (0.5 + 0.25 + 1.0) / 3;
+  constexpr std::uint32_t kRounds = 3;
+  ASSERT_NO_FATAL_FAILURE(CreateStudy(StudyText({"plain", sites, kRounds, 3, "10s"}), "plain"));
+  ASSERT_TRUE(WaitForStudy("plain", Completed, kStudyTimeout));
+  ASSERT_NO_FATAL_FAILURE(CreateStudy(StudyText({"secure", sites, kRounds, 3, "10s"}) +
+                                          "privacy.secure_aggregation = true\n"
+                                          "privacy.secagg_threshold = 2\n",
+                                      "secure"));
+  codec::StudyInfo info;
+  ASSERT_TRUE(WaitForStudy("secure", Completed, kStudyTimeout, &info))
+      << "state " << static_cast<int>(info.state) << ": " << info.detail;
+  EXPECT_TRUE(info.study.secure_aggregation);
+  ASSERT_EQ(info.model_version, kRounds);
+  for (const auto& r : info.rounds) {
+    EXPECT_EQ(r.state, codec::RoundState::kClosed) << "round " << r.round;
+    EXPECT_EQ(r.updates_received, 3u) << "round " << r.round;
+  }
+  for (std::uint32_t v = 1; v <= kRounds; ++v) {
+    auto plain = Model("plain", v);
+    auto secure = Model("secure", v);
+    ASSERT_TRUE(plain.ok() && secure.ok()) << "version " << v;
+    const double diff = MaxAbsDiff(*secure, *plain);
+    EXPECT_LE(diff, v * 6e-8 + 2e-6) << "version " << v;
+    std::ostringstream shown;
+    shown << diff;
+    RecordProperty("secure_vs_plain_max_abs_diff_v" + std::to_string(v), shown.str());
+    // And it is FedAvg: the initial model plus v mean steps (the three
+    // synthetic sites report one sample each).
+    std::vector<float> expected = ml::InitParameters(SyntheticNet(), kSyntheticSeed);
+    for (float& x : expected) x += static_cast<float>(v * mean_step);
+    EXPECT_LE(MaxAbsDiff(*secure, expected), 1e-5) << "version " << v;
+  }
+  // No update travelled in the clear: the secure rounds granted no upload and
+  // accepted no ModelUpdate (the plain study's 3 per round are all there is).
+  EXPECT_EQ(CoordinatorMetric("fedrx_coordinator_updates_rejected_total",
+                              R"(reason="secure_aggregation")"),
+            -1);
+  EXPECT_EQ(CoordinatorMetric("fedrx_coordinator_update_aggregation_seconds_count"),
+            2 * 3 * kRounds);  // plain updates + masked inputs, each folded once
+  EXPECT_EQ(CoordinatorMetric("fedrx_coordinator_secagg_finish_seconds_count"), kRounds);
+  EXPECT_EQ(CoordinatorMetric("fedrx_coordinator_rounds_total", R"(outcome="failed")"), -1);
+  for (const auto& id : sites) {
+    auto r = testing::HttpGet(sites_[id].http_port, "/metrics");
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(testing::MetricValue(r->body, "fedrx_site_secagg_rounds_total"), kRounds) << id;
+  }
+}
+
 TEST_F(FederationIntegrationTest, KilledSiteIsDroppedAtTheDeadlineAndTheOthersCarryOn) {
   const std::vector<std::string> sites = {"site-a", "site-b", "site-c"};
   ASSERT_NO_FATAL_FAILURE(StartFederation(sites, {"resilient"}));

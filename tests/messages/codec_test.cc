@@ -310,6 +310,114 @@ TEST(CodecTest, BodyNamesAreStable) {
   EXPECT_STREQ(BodyNameAt(999), "unknown");
 }
 
+// ---- Secure aggregation (secagg.fbs) ------------------------------------------
+
+std::vector<std::uint8_t> Bytes(std::size_t n, std::uint8_t first) {
+  std::vector<std::uint8_t> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::uint8_t>(first + i);
+  return v;
+}
+
+TEST(CodecSecAggTest, StartCarriesTheRoundParameters) {
+  SecAggStart start{"s1", 4, 3, 2, {0x0123456789abcdefULL, 1000, 3, 5, 8.0, 22, 4}, 7831};
+  const auto got = std::get<SecAggStart>(RoundTrip(WithBody(start)).body);
+  EXPECT_EQ(got.study_id, "s1");
+  EXPECT_EQ(got.round, 4u);
+  EXPECT_EQ(got.base_version, 3u);
+  EXPECT_EQ(got.participant, 2u);
+  EXPECT_EQ(got.params.round_tag, 0x0123456789abcdefULL);
+  EXPECT_EQ(got.params.dimension, 1000u);
+  EXPECT_EQ(got.params.threshold, 3u);
+  EXPECT_EQ(got.params.max_sites, 5u);
+  EXPECT_DOUBLE_EQ(got.params.clip, 8.0);
+  EXPECT_EQ(got.params.scale_bits, 22);
+  EXPECT_EQ(got.params.neighbours, 4u);
+  EXPECT_EQ(got.weight_cap, 7831u);
+}
+
+TEST(CodecSecAggTest, KeysAndRosterCarryTheKeysByteForByte) {
+  SecAggKeys keys{"s1", 2, {7, Bytes(32, 1), Bytes(32, 100)}};
+  const auto k = std::get<SecAggKeys>(RoundTrip(WithBody(keys)).body);
+  EXPECT_EQ(k.study_id, "s1");
+  EXPECT_EQ(k.round, 2u);
+  EXPECT_EQ(k.keys.id, 7u);
+  EXPECT_EQ(k.keys.encryption_key, Bytes(32, 1));
+  EXPECT_EQ(k.keys.mask_key, Bytes(32, 100));
+
+  SecAggRoster roster{
+      "s1", 2, {{1, Bytes(32, 3), Bytes(32, 4)}, {2, Bytes(32, 5), Bytes(32, 6)}}, Bytes(32, 9)};
+  const auto r = std::get<SecAggRoster>(RoundTrip(WithBody(roster)).body);
+  ASSERT_EQ(r.sites.size(), 2u);
+  EXPECT_EQ(r.sites[1].id, 2u);
+  EXPECT_EQ(r.sites[1].encryption_key, Bytes(32, 5));
+  EXPECT_EQ(r.sites[1].mask_key, Bytes(32, 6));
+  EXPECT_EQ(r.graph_seed, Bytes(32, 9));
+}
+
+TEST(CodecSecAggTest, SharesAndBundlesKeepEveryCiphertextInOrder) {
+  SecAggShares shares{"s1", 5, 3, Bytes(32, 50), {{3, 1, Bytes(104, 0)}, {3, 2, Bytes(104, 7)}}};
+  const auto s = std::get<SecAggShares>(RoundTrip(WithBody(shares)).body);
+  EXPECT_EQ(s.id, 3u);
+  EXPECT_EQ(s.self_seed_commitment, Bytes(32, 50));
+  ASSERT_EQ(s.shares.size(), 2u);
+  EXPECT_EQ(s.shares[1].from, 3u);
+  EXPECT_EQ(s.shares[1].to, 2u);
+  EXPECT_EQ(s.shares[1].ciphertext, Bytes(104, 7));
+
+  SecAggBundle bundle{"s1", 5, 2, {{1, 2, Bytes(104, 1)}, {3, 2, Bytes(104, 2)}}};
+  const auto b = std::get<SecAggBundle>(RoundTrip(WithBody(bundle)).body);
+  EXPECT_EQ(b.to, 2u);
+  ASSERT_EQ(b.shares.size(), 2u);
+  EXPECT_EQ(b.shares[0].from, 1u);
+  EXPECT_EQ(b.shares[1].ciphertext, Bytes(104, 2));
+}
+
+TEST(CodecSecAggTest, MaskedInputTravelsAsAUint32FrameBesideItsHeader) {
+  std::vector<std::uint32_t> y = {0xffffffffu, 0, 12345, 0x80000000u};
+  auto* owner = new std::vector<std::uint32_t>(y);
+  Message m = WithBody(SecAggMaskedInput{"s1", 6, 4});
+  m.tensors.push_back(
+      Tensor{"masked",
+             DType::kUInt32,
+             {4},
+             Blob(owner, reinterpret_cast<const std::byte*>(owner->data()), 16,
+                  [](void* p) { delete static_cast<std::vector<std::uint32_t>*>(p); })});
+  Message out = RoundTrip(std::move(m));
+  const auto& h = std::get<SecAggMaskedInput>(out.body);
+  EXPECT_EQ(h.study_id, "s1");
+  EXPECT_EQ(h.round, 6u);
+  EXPECT_EQ(h.id, 4u);
+  ASSERT_EQ(out.tensors.size(), 1u);
+  EXPECT_EQ(out.tensors[0].dtype, DType::kUInt32);
+  auto words = out.tensors[0].data.As<std::uint32_t>();
+  EXPECT_EQ(std::vector<std::uint32_t>(words.begin(), words.end()), y);
+}
+
+TEST(CodecSecAggTest, UnmaskRequestAndResponseSurvive) {
+  const auto req = std::get<SecAggUnmaskRequest>(
+      RoundTrip(WithBody(SecAggUnmaskRequest{"s1", 6, {1, 2, 4}})).body);
+  EXPECT_EQ(req.survivors, (std::vector<std::uint32_t>{1, 2, 4}));
+
+  SecAggUnmaskResponse resp{"s1",
+                            6,
+                            2,
+                            {{1, 2, {1, 2, 3, 4, 5}}, {4, 2, {6, 7, 8, 9, (1ull << 60) + 1}}},
+                            {{3, 2, {10, 11, 12, 13, 14}}},
+                            {3}};
+  const auto r = std::get<SecAggUnmaskResponse>(RoundTrip(WithBody(resp)).body);
+  EXPECT_EQ(r.id, 2u);
+  ASSERT_EQ(r.self_seed_shares.size(), 2u);
+  EXPECT_EQ(r.self_seed_shares[1].owner, 4u);
+  EXPECT_EQ(r.self_seed_shares[1].holder, 2u);
+  EXPECT_EQ(r.self_seed_shares[1].y, (std::vector<std::uint64_t>{6, 7, 8, 9, (1ull << 60) + 1}));
+  ASSERT_EQ(r.mask_key_shares.size(), 1u);
+  EXPECT_EQ(r.mask_key_shares[0].owner, 3u);
+  EXPECT_EQ(r.mask_key_shares[0].y[4], 14u);
+  EXPECT_EQ(r.failed_shares, std::vector<std::uint32_t>{3});
+  EXPECT_STREQ(BodyName(Body{SecAggUnmaskResponse{}}), "SecAggUnmaskResponse");
+  EXPECT_STREQ(BodyName(Body{SecAggStart{}}), "SecAggStart");
+}
+
 // ---- Refusals ---------------------------------------------------------------
 
 DecodeError Refused(std::vector<Blob> frames, const Limits& limits = Limits{}) {

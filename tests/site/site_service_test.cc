@@ -13,6 +13,9 @@
 #include "services/core/testing/fake_clock.h"
 #include "services/ml/model.h"
 #include "services/ml/study_spec.h"
+#include "services/privacy/secagg_client.h"
+#include "services/privacy/secagg_server.h"
+#include "services/privacy/secagg_wire.h"
 
 namespace fedrx::site {
 namespace {
@@ -81,6 +84,9 @@ class SiteServiceTest : public ::testing::Test {
                                auto c = in.message.tensors.at(0).data.As<std::uint64_t>();
                                histogram_.assign(c.begin(), c.end());
                                histogram_shape_ = in.message.tensors.at(0).shape;
+                             } else if (std::string_view(codec::BodyName(in.message.body))
+                                            .starts_with("SecAgg")) {
+                               secagg_.push_back(std::move(in.message));
                              }
                            })
                     .ok());
@@ -146,6 +152,7 @@ class SiteServiceTest : public ::testing::Test {
   std::vector<codec::EvaluationResult> evaluations_;
   std::vector<std::uint64_t> histogram_;
   std::vector<std::int64_t> histogram_shape_;
+  std::vector<codec::Message> secagg_;  // the site's secure-aggregation answers
 };
 
 TEST_F(SiteServiceTest, RegistersItsDescriptorAndAnnouncesApprovedStudies) {
@@ -333,6 +340,168 @@ TEST_F(SiteServiceTest, DpNoiseIsAddedToTheClippedDelta) {
   const double norm = DeltaNorm(update_weights_, initial_);
   EXPECT_GT(std::fabs(norm - 0.01), 1e-6);
   EXPECT_LT(norm, 1.0);
+}
+
+}  // namespace
+}  // namespace fedrx::site
+
+namespace fedrx::site {
+namespace {
+
+template <typename T>
+const T& Last(const std::vector<codec::Message>& messages) {
+  EXPECT_FALSE(messages.empty());
+  const T* body = messages.empty() ? nullptr : std::get_if<T>(&messages.back().body);
+  EXPECT_NE(body, nullptr) << (messages.empty() ? "none" : codec::BodyName(messages.back().body));
+  static const T empty{};
+  return body == nullptr ? empty : *body;
+}
+
+// The site in a secure-aggregation round against a real SecAggServer, with
+// the test playing the second participant: it refuses a plain upload, masks
+// its weighted delta (never sending it in the clear), and the unmasked sum is
+// its delta within the fixed point's rounding. It never masks a round twice.
+TEST_F(SiteServiceTest, SecAggStudySiteMasksItsDeltaAndNeverUploadsItPlainly) {
+  study_.secure_aggregation = true;
+  study_.min_sites = 2;
+  auto site = MakeSite();
+  ASSERT_TRUE(site->Start().ok());
+  network_.Pump();
+  TrainTask(1);
+  ASSERT_TRUE(TickUntil(*site, [&] { return !ready_.empty(); }));
+  Push(core::MakeMessage(codec::UploadGrant{"s1", 1}));
+  EXPECT_TRUE(updates_.empty());
+  EXPECT_EQ(metrics_.Read("fedrx_site_rejected_total", {{"reason", "secagg_only"}}), 1);
+
+  privacy::SecAggParams params;
+  params.round = 99;
+  params.dimension = initial_.size();
+  params.threshold = 2;
+  params.max_sites = 2;
+  params.encoding.scale_bits = 24;
+  auto server = privacy::SecAggServer::Create(params);
+  auto peer = privacy::SecAggClient::Create(params, 2);
+  ASSERT_TRUE(server.ok() && peer.ok());
+  // Stage 0: weight 16 samples / cap 32 = 0.5.
+  Push(core::MakeMessage(codec::SecAggStart{"s1", 1, 0, 1, privacy::ParamsToWire(params), 32}));
+  ASSERT_EQ(secagg_.size(), 1u);
+  const auto& keys = Last<codec::SecAggKeys>(secagg_);
+  EXPECT_EQ(keys.study_id, "s1");
+  auto site_keys = privacy::FromWire(keys.keys);
+  ASSERT_TRUE(site_keys.ok());
+  ASSERT_TRUE(server->AcceptKeys(*site_keys).ok());
+  ASSERT_TRUE(server->AcceptKeys(*peer->AdvertiseKeys()).ok());
+  auto roster = server->CloseKeys();
+  ASSERT_TRUE(roster.ok());
+  // Stage 1.
+  codec::SecAggRoster wire_roster = privacy::ToWire(*roster);
+  wire_roster.study_id = "s1";
+  wire_roster.round = 1;
+  Push(core::MakeMessage(wire_roster));
+  ASSERT_EQ(secagg_.size(), 2u);
+  auto site_shares = privacy::FromWire(Last<codec::SecAggShares>(secagg_));
+  ASSERT_TRUE(site_shares.ok());
+  ASSERT_TRUE(server->AcceptShares(*site_shares).ok());
+  ASSERT_TRUE(server->AcceptShares(*peer->ShareKeys(*roster)).ok());
+  auto bundles = server->CloseShares();
+  ASSERT_TRUE(bundles.ok());
+  // Stage 2: the peer's update is zero, so the sum is the site's alone.
+  for (const auto& b : *bundles) {
+    if (b.to == 2) {
+      auto y = peer->MaskInput(b, std::vector<float>(initial_.size(), 0.0f), 1.0);
+      ASSERT_TRUE(y.ok());
+      ASSERT_TRUE(server->AcceptMaskedInput(*y).ok());
+      continue;
+    }
+    codec::SecAggBundle wire = privacy::ToWire(b);
+    wire.study_id = "s1";
+    wire.round = 1;
+    Push(core::MakeMessage(wire));
+  }
+  ASSERT_EQ(secagg_.size(), 3u);
+  const auto& header = Last<codec::SecAggMaskedInput>(secagg_);
+  EXPECT_EQ(header.id, 1u);
+  ASSERT_EQ(secagg_.back().tensors.size(), 1u);
+  const auto& tensor = secagg_.back().tensors[0];
+  EXPECT_EQ(tensor.dtype, codec::DType::kUInt32);
+  auto words = tensor.data.As<std::uint32_t>();
+  ASSERT_EQ(words.size(), initial_.size() + 1);
+  const std::vector<float> trained = PlainTraining();
+  std::size_t in_clear = 0;
+  for (std::size_t i = 0; i < initial_.size(); ++i) {
+    in_clear += words[i] == params.encoding.Encode(0.5 * (trained[i] - initial_[i]));
+  }
+  EXPECT_EQ(in_clear, 0u);
+  ASSERT_TRUE(
+      server->AcceptMaskedInput({1, std::vector<std::uint32_t>(words.begin(), words.end())}).ok());
+  auto request = server->CloseMaskedInput();
+  ASSERT_TRUE(request.ok());
+  // Stage 3.
+  codec::SecAggUnmaskRequest wire_request = privacy::ToWire(*request);
+  wire_request.study_id = "s1";
+  wire_request.round = 1;
+  Push(core::MakeMessage(wire_request));
+  ASSERT_EQ(secagg_.size(), 4u);
+  auto response = privacy::FromWire(Last<codec::SecAggUnmaskResponse>(secagg_));
+  ASSERT_TRUE(response.ok());
+  ASSERT_TRUE(server->AcceptUnmask(*response).ok());
+  ASSERT_TRUE(server->AcceptUnmask(*peer->Unmask(*request)).ok());
+  auto result = server->Finish();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_NEAR(result->total_weight, 1.5, 2 * params.encoding.MaxErrorPerSite());
+  ASSERT_EQ(result->weighted_sum.size(), initial_.size());
+  for (std::size_t i = 0; i < initial_.size(); ++i) {
+    EXPECT_NEAR(result->weighted_sum[i], 0.5 * (trained[i] - initial_[i]),
+                2 * params.encoding.MaxErrorPerSite() + 1e-7);
+  }
+  EXPECT_TRUE(updates_.empty());
+  EXPECT_EQ(metrics_.Read("fedrx_site_secagg_rounds_total"), 1);
+
+  // Asked to run round 1 again (a new key set, other survivors), it refuses:
+  // two sums over different sets would reveal the difference.
+  Push(core::MakeMessage(codec::SecAggStart{"s1", 1, 0, 1, privacy::ParamsToWire(params), 32}));
+  EXPECT_EQ(secagg_.size(), 4u);
+  EXPECT_EQ(metrics_.Read("fedrx_site_rejected_total", {{"reason", "secagg_repeat"}}), 1);
+}
+
+TEST_F(SiteServiceTest, SecAggStartForAStudyWithoutSecureAggregationIsRefused) {
+  auto site = MakeSite();
+  ASSERT_TRUE(site->Start().ok());
+  network_.Pump();
+  TrainTask(1);
+  ASSERT_TRUE(TickUntil(*site, [&] { return !ready_.empty(); }));
+  privacy::SecAggParams params;
+  params.round = 1;
+  params.dimension = initial_.size();
+  params.threshold = 2;
+  params.max_sites = 2;
+  Push(core::MakeMessage(codec::SecAggStart{"s1", 1, 0, 1, privacy::ParamsToWire(params), 0}));
+  EXPECT_TRUE(secagg_.empty());
+  EXPECT_EQ(metrics_.Read("fedrx_site_rejected_total", {{"reason", "bad_task"}}), 1);
+}
+
+TEST_F(SiteServiceTest, SecAggThresholdBelowTheDpNoiseSharesIsRefused) {
+  study_.secure_aggregation = true;
+  study_.min_sites = 3;  // the noise is shared among 3 sites
+  study_.dp_clip_norm = 1.0f;
+  study_.dp_noise_multiplier = 1.0f;
+  auto site = MakeSite();
+  ASSERT_TRUE(site->Start().ok());
+  network_.Pump();
+  TrainTask(1);
+  ASSERT_TRUE(TickUntil(*site, [&] { return !ready_.empty(); }));
+  privacy::SecAggParams params;
+  params.round = 1;
+  params.dimension = initial_.size();
+  params.threshold = 2;  // a sum of 2 would carry 2/3 of the noise accounted for
+  params.max_sites = 3;
+  Push(core::MakeMessage(codec::SecAggStart{"s1", 1, 0, 1, privacy::ParamsToWire(params), 0}));
+  EXPECT_TRUE(secagg_.empty());
+  EXPECT_EQ(metrics_.Read("fedrx_site_rejected_total", {{"reason", "bad_task"}}), 1);
+  params.threshold = 3;
+  Push(core::MakeMessage(codec::SecAggStart{"s1", 1, 0, 1, privacy::ParamsToWire(params), 0}));
+  ASSERT_EQ(secagg_.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<codec::SecAggKeys>(secagg_[0].body));
 }
 
 }  // namespace
