@@ -5,7 +5,10 @@
 # of Tox21; together they train one multi-task toxicity model, round by round,
 # while no molecule leaves its site. Then the same network is trained on each
 # site's data alone and on all data pooled, with the same budget, and all are
-# compared on the held-out scaffold test set.
+# compared on the held-out scaffold test set. A second study on the same
+# platform trains with client-level differential privacy (epsilon <= 8), and
+# an in-process simulation with 10 simulated sites, 2 of them poisoning their
+# updates, compares FedAvg with the robust aggregation rules.
 #
 # Security: the coordinator is a CurveZMQ server that admits only the keys in
 # its authorised clients file (here, the gateway's), so nothing on the platform
@@ -25,6 +28,9 @@ GATEWAY=tcp://127.0.0.1:5560
 FEDRX="$BIN/services/cli/fedrx"
 LAB="$BIN/services/lab/fedrx-lab"
 STUDY=${FEDRX_DEMO_STUDY:-deploy/studies/tox21-demo.study}
+DP_STUDY=${FEDRX_DEMO_DP_STUDY:-deploy/studies/tox21-dp.study}
+study_id() { grep '^study.id' "$1" | cut -d= -f2- | tr -d ' '; }
+DP_ID=$(study_id "$DP_STUDY")
 SITES=(pharma-a hospital-b cro-c)
 INSTITUTIONS=("Pharma A" "University Hospital B" "CRO C")
 started=$(date +%s)
@@ -97,11 +103,14 @@ done
 "$FEDRX" "${ADMIN[@]}" institutions list
 
 step "Starting three sites, each next to its own data; they connect out to the gateway over CurveZMQ"
+# Each institution approves the two studies it will take part in.
+APPROVED="$(study_id "$STUDY"),$DP_ID"
 for i in "${!SITES[@]}"; do
   site=${SITES[$i]}
   FEDRX_SITE_ID=$site FEDRX_SITE_INSTITUTION="${INSTITUTIONS[$i]}" \
     FEDRX_SITE_DATA="$RUN/data/$site.csv" FEDRX_HTTP_LISTEN="127.0.0.1:$((9466 + i))" \
     FEDRX_SITE_KEY_FILE="$KEYS/$site.key" FEDRX_SITE_GATEWAY_PUBLIC_KEY="$GATEWAY_PUBLIC_KEY" \
+    FEDRX_SITE_APPROVED_STUDIES="$APPROVED" \
     "$BIN/services/site/fedrx-site" --config deploy/site.conf >"$RUN/$site.log" 2>&1 &
   pids+=($!)
 done
@@ -115,6 +124,24 @@ fed_started=$(date +%s%N)
 fed_ms=$(( ($(date +%s%N) - fed_started) / 1000000 ))
 "$FEDRX" "${SCIENTIST[@]}" study model tox21-demo --out "$RUN/models/federated.bin"
 
+step "Differentially private study on the same platform: $(grep '^study.name' "$DP_STUDY" | cut -d= -f2- | sed 's/^ *//')"
+# Each site clips its update's change and adds Gaussian noise before it
+# leaves; the coordinator's accountant charges every round against the budget.
+"$FEDRX" "${ADMIN[@]}" study create "$DP_STUDY"
+timeout 300 "$FEDRX" "${SCIENTIST[@]}" study watch "$DP_ID" --interval 500
+"$FEDRX" "${SCIENTIST[@]}" study model "$DP_ID" --out "$RUN/models/dp.bin"
+# What the coordinator itself reports as spent, and how many rounds made the model.
+DP_EPSILON=$(curl -fsS http://127.0.0.1:9464/metrics |
+  awk -v id="$DP_ID" 'index($0, "fedrx_coordinator_privacy_epsilon{") == 1 && index($0, "study=\"" id "\"") { print $2 }')
+DP_ROUNDS=$("$FEDRX" "${SCIENTIST[@]}" study show "$DP_ID" | sed -n '1s/.*model version \([0-9]*\).*/\1/p')
+if [[ -z "$DP_EPSILON" || -z "$DP_ROUNDS" ]]; then
+  echo "demo: the coordinator reported no epsilon or rounds for $DP_ID" >&2
+  exit 1
+fi
+dp_setting() { grep "^privacy.$1" "$DP_STUDY" | cut -d= -f2- | tr -d ' '; }
+printf 'coordinator: epsilon %.4f spent at delta %s after %s rounds (budget %s)\n' \
+  "$DP_EPSILON" "$(dp_setting delta)" "$DP_ROUNDS" "$(dp_setting epsilon_budget)"
+
 step "Baselines on the same network and budget: each site alone, and all data pooled"
 for site in "${SITES[@]}"; do
   printf '%-11s ' "$site:"
@@ -123,11 +150,18 @@ done
 printf '%-11s ' "pooled:"
 "$LAB" train --study "$STUDY" --data "$RUN/data/pooled.csv" --out "$RUN/models/pooled.bin" | tail -1
 
+step "Poisoning, SIMULATED: 10 in-process sites (not site services), 2 send sign-flipped x10 updates; FedAvg against robust rules"
+"$LAB" poison --study "$STUDY" --data "$RUN/data/pooled.csv" --test "$RUN/data/test.csv" \
+  --json "$RUN/poisoning.json" --sites 10 --attackers 2 --scale 10 --rounds 5 --trim 0.2 \
+  --learning-rate 0.003 |
+  tail -n +3
+
 step "Comparison on the held-out scaffold test set"
 models=(federated="$RUN/models/federated.bin" pooled="$RUN/models/pooled.bin")
 for site in "${SITES[@]}"; do models+=("$site=$RUN/models/$site.bin"); done
 "$LAB" compare --study "$STUDY" --test "$RUN/data/test.csv" --json "$RUN/comparison.json" \
-  "${models[@]}" | tail -n +2
+  --dp-model "$RUN/models/dp.bin" --dp-study "$DP_STUDY" --dp-epsilon "$DP_EPSILON" \
+  --dp-rounds "$DP_ROUNDS" --poisoning "$RUN/poisoning.json" "${models[@]}" | tail -n +2
 
 step "Audit trail: every admitted and refused action, hash-chained in Redis (checked through the gateway)"
 "$FEDRX" "${ADMIN[@]}" audit verify
@@ -136,7 +170,7 @@ curl -fsS http://127.0.0.1:9464/metrics | grep -E '^fedrx_coordinator_authentica
 
 step "Coordinator metrics (excerpt)"
 curl -fsS http://127.0.0.1:9464/metrics |
-  grep -E '^fedrx_coordinator_(rounds_total|updates_accepted_total|updates_rejected_total|validation_mean_roc_auc|model_version)' || true
+  grep -E '^fedrx_coordinator_(rounds_total|updates_accepted_total|updates_rejected_total|validation_mean_roc_auc|model_version|privacy_epsilon)' || true
 printf '\nFederated study took %d.%03d s; the whole demo %d s. Logs: %s/\n' \
   $((fed_ms / 1000)) $((fed_ms % 1000)) \
   "$(( $(date +%s) - started ))" "$RUN"

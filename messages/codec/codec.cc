@@ -58,7 +58,8 @@ fb::Offset<w::StudySpec> Spec(Builder& b, const StudySpec& s) {
                             s.proximal_mu, s.trim_fraction, s.krum_byzantine, s.norm_bound,
                             s.dp_clip_norm, s.dp_noise_multiplier, s.dp_delta,
                             s.dp_epsilon_budget, s.secure_aggregation, s.secagg_threshold,
-                            s.krum_selected, s.server_beta1, s.server_beta2, s.server_tau);
+                            s.krum_selected, s.server_beta1, s.server_beta2, s.server_tau,
+                            s.private_heads);
 }
 
 fb::Offset<w::InstitutionInfo> Institution(Builder& b, const InstitutionInfo& v) {
@@ -198,7 +199,7 @@ struct BodyEncoder {
   std::pair<w::Body, fb::Offset<void>> operator()(const EvaluationResult& v) const {
     return {w::Body::EvaluationResult,
             w::CreateEvaluationResult(b, b.CreateString(v.study_id), v.round, v.model_version,
-                                      b.CreateString(v.split), v.num_samples)
+                                      b.CreateString(v.split), v.num_samples, Strings(b, v.tasks))
                 .Union()};
   }
   std::pair<w::Body, fb::Offset<void>> operator()(const GetStudy& v) const {
@@ -405,6 +406,7 @@ StudySpec SpecOf(const w::StudySpec* s) {
   out.server_beta1 = s->server_beta1();
   out.server_beta2 = s->server_beta2();
   out.server_tau = s->server_tau();
+  out.private_heads = s->private_heads();
   return out;
 }
 
@@ -546,7 +548,7 @@ bool BodyOf(const w::Envelope& env, Body& out, DecodeError& error) {
     case w::Body::EvaluationResult: {
       const auto* v = env.body_as_EvaluationResult();
       out = EvaluationResult{Str(v->study_id()), v->round(), v->model_version(), Str(v->split()),
-                             v->num_samples()};
+                             v->num_samples(), Strs(v->tasks())};
       return true;
     }
     case w::Body::GetStudy:

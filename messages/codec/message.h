@@ -122,6 +122,7 @@ struct StudySpec {
   float server_beta1 = 0.9f;
   float server_beta2 = 0.99f;
   float server_tau = 0.001f;
+  bool private_heads = false;
 };
 
 struct CreateStudy {
@@ -214,6 +215,7 @@ struct EvaluationResult {
   std::uint32_t model_version = 0;
   std::string split;
   std::uint64_t num_samples = 0;
+  std::vector<std::string> tasks;
 };
 
 struct GetStudy {

@@ -166,14 +166,17 @@ CoordinatorService::Handled CoordinatorService::OnCreateStudy(core::Inbound& in,
   }
   if (draining_) return core::Unavailable("coordinator is shutting down", "coordinator");
   codec::StudySpec& spec = body.study;
-  if (spec.model.num_tasks == 0) spec.model.num_tasks = static_cast<std::uint32_t>(spec.tasks.size());
+  // A private-heads study's model is the trunk: its num_tasks stays 0.
+  if (spec.model.num_tasks == 0 && !spec.private_heads) {
+    spec.model.num_tasks = static_cast<std::uint32_t>(spec.tasks.size());
+  }
   if (spec.strategy.empty()) spec.strategy = "fedavg";
   FEDRX_RETURN_IF_ERROR(ValidateStudySpec(spec));
   if (Study(spec.study_id) != nullptr) {
     return core::Status(core::StatusCode::kAlreadyExists,
                         "study '" + spec.study_id + "' already exists", "StudySpec.study_id");
   }
-  const std::vector<float> initial = ml::InitParameters(ml::NetSpecFromStudy(spec), spec.seed);
+  const std::vector<float> initial = InitialModel(spec);
   FEDRX_RETURN_IF_ERROR(studies_.Create(spec, initial, clock_.WallMillis()));
   FEDRX_ASSIGN_OR_RETURN(StudyRecord record, studies_.Load(spec.study_id));
   FEDRX_RETURN_IF_ERROR(AddRunner(std::move(record)));

@@ -100,7 +100,10 @@ core::Result<std::optional<privacy::RdpAccountant>> MakeAccountant(const codec::
 
 core::Status ValidateStudySpec(const codec::StudySpec& spec) {
   FEDRX_RETURN_IF_ERROR(core::ValidateId(spec.study_id, "StudySpec.study_id"));
-  if (spec.tasks.empty() || spec.tasks.size() > 4096) {
+  if (spec.private_heads) {
+    // Each site brings its own tasks; named tasks only narrow them.
+    if (spec.tasks.size() > 4096) return OutOfRange("a study names at most 4096 tasks", "tasks");
+  } else if (spec.tasks.empty() || spec.tasks.size() > 4096) {
     return OutOfRange("a study needs 1..4096 tasks", "tasks");
   }
   for (std::size_t i = 0; i < spec.tasks.size(); ++i) {
@@ -110,13 +113,32 @@ core::Status ValidateStudySpec(const codec::StudySpec& spec) {
                         "tasks[" + std::to_string(i) + "]");
     }
   }
-  if (spec.model.num_tasks != spec.tasks.size()) {
-    return OutOfRange("model.num_tasks is " + std::to_string(spec.model.num_tasks) + " but " +
-                          std::to_string(spec.tasks.size()) + " tasks are named",
-                      "model.num_tasks");
+  for (std::size_t i = 0; i < spec.tasks.size(); ++i) {
+    if (std::find(spec.tasks.begin(), spec.tasks.begin() + static_cast<std::ptrdiff_t>(i),
+                  spec.tasks[i]) != spec.tasks.begin() + static_cast<std::ptrdiff_t>(i)) {
+      return OutOfRange("task " + spec.tasks[i] + " is named twice",
+                        "tasks[" + std::to_string(i) + "]");
+    }
   }
-  if (core::Status s = ml::ValidateSpec(ml::NetSpecFromStudy(spec)); !s.ok()) {
-    return OutOfRange(s.message(), "model");
+  if (spec.private_heads) {
+    if (spec.model.num_tasks != 0) {
+      return OutOfRange(
+          "with private heads the model is the shared trunk: num_tasks must be 0 "
+          "(each site's head is sized by its own tasks)",
+          "model.num_tasks");
+    }
+    if (core::Status s = ml::ValidateTrunkSpec(ml::NetSpecFromStudy(spec)); !s.ok()) {
+      return OutOfRange(s.message(), "model");
+    }
+  } else {
+    if (spec.model.num_tasks != spec.tasks.size()) {
+      return OutOfRange("model.num_tasks is " + std::to_string(spec.model.num_tasks) + " but " +
+                            std::to_string(spec.tasks.size()) + " tasks are named",
+                        "model.num_tasks");
+    }
+    if (core::Status s = ml::ValidateSpec(ml::NetSpecFromStudy(spec)); !s.ok()) {
+      return OutOfRange(s.message(), "model");
+    }
   }
   if (spec.rounds < 1 || spec.rounds > 100000) return OutOfRange("rounds must be 1..100000", "rounds");
   if (spec.min_sites < 1) return OutOfRange("min_sites must be at least 1", "min_sites");
@@ -217,6 +239,21 @@ core::Status ValidateStudySpec(const codec::StudySpec& spec) {
   return core::Status::Ok();
 }
 
+std::size_t GlobalParameterCount(const codec::StudySpec& spec) {
+  const ml::NetSpec net = ml::NetSpecFromStudy(spec);
+  return spec.private_heads ? ml::TrunkParameterCount(net) : ml::ParameterCount(net);
+}
+
+std::vector<float> InitialModel(const codec::StudySpec& spec) {
+  const ml::NetSpec net = ml::NetSpecFromStudy(spec);
+  if (!spec.private_heads) return ml::InitParameters(net, spec.seed);
+  // Layers are drawn in layout order, so the trunk of any full network
+  // drawn from this seed starts the same; a one-output head stands in.
+  std::vector<float> trunk = ml::InitParameters(ml::WithHead(net, 1), spec.seed);
+  trunk.resize(ml::TrunkParameterCount(net));
+  return trunk;
+}
+
 std::uint64_t SiteRoundSeed(std::uint64_t study_seed, std::uint32_t round,
                             const std::string& site) {
   return SplitMix64(study_seed ^ SplitMix64(round) ^ Fnv1a(site));
@@ -253,7 +290,7 @@ StudyRunner::StudyRunner(StudyRecord record, StudyStore& store, SiteChannel& sit
       metrics_(metrics),
       timings_(timings),
       net_(ml::NetSpecFromStudy(record_.spec)),
-      parameters_(ml::ParameterCount(net_)) {
+      parameters_(GlobalParameterCount(record_.spec)) {
   if (record_.state != codec::StudyState::kRunning) phase_ = Phase::kDone;
   // The spec was validated when the study was created; a stored spec that
   // no longer passes (say, an option a newer build dropped) ends the study
@@ -311,6 +348,11 @@ core::Status StudyRunner::EndForBudget() {
       .Inc();
   std::cerr << "coordinator: study " << id() << " ended: " << buf << "\n";
   return core::Status::Ok();
+}
+
+core::Status StudyRunner::ValidateModel(std::span<const float> params) const {
+  return record_.spec.private_heads ? ml::ValidateTrunkParameters(net_, params)
+                                    : ml::ValidateParameters(net_, params);
 }
 
 core::Status StudyRunner::Refuse(const char* reason, core::Status status) {
@@ -610,7 +652,7 @@ core::Status StudyRunner::OnModelUpdate(const std::string& site, const codec::Mo
   // Timed from here: the check and the fold are the coordinator's per-update cost.
   const auto aggregation_started = clock_.Now();
   std::span<const float> weights = tensors[0].data.As<float>();
-  if (core::Status s = ml::ValidateParameters(net_, weights); !s.ok()) {
+  if (core::Status s = ValidateModel(weights); !s.ok()) {
     return fail("not_finite", core::InvalidArgument(s.message(), "tensor 0 (weights)"));
   }
   // With differential privacy every site weighs the same: the noise is
@@ -655,7 +697,7 @@ core::Status StudyRunner::CloseTraining() {
                             "study " + id());
       }
       FEDRX_RETURN_IF_ERROR(optimizer_->Step(*round_base_, finished));
-      if (core::Status s = ml::ValidateParameters(net_, finished); !s.ok()) {
+      if (core::Status s = ValidateModel(finished); !s.ok()) {
         return core::Status(core::StatusCode::kInternal,
                             "server optimizer produced an invalid model: " + s.message(),
                             "study " + id());
@@ -927,7 +969,7 @@ core::Status StudyRunner::FinishSecAgg() {
                      std::to_string(result->total_weight) + ")");
   }
   for (std::size_t i = 0; i < model.size(); ++i) model[i] += (*round_base_)[i];
-  if (core::Status s = ml::ValidateParameters(net_, model); !s.ok()) {
+  if (core::Status s = ValidateModel(model); !s.ok()) {
     return FailRound("the unmasked model is invalid: " + s.message());
   }
   metrics_.Counter("updates_accepted_total", "Site updates folded into a round")
@@ -1114,28 +1156,68 @@ core::Status StudyRunner::OnEvaluationResult(const std::string& site,
                                                         "envelope.origin"));
   }
   evaluating_.erase(site);
-  const std::size_t tasks = record_.spec.tasks.size();
+  // A refusal also ends this site's part in the evaluation.
+  const auto refuse = [&](const char* reason, core::Status status) {
+    core::Status refused = Refuse(reason, std::move(status));
+    if (evaluating_.empty()) FinishEvaluation().IgnoreError();
+    return refused;
+  };
+  // Which tasks the histograms are of: the study's, or with private heads the
+  // site's own (named in the result, in tensor order).
+  const bool own_tasks = record_.spec.private_heads;
+  const std::vector<std::string>& names =
+      own_tasks || !r.tasks.empty() ? r.tasks : record_.spec.tasks;
+  if (!own_tasks && names != record_.spec.tasks) {
+    return refuse("wrong_tasks",
+                  core::InvalidArgument("the histograms must be of the study's " +
+                                            std::to_string(record_.spec.tasks.size()) +
+                                            " tasks, in its order",
+                                        "EvaluationResult.tasks"));
+  }
+  if (own_tasks) {
+    if (names.empty() || names.size() > 4096) {
+      return refuse("wrong_tasks", core::InvalidArgument("a private-heads evaluation names 1..4096 "
+                                                         "tasks",
+                                                         "EvaluationResult.tasks"));
+    }
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const std::string& t = names[i];
+      const std::string where = "EvaluationResult.tasks[" + std::to_string(i) + "]";
+      if (t.empty() || t.size() > 128 || !Printable(t)) {
+        return refuse("wrong_tasks",
+                      core::InvalidArgument("task names are printable and 1..128 bytes", where));
+      }
+      if (std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(i), t) !=
+          names.begin() + static_cast<std::ptrdiff_t>(i)) {
+        return refuse("wrong_tasks", core::InvalidArgument("task " + t + " is named twice", where));
+      }
+      if (!record_.spec.tasks.empty() &&
+          std::find(record_.spec.tasks.begin(), record_.spec.tasks.end(), t) ==
+              record_.spec.tasks.end()) {
+        return refuse("wrong_tasks",
+                      core::InvalidArgument("task " + t + " is not one of the study's", where));
+      }
+    }
+  }
+  const std::size_t tasks = names.size();
   const std::size_t bins = timings_.histogram_bins;
   if (tensors.size() != 1 || tensors[0].dtype != codec::DType::kUInt64 ||
       tensors[0].data.size() != tasks * 2 * bins * sizeof(std::uint64_t)) {
-    core::Status s = Refuse("wrong_shape",
-                            core::InvalidArgument("expected a uint64 tensor of shape [" +
-                                                      std::to_string(tasks) + ", 2, " +
-                                                      std::to_string(bins) + "]",
-                                                  "tensor 0 (histograms)"));
-    if (evaluating_.empty()) FinishEvaluation().IgnoreError();
-    return s;
+    return refuse("wrong_shape", core::InvalidArgument("expected a uint64 tensor of shape [" +
+                                                           std::to_string(tasks) + ", 2, " +
+                                                           std::to_string(bins) + "]",
+                                                       "tensor 0 (histograms)"));
   }
   auto counts = tensors[0].data.As<std::uint64_t>();
-  std::vector<ml::ScoreHistogram> h(tasks);
   for (std::size_t t = 0; t < tasks; ++t) {
     const auto* neg = counts.data() + (t * 2) * bins;
     const auto* pos = counts.data() + (t * 2 + 1) * bins;
-    h[t].neg.assign(neg, neg + bins);
-    h[t].pos.assign(pos, pos + bins);
-  }
-  if (core::Status s = ml::Merge(histograms_, h); !s.ok()) {
-    return Refuse("bad_histogram", core::InvalidArgument(s.message(), "tensor 0 (histograms)"));
+    ml::ScoreHistogram h;
+    h.neg.assign(neg, neg + bins);
+    h.pos.assign(pos, pos + bins);
+    auto [it, fresh] = histograms_.try_emplace(names[t], std::move(h));
+    // Same bins on both sides (checked above), so the merge cannot fail.
+    if (!fresh) FEDRX_RETURN_IF_ERROR(ml::Merge(it->second, h));
   }
   evaluated_samples_ += r.num_samples;
   if (evaluating_.empty()) return FinishEvaluation();
@@ -1146,11 +1228,11 @@ core::Status StudyRunner::FinishEvaluation() {
   std::map<std::string, double> m;
   double roc_sum = 0, pr_sum = 0;
   int defined = 0;
-  for (std::size_t t = 0; t < histograms_.size() && t < record_.spec.tasks.size(); ++t) {
-    const double roc = ml::RocAucFromHistogram(histograms_[t]);
-    const double pr = ml::PrAucFromHistogram(histograms_[t]);
+  for (const auto& [task, histogram] : histograms_) {
+    const double roc = ml::RocAucFromHistogram(histogram);
+    const double pr = ml::PrAucFromHistogram(histogram);
     if (std::isfinite(roc)) {
-      m["valid_roc_auc:" + record_.spec.tasks[t]] = roc;
+      m["valid_roc_auc:" + task] = roc;
       roc_sum += roc;
       pr_sum += std::isfinite(pr) ? pr : 0;
       ++defined;

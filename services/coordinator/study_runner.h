@@ -29,6 +29,10 @@
 // CPU-bound and runs on the caller's thread (about 2 s for 100 sites and 1M
 // parameters). Below the threshold at any stage the round fails and the
 // study goes on with the next one.
+// With private heads (spec.private_heads) the global model is the trunk:
+// updates, secure aggregation, DP and the server optimiser all work on the
+// trunk vector, and federated evaluation reports per-task metrics for the
+// tasks the sites name (each evaluates its own tasks with its own head).
 // Driven from the service's thread; not thread-safe.
 #pragma once
 
@@ -37,6 +41,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -83,6 +88,13 @@ struct RunnerTimings {
 
 // Checks a study spec from outside; kInvalidArgument names the field.
 core::Status ValidateStudySpec(const codec::StudySpec& spec);
+// The global model's parameter count: the whole network's, or in a
+// private-heads study (spec.private_heads) the trunk's alone, since each
+// site's head stays at the site.
+std::size_t GlobalParameterCount(const codec::StudySpec& spec);
+// A study's initial global model, deterministic in spec.seed (the trunk alone
+// with private heads: the same values as the trunk prefix of the full init).
+std::vector<float> InitialModel(const codec::StudySpec& spec);
 // Whether a study runs with client-level differential privacy (sites clip,
 // and noise when dp_noise_multiplier > 0; the coordinator weighs sites equally).
 bool DpEnabled(const codec::StudySpec& spec);
@@ -166,6 +178,9 @@ class StudyRunner {
   core::Status FinishEvaluation();
   core::Status AdvanceRound();
   core::Status Refuse(const char* reason, core::Status status);
+  // Checks an untrusted global-sized vector (a whole network, or the trunk
+  // with private heads).
+  core::Status ValidateModel(std::span<const float> params) const;
   core::Status EndForBudget();
   core::Status LoadOptimizerState();
   bool KeepsRoundBase() const;
@@ -218,7 +233,9 @@ class StudyRunner {
   std::optional<std::vector<float>> aggregate_;
   // Evaluation of the round's model.
   std::set<std::string> evaluating_;
-  std::vector<ml::ScoreHistogram> histograms_;
+  // Per task name: the study's tasks, or with private heads whatever tasks
+  // the sites report (each names its own).
+  std::map<std::string, ml::ScoreHistogram> histograms_;
   std::uint64_t evaluated_samples_ = 0;
   std::map<std::string, double> round_metrics_;
   // Secure aggregation of the current round (Phase::kSecureAggregation).

@@ -139,10 +139,13 @@ std::vector<float> InitParameters(const NetSpec& spec, std::uint64_t seed) {
   return params;
 }
 
-core::Status ValidateParameters(const NetSpec& spec, std::span<const float> params) {
-  FEDRX_RETURN_IF_ERROR(ValidateSpec(spec));
-  const std::vector<LayerLayout> layout = Layout(spec);
-  const std::size_t expected = layout.back().end();
+namespace {
+
+// Size and finiteness of `params` against the layers of `layout`; `head` says
+// whether the last entry is the head (for the error message).
+core::Status CheckParameters(const std::vector<LayerLayout>& layout, bool head,
+                             std::span<const float> params) {
+  const std::size_t expected = layout.empty() ? 0 : layout.back().end();
   if (params.size() != expected) {
     return core::InvalidArgument("expected " + std::to_string(expected) + " parameters, got " +
                                      std::to_string(params.size()),
@@ -169,7 +172,7 @@ core::Status ValidateParameters(const NetSpec& spec, std::span<const float> para
       const bool is_weight = i < ly.bias_offset();
       const std::size_t local = is_weight ? i - ly.offset : i - ly.bias_offset();
       std::string where = "parameters[" + std::to_string(i) + "] = layer " + std::to_string(l) +
-                          (l + 1 == layout.size() ? " (head) " : " ");
+                          (head && l + 1 == layout.size() ? " (head) " : " ");
       where += is_weight ? "W[" + std::to_string(local / ly.out) + "][" +
                                std::to_string(local % ly.out) + "]"
                          : "b[" + std::to_string(local) + "]";
@@ -178,6 +181,80 @@ core::Status ValidateParameters(const NetSpec& spec, std::span<const float> para
                                    where);
     }
   }
+  return core::Status::Ok();
+}
+
+}  // namespace
+
+core::Status ValidateParameters(const NetSpec& spec, std::span<const float> params) {
+  FEDRX_RETURN_IF_ERROR(ValidateSpec(spec));
+  return CheckParameters(Layout(spec), /*head=*/true, params);
+}
+
+std::size_t HeadParameterCount(const NetSpec& spec) {
+  return std::size_t{spec.hidden.back()} * spec.num_tasks + spec.num_tasks;
+}
+
+NetSpec WithHead(NetSpec trunk, std::uint32_t num_tasks) {
+  trunk.num_tasks = num_tasks;
+  return trunk;
+}
+
+core::Status ValidateTrunkSpec(const NetSpec& spec) {
+  // A one-task head stands in for the missing one: every trunk check is the
+  // same, and the bound on the parameter count moves by hidden.back() + 1.
+  return ValidateSpec(WithHead(spec, 1));
+}
+
+core::Status ValidateTrunkParameters(const NetSpec& spec, std::span<const float> params) {
+  FEDRX_RETURN_IF_ERROR(ValidateTrunkSpec(spec));
+  std::vector<LayerLayout> layout = Layout(spec);
+  layout.pop_back();  // the head
+  return CheckParameters(layout, /*head=*/false, params);
+}
+
+std::vector<float> InitHead(const NetSpec& spec, std::uint64_t seed) {
+  const LayerLayout head = Layout(spec).back();
+  std::vector<float> params(head.size());
+  Xoshiro256 rng(seed);
+  const double bound = 1.0 / std::sqrt(static_cast<double>(head.in));
+  for (float& v : params) v = static_cast<float>((2.0 * rng.NextDouble() - 1.0) * bound);
+  return params;
+}
+
+core::Result<std::vector<float>> JoinTrunkHead(const NetSpec& spec, std::span<const float> trunk,
+                                               std::span<const float> head) {
+  const std::size_t trunk_size = TrunkParameterCount(spec);
+  const std::size_t head_size = HeadParameterCount(spec);
+  if (trunk.size() != trunk_size) {
+    return core::InvalidArgument("trunk has " + std::to_string(trunk.size()) +
+                                     " parameters, the network's trunk " +
+                                     std::to_string(trunk_size),
+                                 "trunk");
+  }
+  if (head.size() != head_size) {
+    return core::InvalidArgument("head has " + std::to_string(head.size()) +
+                                     " parameters, the network's head " + std::to_string(head_size),
+                                 "head");
+  }
+  std::vector<float> params;
+  params.reserve(trunk_size + head_size);
+  params.insert(params.end(), trunk.begin(), trunk.end());
+  params.insert(params.end(), head.begin(), head.end());
+  return params;
+}
+
+core::Status SplitTrunk(const NetSpec& spec, std::span<const float> params,
+                        std::vector<float>& trunk, std::vector<float>& head) {
+  const std::size_t trunk_size = TrunkParameterCount(spec);
+  const std::size_t total = trunk_size + HeadParameterCount(spec);
+  if (params.size() != total) {
+    return core::InvalidArgument(
+        "expected " + std::to_string(total) + " parameters, got " + std::to_string(params.size()),
+        "parameters");
+  }
+  trunk.assign(params.begin(), params.begin() + static_cast<std::ptrdiff_t>(trunk_size));
+  head.assign(params.begin() + static_cast<std::ptrdiff_t>(trunk_size), params.end());
   return core::Status::Ok();
 }
 

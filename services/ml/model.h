@@ -59,6 +59,35 @@ std::vector<LayerLayout> Layout(const NetSpec& spec);
 std::size_t ParameterCount(const NetSpec& spec);
 std::size_t TrunkParameterCount(const NetSpec& spec);
 
+// Private heads (MELLODDY-style personalisation): the trunk (layers 0..L-1)
+// is shared by every site of a study, the head (layer L) is sized by one
+// site's own tasks and never leaves it. A trunk is described by a NetSpec
+// whose num_tasks is ignored (0 in a private-heads study). Because the head
+// is the last layer, a full network's parameters are [trunk][head]: the
+// trunk is exactly the prefix of TrunkParameterCount values, and the trainer
+// needs no change to train trunk and head together.
+std::size_t HeadParameterCount(const NetSpec& spec);
+// The network a site trains: `trunk`'s layers with a head of `num_tasks` outputs.
+NetSpec WithHead(NetSpec trunk, std::uint32_t num_tasks);
+// ValidateSpec for the trunk alone (num_tasks is not looked at).
+core::Status ValidateTrunkSpec(const NetSpec& spec);
+// OK when `params` holds TrunkParameterCount(spec) finite values; otherwise
+// InvalidArgument as ValidateParameters. Used to reject untrusted trunks.
+core::Status ValidateTrunkParameters(const NetSpec& spec, std::span<const float> params);
+// Deterministic initial parameters of `spec`'s head alone (weights then
+// biases, uniform in [-1/sqrt(in), 1/sqrt(in)] as InitParameters), from
+// `seed`. The spec must be valid.
+std::vector<float> InitHead(const NetSpec& spec, std::uint64_t seed);
+// The full parameter vector [trunk][head] of a network of `spec`.
+// InvalidArgument unless trunk has TrunkParameterCount(spec) values and head
+// HeadParameterCount(spec).
+core::Result<std::vector<float>> JoinTrunkHead(const NetSpec& spec, std::span<const float> trunk,
+                                               std::span<const float> head);
+// Splits a full parameter vector of `spec` into its trunk and head (both
+// resized). InvalidArgument unless params has ParameterCount(spec) values.
+core::Status SplitTrunk(const NetSpec& spec, std::span<const float> params,
+                        std::vector<float>& trunk, std::vector<float>& head);
+
 // A layer's weights (row-major [in][out]) and biases inside a parameter span.
 template <typename T>
 struct LayerView {

@@ -52,8 +52,14 @@ core::Result<codec::StudySpec> StudySpecFromConfig(const core::Config& c) {
   codec::StudySpec s;
   FEDRX_ASSIGN_OR_RETURN(s.study_id, c.String("study.id"));
   s.name = c.StringOr("study.name", s.study_id);
-  FEDRX_ASSIGN_OR_RETURN(std::string tasks, c.String("study.tasks"));
-  s.tasks = CommaList(tasks);
+  // A private-heads study may leave its tasks to the sites (each brings its own).
+  FEDRX_ASSIGN_OR_RETURN(s.private_heads, c.BoolOr("train.private_heads", false));
+  if (s.private_heads) {
+    s.tasks = CommaList(c.StringOr("study.tasks", ""));
+  } else {
+    FEDRX_ASSIGN_OR_RETURN(std::string tasks, c.String("study.tasks"));
+    s.tasks = CommaList(tasks);
+  }
   s.sites = CommaList(c.StringOr("study.sites", ""));
   FEDRX_ASSIGN_OR_RETURN(std::int64_t input_dim, c.IntOr("model.input_dim", 2048, 1, 1 << 24));
   s.model.input_dim = static_cast<std::uint32_t>(input_dim);
@@ -66,7 +72,8 @@ core::Result<codec::StudySpec> StudySpecFromConfig(const core::Config& c) {
     }
     s.model.hidden.push_back(width);
   }
-  s.model.num_tasks = static_cast<std::uint32_t>(s.tasks.size());
+  // With private heads the model is the trunk: the head is each site's own.
+  s.model.num_tasks = s.private_heads ? 0 : static_cast<std::uint32_t>(s.tasks.size());
   FEDRX_ASSIGN_OR_RETURN(s.model.dropout, FloatOr(c, "model.dropout", 0.2f));
   FEDRX_ASSIGN_OR_RETURN(std::int64_t rounds, c.Int("train.rounds", 1, 100000));
   s.rounds = static_cast<std::uint32_t>(rounds);

@@ -9,6 +9,8 @@
 
 namespace fedrx::ml {
 
+// The study's network. In a private-heads study it describes the trunk only
+// (num_tasks 0): a site trains WithHead(trunk, its own task count).
 NetSpec NetSpecFromStudy(const codec::StudySpec& spec);
 
 // Reads a study from `key = value` config:
@@ -27,6 +29,9 @@ NetSpec NetSpecFromStudy(const codec::StudySpec& spec);
 //   privacy.clip_norm (0: no DP), privacy.noise_multiplier, privacy.delta (1e-5),
 //   privacy.epsilon_budget (0: unlimited), privacy.secure_aggregation (false),
 //   privacy.secagg_threshold (0: min_sites)
+//   train.private_heads (false): the model is a shared trunk, each site keeps
+//   a head for its own tasks; study.tasks is then optional (when given, a
+//   site's head covers the ones it holds labels for)
 // Errors name the key and where its value came from.
 core::Result<codec::StudySpec> StudySpecFromConfig(const core::Config& config);
 

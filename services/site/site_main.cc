@@ -1,6 +1,7 @@
 #include "services/site/site_main.h"
 
 #include <cmath>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -24,6 +25,7 @@ constexpr char kUsage[] =
     "  site.fingerprint_radius, site.fingerprint_bits   (2, 2048)\n"
     "  site.train_threads (2), site.heartbeat_interval (2s)\n"
     "  site.synthetic_step           benchmark mode: no data, training adds this constant\n"
+    "  site.state_dir                where private heads are kept (<study>.head); unset: memory\n"
     "  site.key_file, site.gateway_public_key   CURVE: this site's key pair file (0600) and\n"
     "                                the gateway's public key (Z85); both or neither\n"
     "  http.listen                   /metrics, /healthz, /readyz (0.0.0.0:9464)";
@@ -108,6 +110,11 @@ core::Result<std::unique_ptr<core::Service>> Make(core::ProcessParts& p) {
   options.train_threads = static_cast<int>(threads);
   FEDRX_ASSIGN_OR_RETURN(options.heartbeat_interval,
                          config.DurationOr("site.heartbeat_interval", options.heartbeat_interval));
+  options.state_dir = config.StringOr("site.state_dir", "");
+  if (!options.state_dir.empty() && !std::filesystem::is_directory(options.state_dir)) {
+    return core::InvalidArgument("site.state_dir = \"" + options.state_dir + "\": not a directory",
+                                 config.SourceOf("site.state_dir"));
+  }
   const std::string step = config.StringOr("site.synthetic_step", "0");
   char* end = nullptr;
   options.synthetic_step = std::strtof(step.c_str(), &end);

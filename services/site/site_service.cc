@@ -1,13 +1,88 @@
 #include "services/site/site_service.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 
+#include "services/core/keys.h"
 #include "services/ml/metrics.h"
 #include "services/ml/study_spec.h"
 #include "services/privacy/secagg_wire.h"
 
 namespace fedrx::site {
+namespace {
+
+std::uint64_t SplitMix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+std::uint64_t Fnv1a(const std::string& s) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
+  return h;
+}
+
+// A private head on disk: a text header naming the format, the tasks (in
+// head order) and the parameter count, then the parameters as raw float32.
+// Written to a temporary file and renamed, so a crash leaves the old head.
+core::Status SaveHeadFile(const std::string& path, const std::vector<std::string>& tasks,
+                          const std::vector<float>& head) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    std::string names;
+    for (const auto& t : tasks) names += (names.empty() ? "" : ",") + t;
+    out << "fedrx-head 1\n" << names << "\n" << head.size() << "\n";
+    out.write(reinterpret_cast<const char*>(head.data()),
+              static_cast<std::streamsize>(head.size() * sizeof(float)));
+    if (!out.good()) return core::Unavailable("cannot write " + tmp, "site.state_dir");
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return core::Unavailable("cannot rename " + tmp + ": " + ec.message(), "site.state_dir");
+  return core::Status::Ok();
+}
+
+// The head stored at `path` when it is of these tasks and this size; empty
+// when there is none, or it does not fit (then the site starts a new head).
+std::vector<float> LoadHeadFile(const std::string& path, const std::vector<std::string>& tasks,
+                                std::size_t size) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  std::string magic, names, count;
+  std::getline(in, magic);
+  std::getline(in, names);
+  std::getline(in, count);
+  std::string want;
+  for (const auto& t : tasks) want += (want.empty() ? "" : ",") + t;
+  if (magic != "fedrx-head 1" || names != want || count != std::to_string(size)) return {};
+  std::vector<float> head(size);
+  in.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(size * sizeof(float)));
+  if (static_cast<std::size_t>(in.gcount()) != size * sizeof(float) || in.peek() != EOF) return {};
+  for (float v : head) {
+    if (!std::isfinite(v)) return {};
+  }
+  return head;
+}
+
+}  // namespace
+
+std::uint64_t HeadSeed(std::uint64_t study_seed, const std::string& site_id) {
+  // Apart from the trunk's seed (the study seed itself) and from every other site's.
+  return SplitMix64(SplitMix64(study_seed ^ 0x4ead5eedULL) ^ Fnv1a(site_id));
+}
+
+ml::NetSpec SiteNetSpec(const codec::StudySpec& spec, std::size_t site_tasks) {
+  const ml::NetSpec net = ml::NetSpecFromStudy(spec);
+  return spec.private_heads ? ml::WithHead(net, static_cast<std::uint32_t>(site_tasks)) : net;
+}
+
 SiteService::SiteService(SiteOptions options, LocalData data, core::Bus& bus,
                          core::Metrics& metrics, const core::Clock& clock)
     : options_(std::move(options)),
@@ -147,7 +222,25 @@ const LocalData* SiteService::DataFor(const std::string& study_id) {
   if (spec == specs_.end()) return nullptr;
   auto it = aligned_.find(study_id);
   if (it == aligned_.end()) {
-    const auto& tasks = spec->second.tasks;
+    std::vector<std::string> tasks = spec->second.tasks;
+    if (spec->second.private_heads) {
+      // This site's own tasks: all of them, or those of the study's panel it
+      // holds (in the study's order).
+      std::vector<std::string> own;
+      for (const std::string& t : data_.train.tasks) {
+        if (tasks.empty() || std::find(tasks.begin(), tasks.end(), t) != tasks.end()) {
+          own.push_back(t);
+        }
+      }
+      if (!tasks.empty()) {
+        std::vector<std::string> ordered;
+        for (const std::string& t : tasks) {
+          if (std::find(own.begin(), own.end(), t) != own.end()) ordered.push_back(t);
+        }
+        own = std::move(ordered);
+      }
+      tasks = std::move(own);
+    }
     it = aligned_
              .emplace(study_id, LocalData{data_.train.WithTasks(tasks), data_.valid.WithTasks(tasks),
                                           data_.test.WithTasks(tasks)})
@@ -198,16 +291,56 @@ void SiteService::OnTrainTask(codec::TrainTask task, std::vector<codec::Tensor>&
   StartTraining(std::move(t));
 }
 
+std::string SiteService::HeadPath(const std::string& study_id) const {
+  if (options_.state_dir.empty() || !core::ValidateId(study_id, "study_id").ok()) return "";
+  return (std::filesystem::path(options_.state_dir) / (study_id + ".head")).string();
+}
+
+std::vector<float>* SiteService::HeadFor(const codec::StudySpec& spec, const ml::NetSpec& net) {
+  std::vector<float>& head = heads_[spec.study_id];
+  const std::size_t size = ml::HeadParameterCount(net);
+  if (head.size() != size) {
+    // A restarted site carries on with the head it had trained.
+    const std::string path = HeadPath(spec.study_id);
+    const LocalData* data = DataFor(spec.study_id);
+    if (!path.empty() && data != nullptr) head = LoadHeadFile(path, data->train.tasks, size);
+    if (head.size() == size) {
+      std::cerr << "site " << options_.site_id << ": resumed the private head of study "
+                << spec.study_id << " from " << path << "\n";
+    } else {
+      head = ml::InitHead(net, HeadSeed(spec.seed, options_.site_id));
+    }
+  }
+  return &head;
+}
+
 void SiteService::StartTraining(Task t) {
   const codec::StudySpec& spec = specs_.at(t.task.study_id);
-  const ml::NetSpec net = ml::NetSpecFromStudy(spec);
+  const LocalData* data = DataFor(spec.study_id);
+  const ml::NetSpec net = SiteNetSpec(spec, data->train.num_tasks());
   if (net.input_dim != options_.fingerprint_bits) {
     Complain("bad_task", "study " + spec.study_id + " expects " + std::to_string(net.input_dim) +
                              "-bit inputs, this site prepares " +
                              std::to_string(options_.fingerprint_bits));
     return;
   }
-  const LocalData* data = DataFor(spec.study_id);
+  // With private heads the task carries the trunk; the head is this site's.
+  std::vector<float> head;
+  if (spec.private_heads) {
+    if (net.num_tasks == 0) {
+      Complain("bad_task", "study " + spec.study_id +
+                               " has private heads but this site holds "
+                               "none of its tasks");
+      return;
+    }
+    if (t.weights.size() != ml::TrunkParameterCount(net)) {
+      Complain("bad_task", "study " + spec.study_id + " sent " + std::to_string(t.weights.size()) +
+                               " trunk parameters, its trunk has " +
+                               std::to_string(ml::TrunkParameterCount(net)));
+      return;
+    }
+    head = *HeadFor(spec, net);
+  }
   std::shared_ptr<ml::Trainer>& trainer = trainers_[spec.study_id];
   if (!trainer || trainer->options().epochs != t.task.local_epochs ||
       trainer->options().batch_size != t.task.batch_size ||
@@ -239,14 +372,23 @@ void SiteService::StartTraining(Task t) {
   const bool secure = spec.secure_aggregation;
   training_ = std::async(
       std::launch::async,
-      [net, trainer, data, dp, secure, noise = noise_,
-       t = std::move(t)]() mutable -> core::Result<Update> {
+      [net, trainer, data, dp, secure, noise = noise_, t = std::move(t),
+       head = std::move(head)]() mutable -> core::Result<Update> {
         // The global model, kept only when the update is clipped against it or
         // masked as a delta from it.
         std::vector<float> global;
         if (dp.clip_norm > 0 || secure) global = t.weights;
         bool clipped = false;
-        FEDRX_ASSIGN_OR_RETURN(ml::TrainStats stats, trainer->Train(net, data->train, t.weights));
+        ml::TrainStats stats;
+        if (head.empty()) {
+          FEDRX_ASSIGN_OR_RETURN(stats, trainer->Train(net, data->train, t.weights));
+        } else {
+          // Private head: trunk and head train together as one network
+          // ([trunk][head]); then only the trunk goes on, and the head stays.
+          FEDRX_ASSIGN_OR_RETURN(std::vector<float> full, ml::JoinTrunkHead(net, t.weights, head));
+          FEDRX_ASSIGN_OR_RETURN(stats, trainer->Train(net, data->train, full));
+          FEDRX_RETURN_IF_ERROR(ml::SplitTrunk(net, full, t.weights, head));
+        }
         if (dp.clip_norm > 0) {
           // Only the worker thread uses the sampler, one training at a time.
           FEDRX_ASSIGN_OR_RETURN(privacy::DpSiteReport report,
@@ -262,6 +404,7 @@ void SiteService::StartTraining(Task t) {
         u.weights = std::make_shared<const std::vector<float>>(std::move(t.weights));
         u.clipped = clipped;
         if (secure) u.global = std::make_shared<const std::vector<float>>(std::move(global));
+        u.head = std::move(head);
         return u;
       });
 }
@@ -297,6 +440,20 @@ void SiteService::FinishTraining() {
   }
   Update& u = updates_[result->study_id];
   u = std::move(*result);
+  if (!u.head.empty()) {
+    // The trained private head stays here, out of the update that may leave.
+    const std::string path = HeadPath(u.study_id);
+    const LocalData* data = DataFor(u.study_id);
+    if (!path.empty() && data != nullptr) {
+      if (core::Status s = SaveHeadFile(path, data->train.tasks, u.head); !s.ok()) {
+        metrics_.CountError("head_store", "save");
+        std::cerr << "site " << options_.site_id << ": private head kept in memory only: " << s
+                  << "\n";
+      }
+    }
+    heads_[u.study_id] = std::move(u.head);
+    u.head.clear();
+  }
   ++rounds_trained_;
   metrics_.Counter("rounds_trained_total", "Rounds this site trained").Inc();
   if (u.clipped) {
@@ -357,12 +514,30 @@ void SiteService::OnEvaluateTask(const codec::EvaluateTask& task,
   }
   const LocalData* data = DataFor(task.study_id);
   const ml::Dataset& rows = task.split == "test" ? data->test : data->valid;
-  const ml::NetSpec net = ml::NetSpecFromStudy(specs_.at(task.study_id));
+  const codec::StudySpec& spec = specs_.at(task.study_id);
+  const ml::NetSpec net = SiteNetSpec(spec, data->valid.num_tasks());
   const std::size_t tasks = net.num_tasks;
   const std::size_t bins = task.bins;
+  // With private heads: the federated trunk under this site's own head, on
+  // this site's own tasks (named in the result).
+  std::vector<float> full;
+  std::span<const float> params = tensors[0].data.As<float>();
+  if (spec.private_heads) {
+    if (tasks == 0) {
+      Complain("bad_task", "no tasks of this site's own to evaluate for study " + task.study_id);
+      return;
+    }
+    auto joined = ml::JoinTrunkHead(net, params, *HeadFor(spec, net));
+    if (!joined.ok()) {
+      Complain("bad_task", "cannot evaluate: " + joined.status().ToString());
+      return;
+    }
+    full = std::move(*joined);
+    params = full;
+  }
   std::vector<std::uint64_t> counts(tasks * 2 * bins, 0);
   if (rows.size() > 0) {
-    auto probs = ml::Predict(net, tensors[0].data.As<float>(), rows.x, options_.train_threads);
+    auto probs = ml::Predict(net, params, rows.x, options_.train_threads);
     if (!probs.ok()) {
       Complain("bad_task", "cannot evaluate: " + probs.status().ToString());
       return;
@@ -386,6 +561,7 @@ void SiteService::OnEvaluateTask(const codec::EvaluateTask& task,
                   [](void* p) { delete static_cast<std::vector<std::uint64_t>*>(p); })});
   codec::EvaluationResult result{task.study_id, task.round, task.model_version, task.split,
                                  rows.size()};
+  if (spec.private_heads) result.tasks = rows.tasks;
   metrics_.Counter("evaluations_total", "Federated evaluations answered").Inc();
   if (core::Status s = bus_.Send(gateway_, core::MakeMessage(std::move(result), std::move(out)));
       !s.ok()) {

@@ -7,7 +7,11 @@
 // aggregation, masks its model delta with a SecAggClient and follows the
 // coordinator through the four SecAgg stages: it then never sends the update
 // itself, and masks each round's update at most once), and evaluates models
-// on its local validation rows, sending back only score histograms.
+// on its local validation rows, sending back only score histograms. In a
+// private-heads study the global model is the trunk: the site keeps a head
+// for its own tasks (initialised once from the study seed and its id, held
+// in memory and, with SiteOptions::state_dir, on local disk), trains trunk and head together,
+// sends only the trunk (or its delta), and evaluates with its own head.
 // Runs on the runner's thread; not thread-safe.
 #pragma once
 
@@ -44,6 +48,10 @@ struct SiteOptions {
   std::chrono::milliseconds heartbeat_interval{2000};
   std::chrono::milliseconds request_timeout{10000};
   int train_threads = 2;
+  // Private heads are kept here (one file per study, `<study>.head`) so a
+  // restarted site carries on with its own head; empty keeps them in memory
+  // only (a restart then starts a new head).
+  std::string state_dir;
   // Benchmark mode: no data; "training" adds this constant to every weight,
   // so a study measures the framework's own cost. 0 trains for real.
   float synthetic_step = 0;
@@ -56,6 +64,12 @@ struct LocalData {
   ml::Dataset valid;
   ml::Dataset test;
 };
+
+// The seed of a site's private head in a study.
+std::uint64_t HeadSeed(std::uint64_t study_seed, const std::string& site_id);
+// The network a site trains for `spec`: the study's, or with private heads
+// the trunk with a head of `site_tasks` outputs.
+ml::NetSpec SiteNetSpec(const codec::StudySpec& spec, std::size_t site_tasks);
 
 class SiteService final : public core::Service {
  public:
@@ -76,6 +90,11 @@ class SiteService final : public core::Service {
   }
 
   bool registered() const { return registered_; }
+  // This site's private head of a study (empty before it has one). For tests.
+  std::vector<float> head(const std::string& study_id) const {
+    auto it = heads_.find(study_id);
+    return it == heads_.end() ? std::vector<float>() : it->second;
+  }
   std::size_t rounds_trained() const { return rounds_trained_; }
 
  private:
@@ -94,6 +113,9 @@ class SiteService final : public core::Service {
     // The model it was trained from; kept in secure-aggregation studies,
     // whose sites mask the delta weights - global.
     std::shared_ptr<const std::vector<float>> global;
+    // Private heads: the trained head, handed from the training thread to
+    // heads_ in FinishTraining (never part of what leaves).
+    std::vector<float> head;
   };
   // One study's secure-aggregation round in progress.
   struct SecAggRound {
@@ -118,6 +140,11 @@ class SiteService final : public core::Service {
   void Register();
   void FetchSpec(const std::string& study_id);
   void StartTraining(Task task);
+  // The site's head for a private-heads study of network `net`, initialised
+  // on first use (or when the site's task count changed).
+  std::vector<float>* HeadFor(const codec::StudySpec& spec, const ml::NetSpec& net);
+  // Where a study's head is stored; empty without a state_dir.
+  std::string HeadPath(const std::string& study_id) const;
   void FinishTraining();
   void SendReady(const Update& update);
   // The local data with the study's task columns, in the study's order.
@@ -153,6 +180,8 @@ class SiteService final : public core::Service {
   std::future<core::Result<Update>> training_;
   // The latest update of each study, kept until the next round's arrives.
   std::map<std::string, Update> updates_;
+  // Private heads, by study: this site's own head, never sent.
+  std::map<std::string, std::vector<float>> heads_;
   std::size_t rounds_trained_ = 0;
   // Secure aggregation, by study: the round in progress, and the latest
   // round whose masked input left (never masked twice: two sums over

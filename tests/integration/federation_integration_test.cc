@@ -997,6 +997,104 @@ TEST_F(FederationIntegrationTest, TwoSitesLearnToxicityFromTheirOwnTox21Shares) 
   EXPECT_EQ(MaxAbsDiff(model, *latest), 0);
 }
 
+TEST_F(FederationIntegrationTest, SitesWithDifferentTasksShareATrunkAndKeepTheirHeads) {
+  // Private heads: site-a holds Tox21 assays (12 tasks), site-b ClinTox's
+  // two clinical endpoints; one study federates the trunk between them.
+  std::ifstream tox21(FEDRX_TOX21_CSV);
+  ASSERT_TRUE(tox21.good()) << FEDRX_TOX21_CSV;
+  std::ofstream slice(dir_.path() + "/site-a.csv");
+  std::string line;
+  for (int i = 0; i <= 500 && std::getline(tox21, line); ++i) slice << line << "\n";
+  slice.close();
+  // ClinTox is vendored beside Tox21 (deploy/data/clintox).
+  const std::string clintox = (std::filesystem::path(FEDRX_TOX21_CSV).parent_path().parent_path() /
+                               "clintox" / "clintox.csv")
+                                  .string();
+  ASSERT_TRUE(std::filesystem::exists(clintox)) << clintox;
+
+  ASSERT_NO_FATAL_FAILURE(StartRedis());
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  ASSERT_NO_FATAL_FAILURE(SpawnGateway());
+  const std::map<std::string, std::string> data = {{"site-a", dir_.path() + "/site-a.csv"},
+                                                   {"site-b", clintox}};
+  for (const auto& [site, path] : data) {
+    ASSERT_NO_FATAL_FAILURE(SpawnSite(site, {"private-heads"},
+                                      {{"FEDRX_SITE_SYNTHETIC_STEP", "0"},
+                                       {"FEDRX_SITE_DATA", path},
+                                       {"FEDRX_SITE_FINGERPRINT_BITS", "256"},
+                                       {"FEDRX_SITE_FINGERPRINT_RADIUS", "2"}}));
+  }
+  ASSERT_NO_FATAL_FAILURE(WaitForGatewayAndSites());
+  // No tasks named: each site brings its own.
+  const std::string study =
+      "study.id = private-heads\n"
+      "study.sites = site-a,site-b\n"
+      "model.input_dim = 256\n"
+      "model.hidden = 32\n"
+      "model.dropout = 0.1\n"
+      "train.private_heads = true\n"
+      "train.rounds = 2\n"
+      "train.local_epochs = 2\n"
+      "train.learning_rate = 0.01\n"
+      "train.batch_size = 32\n"
+      "train.min_sites = 2\n"
+      "train.round_deadline = 60s\n"
+      "train.seed = 3\n"
+      "train.evaluate_every = 1\n"
+      "featurize.radius = 2\n";
+  ASSERT_NO_FATAL_FAILURE(CreateStudy(study, "private-heads"));
+
+  auto [code, watched] =
+      Cli({"study", "watch", "private-heads", "--interval", "100"}, kStudyTimeout);
+  ASSERT_EQ(code, 0) << watched;
+  EXPECT_NE(watched.find("study private-heads completed at model version 2"), std::string::npos)
+      << watched;
+
+  auto info = Study("private-heads");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_TRUE(info->study.private_heads);
+  EXPECT_EQ(info->study.model.num_tasks, 0u);
+  ASSERT_EQ(info->rounds.size(), 2u);
+  const std::vector<std::string> tox21_tasks = {
+      "NR-AR",         "NR-AR-LBD", "NR-AhR",   "NR-Aromatase", "NR-ER",  "NR-ER-LBD",
+      "NR-PPAR-gamma", "SR-ARE",    "SR-ATAD5", "SR-HSE",       "SR-MMP", "SR-p53"};
+  for (const auto& r : info->rounds) {
+    EXPECT_EQ(r.state, codec::RoundState::kClosed) << "round " << r.round;
+    EXPECT_EQ(r.updates_received, 2u) << "round " << r.round;
+    // Per-task metrics of both sites' own tasks, and of no other task.
+    bool tox = false, clinical = false;
+    for (const auto& m : r.metrics) {
+      if (m.name.rfind("valid_roc_auc:", 0) != 0) continue;
+      const std::string task = m.name.substr(std::strlen("valid_roc_auc:"));
+      const bool is_tox =
+          std::find(tox21_tasks.begin(), tox21_tasks.end(), task) != tox21_tasks.end();
+      const bool is_clinical = task == "FDA_APPROVED" || task == "CT_TOX";
+      EXPECT_TRUE(is_tox || is_clinical) << task;
+      tox = tox || is_tox;
+      clinical = clinical || is_clinical;
+      EXPECT_TRUE(m.value >= 0 && m.value <= 1) << task << " " << m.value;
+    }
+    EXPECT_TRUE(tox) << "round " << r.round << ": no Tox21 task evaluated";
+    EXPECT_TRUE(clinical) << "round " << r.round << ": no ClinTox task evaluated";
+  }
+
+  // The global model is the trunk (256 -> 32) alone, trained away from its start.
+  ml::NetSpec trunk;
+  trunk.input_dim = 256;
+  trunk.hidden = {32};
+  trunk.num_tasks = 0;
+  trunk.dropout = 0.1f;
+  const std::vector<float> model = CliModel("private-heads", 2);
+  ASSERT_EQ(model.size(), 256u * 32 + 32);
+  EXPECT_TRUE(ml::ValidateTrunkParameters(trunk, model).ok());
+  std::vector<float> initial = ml::InitParameters(ml::WithHead(trunk, 1), 3);
+  initial.resize(model.size());
+  EXPECT_GT(MaxAbsDiff(model, initial), 1e-4);
+  // Nothing the sites sent was refused (a head-sized update would have been).
+  const double wrong_shape = Rejected("wrong_shape");
+  EXPECT_TRUE(std::isnan(wrong_shape) || wrong_shape <= 0) << wrong_shape;
+}
+
 TEST_F(FederationIntegrationTest, CurveGatewayServesAnEnrolledSiteAndNeverAnUnenrolledOne) {
   ASSERT_NO_FATAL_FAILURE(StartRedis());
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());

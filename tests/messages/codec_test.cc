@@ -110,6 +110,7 @@ TEST(CodecTest, StudySpecCarriesTheFederationOptions) {
   s.server_beta1 = 0.8f;
   s.server_beta2 = 0.95f;
   s.server_tau = 1e-4f;
+  s.private_heads = true;
   Message out = RoundTrip(WithBody(CreateStudy{s}));
   const auto& got = std::get<CreateStudy>(out.body).study;
   EXPECT_EQ(got.strategy, "multikrum");
@@ -129,6 +130,7 @@ TEST(CodecTest, StudySpecCarriesTheFederationOptions) {
   EXPECT_FLOAT_EQ(got.server_beta1, 0.8f);
   EXPECT_FLOAT_EQ(got.server_beta2, 0.95f);
   EXPECT_FLOAT_EQ(got.server_tau, 1e-4f);
+  EXPECT_TRUE(got.private_heads);
 }
 
 TEST(CodecTest, StudySpecFederationOptionsDefaultWhenAbsent) {
@@ -148,6 +150,7 @@ TEST(CodecTest, StudySpecFederationOptionsDefaultWhenAbsent) {
   EXPECT_EQ(got.server_tau, defaults.server_tau);
   EXPECT_EQ(got.dp_clip_norm, 0.0f);
   EXPECT_FALSE(got.secure_aggregation);
+  EXPECT_FALSE(got.private_heads);
   EXPECT_EQ(got.evaluate_every, 1u);
 }
 
@@ -254,6 +257,11 @@ TEST(CodecTest, TrainingProtocolBodiesSurvive) {
   auto result =
       std::get<EvaluationResult>(RoundTrip(WithBody(EvaluationResult{"s", 4, 5, "test", 77})).body);
   EXPECT_EQ(result.num_samples, 77u);
+  EXPECT_TRUE(result.tasks.empty());  // the study's tasks
+  auto named = std::get<EvaluationResult>(
+      RoundTrip(WithBody(EvaluationResult{"s", 4, 5, "valid", 7, {"FDA_APPROVED", "CT_TOX"}}))
+          .body);
+  EXPECT_EQ(named.tasks, (std::vector<std::string>{"FDA_APPROVED", "CT_TOX"}));
   auto model = std::get<GetModel>(RoundTrip(WithBody(GetModel{"s", 9})).body);
   EXPECT_EQ(model.version, 9u);
 }

@@ -240,3 +240,79 @@ TEST(ModelPredictTest, EmptyInputGivesEmptyOutput) {
 
 }  // namespace
 }  // namespace fedrx::ml
+
+namespace fedrx::ml {
+namespace {
+
+// Private heads: a site's network is the shared trunk plus a head sized by
+// its own tasks; its parameters are [trunk][head].
+TEST(PrivateHeadTest, TrunkIsThePrefixWhateverTheHeadSize) {
+  NetSpec trunk = SmallSpec();
+  trunk.num_tasks = 0;  // as a private-heads study describes it
+  const NetSpec three = WithHead(trunk, 3);
+  const NetSpec two = WithHead(trunk, 2);
+  EXPECT_EQ(TrunkParameterCount(three), 59u);
+  EXPECT_EQ(TrunkParameterCount(two), 59u);
+  EXPECT_EQ(HeadParameterCount(three), 3u * 3 + 3);
+  EXPECT_EQ(HeadParameterCount(two), 3u * 2 + 2);
+  EXPECT_EQ(ParameterCount(three), 59u + 12);
+  EXPECT_EQ(Layout(three).back().offset, TrunkParameterCount(three));  // the head is last
+}
+
+TEST(PrivateHeadTest, JoinThenSplitGivesBackTheParts) {
+  const NetSpec net = WithHead(SmallSpec(), 3);
+  std::vector<float> trunk(59), head(12);
+  for (std::size_t i = 0; i < trunk.size(); ++i) trunk[i] = static_cast<float>(i);
+  for (std::size_t i = 0; i < head.size(); ++i) head[i] = 1000.0f + static_cast<float>(i);
+  auto full = JoinTrunkHead(net, trunk, head);
+  ASSERT_TRUE(full.ok()) << full.status();
+  ASSERT_EQ(full->size(), 71u);
+  EXPECT_EQ((*full)[58], 58.0f);
+  EXPECT_EQ((*full)[59], 1000.0f);  // the head's first weight follows the trunk
+  EXPECT_EQ(Layer(net, std::span<const float>(*full), 2).bias[2], 1011.0f);
+  std::vector<float> t2, h2;
+  ASSERT_TRUE(SplitTrunk(net, *full, t2, h2).ok());
+  EXPECT_EQ(t2, trunk);
+  EXPECT_EQ(h2, head);
+}
+
+TEST(PrivateHeadTest, SizesAreChecked) {
+  const NetSpec net = WithHead(SmallSpec(), 3);
+  std::vector<float> trunk(59), head(12), out1, out2;
+  auto short_trunk = JoinTrunkHead(net, std::span<const float>(trunk).first(58), head);
+  ASSERT_FALSE(short_trunk.ok());
+  EXPECT_THAT(short_trunk.status().message(), HasSubstr("trunk has 58 parameters"));
+  auto wrong_head = JoinTrunkHead(net, trunk, std::vector<float>(8));  // a 2-task head
+  ASSERT_FALSE(wrong_head.ok());
+  EXPECT_THAT(wrong_head.status().message(), HasSubstr("head has 8 parameters"));
+  EXPECT_FALSE(SplitTrunk(net, std::vector<float>(70), out1, out2).ok());
+}
+
+TEST(PrivateHeadTest, TrunkValidationIgnoresTheHead) {
+  NetSpec trunk = SmallSpec();
+  trunk.num_tasks = 0;
+  EXPECT_FALSE(ValidateSpec(trunk).ok());  // no head: not a whole network
+  EXPECT_TRUE(ValidateTrunkSpec(trunk).ok());
+  std::vector<float> params(59, 0.5f);
+  EXPECT_TRUE(ValidateTrunkParameters(trunk, params).ok());
+  EXPECT_FALSE(ValidateTrunkParameters(trunk, std::vector<float>(67, 0.5f)).ok());
+  params[45] = std::numeric_limits<float>::quiet_NaN();
+  core::Status s = ValidateTrunkParameters(trunk, params);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.where(), HasSubstr("parameters[45] = layer 1 W[0][1]"));
+  trunk.hidden = {};
+  EXPECT_FALSE(ValidateTrunkSpec(trunk).ok());
+}
+
+TEST(PrivateHeadTest, InitHeadIsDeterministicPerSeedAndBoundedByFanIn) {
+  const NetSpec net = WithHead(SmallSpec(), 3);
+  const std::vector<float> a = InitHead(net, 7);
+  ASSERT_EQ(a.size(), 12u);
+  EXPECT_EQ(InitHead(net, 7), a);
+  EXPECT_NE(InitHead(net, 8), a);
+  const float bound = 1.0f / std::sqrt(3.0f);  // fan-in hidden.back() = 3
+  for (float v : a) EXPECT_LE(std::fabs(v), bound);
+}
+
+}  // namespace
+}  // namespace fedrx::ml

@@ -73,5 +73,42 @@ TEST(StudySpecTest, BadNumberNamesTheKey) {
   EXPECT_NE(s.status().message().find("privacy.delta"), std::string::npos);
 }
 
+TEST(StudySpecTest, PrivateHeadsStudyDescribesTheTrunkAndMayLeaveTasksToTheSites) {
+  auto c = core::Config::Parse(
+      "study.id = ph\n"
+      "train.rounds = 2\n"
+      "model.input_dim = 64\n"
+      "model.hidden = 16, 8\n"
+      "train.private_heads = true\n",
+      "study.conf", {});
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto s = StudySpecFromConfig(*c);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->private_heads);
+  EXPECT_TRUE(s->tasks.empty());
+  EXPECT_EQ(s->model.num_tasks, 0u);
+  const NetSpec trunk = NetSpecFromStudy(*s);
+  EXPECT_EQ(trunk.hidden, (std::vector<std::uint32_t>{16, 8}));
+  EXPECT_EQ(TrunkParameterCount(trunk), 64u * 16 + 16 + 16 * 8 + 8);
+}
+
+TEST(StudySpecTest, PrivateHeadsStudyKeepsANamedPanelButNoHead) {
+  auto c =
+      core::Config::Parse(std::string(kBase) + "train.private_heads = true\n", "study.conf", {});
+  ASSERT_TRUE(c.ok());
+  auto s = StudySpecFromConfig(*c);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->tasks, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(s->model.num_tasks, 0u);
+}
+
+TEST(StudySpecTest, SharedHeadStudyStillNeedsItsTasks) {
+  auto c = core::Config::Parse("study.id = s\ntrain.rounds = 1\n", "study.conf", {});
+  ASSERT_TRUE(c.ok());
+  auto s = StudySpecFromConfig(*c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("study.tasks"), std::string::npos) << s.status();
+}
+
 }  // namespace
 }  // namespace fedrx::ml
