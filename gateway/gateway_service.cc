@@ -99,7 +99,6 @@ void GatewayService::Deny(const core::Inbound& in, const core::Status& status, c
 
 void GatewayService::Audit(const core::Inbound& in, security::Decision decision,
                            const std::string& reason) {
-  if (security_.audit == nullptr) return;
   security::AuditRecord record;
   record.actor = in.identity;
   record.role = in.role;
@@ -109,25 +108,27 @@ void GatewayService::Audit(const core::Inbound& in, security::Decision decision,
   record.message_id = in.message.header.message_id;
   record.bytes = TensorBytes(in.message);
   if (std::string study = StudyOf(in.message.body); !study.empty()) record.study = study;
-  // Queued, and written in one round trip per Tick; the log counts its own
-  // failures, and the message's fate does not depend on them.
-  if (core::Status queued = security_.audit->Enqueue(record); !queued.ok()) {
-    std::cerr << "gateway: audit record refused for " << in.identity << ": " << queued << "\n";
-  }
+  QueueAudit(record);
 }
 
 void GatewayService::AuditEvent(const std::string& actor, const std::string& role,
                                 const std::string& action, security::Decision decision,
                                 const std::string& reason) {
-  if (security_.audit == nullptr) return;
   security::AuditRecord record;
   record.actor = actor;
   record.role = role;
   record.action = action;
   record.decision = decision;
   record.reason = reason;
+  QueueAudit(record);
+}
+
+void GatewayService::QueueAudit(const security::AuditRecord& record) {
+  if (security_.audit == nullptr) return;
+  // Queued, and written in one round trip per Tick; the log counts its own
+  // failures, and the message's fate does not depend on them.
   if (core::Status queued = security_.audit->Enqueue(record); !queued.ok()) {
-    std::cerr << "gateway: audit record refused for " << actor << ": " << queued << "\n";
+    std::cerr << "gateway: audit record refused for " << record.actor << ": " << queued << "\n";
   }
 }
 

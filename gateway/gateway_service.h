@@ -114,6 +114,7 @@ class GatewayService final : public core::Service {
   void Unbind(const std::string& site);
   void Forward(codec::Message&& m, const std::string& site);
   void FlushAudit();
+  void QueueAudit(const security::AuditRecord& record);
 
   GatewayOptions options_;
   core::Bus& bus_;
