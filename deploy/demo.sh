@@ -6,9 +6,14 @@
 # while no molecule leaves its site. Then the same network is trained on each
 # site's data alone and on all data pooled, with the same budget, and all are
 # compared on the held-out scaffold test set. A second study on the same
-# platform trains with client-level differential privacy (epsilon <= 8), and
-# an in-process simulation with 10 simulated sites, 2 of them poisoning their
-# updates, compares FedAvg with the robust aggregation rules.
+# platform trains with client-level differential privacy (epsilon <= 8); a
+# third repeats the first with secure aggregation (the coordinator only ever
+# unmasks the sum) and is compared with the plain model, and a simulation of
+# 10 in-process sites checks that the sum survives 3 dropouts. Another
+# in-process simulation with 10 simulated sites, 2 of them poisoning their
+# updates, compares FedAvg with the robust aggregation rules. A fourth study
+# gives four more institutions, each with different tasks, one shared trunk
+# and a private head each that never leaves its site.
 #
 # Security: the coordinator is a CurveZMQ server that admits only the keys in
 # its authorised clients file (here, the gateway's), so nothing on the platform
@@ -31,6 +36,8 @@ STUDY=${FEDRX_DEMO_STUDY:-deploy/studies/tox21-demo.study}
 DP_STUDY=${FEDRX_DEMO_DP_STUDY:-deploy/studies/tox21-dp.study}
 study_id() { grep '^study.id' "$1" | cut -d= -f2- | tr -d ' '; }
 DP_ID=$(study_id "$DP_STUDY")
+SECAGG_STUDY=${FEDRX_DEMO_SECAGG_STUDY:-deploy/studies/tox21-secagg.study}
+SECAGG_ID=$(study_id "$SECAGG_STUDY")
 SITES=(pharma-a hospital-b cro-c)
 INSTITUTIONS=("Pharma A" "University Hospital B" "CRO C")
 started=$(date +%s)
@@ -103,8 +110,8 @@ done
 "$FEDRX" "${ADMIN[@]}" institutions list
 
 step "Starting three sites, each next to its own data; they connect out to the gateway over CurveZMQ"
-# Each institution approves the two studies it will take part in.
-APPROVED="$(study_id "$STUDY"),$DP_ID"
+# Each institution approves the three studies it will take part in.
+APPROVED="$(study_id "$STUDY"),$DP_ID,$SECAGG_ID"
 for i in "${!SITES[@]}"; do
   site=${SITES[$i]}
   FEDRX_SITE_ID=$site FEDRX_SITE_INSTITUTION="${INSTITUTIONS[$i]}" \
@@ -124,23 +131,35 @@ fed_started=$(date +%s%N)
 fed_ms=$(( ($(date +%s%N) - fed_started) / 1000000 ))
 "$FEDRX" "${SCIENTIST[@]}" study model tox21-demo --out "$RUN/models/federated.bin"
 
+step "Secure aggregation on the same platform: $(grep '^study.name' "$SECAGG_STUDY" | cut -d= -f2- | sed 's/^ *//')"
+# The same study from the same seeds, but each site masks its update's change
+# (Bonawitz et al.): the coordinator relays keys and sealed shares and only
+# ever unmasks the sum of the sites' updates.
+"$FEDRX" "${ADMIN[@]}" study create "$SECAGG_STUDY"
+secagg_started=$(date +%s%N)
+timeout 600 "$FEDRX" "${SCIENTIST[@]}" study watch "$SECAGG_ID" --interval 500
+secagg_ms=$(( ($(date +%s%N) - secagg_started) / 1000000 ))
+"$FEDRX" "${SCIENTIST[@]}" study model "$SECAGG_ID" --out "$RUN/models/secagg.bin"
+# Round 1 of both starts from the same initial model: it shows the rounding alone.
+"$FEDRX" "${SCIENTIST[@]}" study model tox21-demo --version 1 --out "$RUN/models/federated-v1.bin"
+"$FEDRX" "${SCIENTIST[@]}" study model "$SECAGG_ID" --version 1 --out "$RUN/models/secagg-v1.bin"
+
 step "Differentially private study on the same platform: $(grep '^study.name' "$DP_STUDY" | cut -d= -f2- | sed 's/^ *//')"
 # Each site clips its update's change and adds Gaussian noise before it
 # leaves; the coordinator's accountant charges every round against the budget.
 "$FEDRX" "${ADMIN[@]}" study create "$DP_STUDY"
 timeout 300 "$FEDRX" "${SCIENTIST[@]}" study watch "$DP_ID" --interval 500
 "$FEDRX" "${SCIENTIST[@]}" study model "$DP_ID" --out "$RUN/models/dp.bin"
-# What the coordinator itself reports as spent, and how many rounds made the model.
-DP_EPSILON=$(curl -fsS http://127.0.0.1:9464/metrics |
-  awk -v id="$DP_ID" 'index($0, "fedrx_coordinator_privacy_epsilon{") == 1 && index($0, "study=\"" id "\"") { print $2 }')
-DP_ROUNDS=$("$FEDRX" "${SCIENTIST[@]}" study show "$DP_ID" | sed -n '1s/.*model version \([0-9]*\).*/\1/p')
+# The study's report: the epsilon the coordinator's accountant charged, and
+# how many rounds made the model.
+DP_REPORT=$("$FEDRX" "${SCIENTIST[@]}" study show "$DP_ID")
+DP_EPSILON=$(sed -n 's/^privacy: epsilon \([0-9.e+-]*\) spent.*/\1/p' <<<"$DP_REPORT")
+DP_ROUNDS=$(sed -n '1s/.*model version \([0-9]*\).*/\1/p' <<<"$DP_REPORT")
 if [[ -z "$DP_EPSILON" || -z "$DP_ROUNDS" ]]; then
   echo "demo: the coordinator reported no epsilon or rounds for $DP_ID" >&2
   exit 1
 fi
-dp_setting() { grep "^privacy.$1" "$DP_STUDY" | cut -d= -f2- | tr -d ' '; }
-printf 'coordinator: epsilon %.4f spent at delta %s after %s rounds (budget %s)\n' \
-  "$DP_EPSILON" "$(dp_setting delta)" "$DP_ROUNDS" "$(dp_setting epsilon_budget)"
+grep '^privacy:' <<<"$DP_REPORT"
 
 step "Baselines on the same network and budget: each site alone, and all data pooled"
 for site in "${SITES[@]}"; do
@@ -150,18 +169,66 @@ done
 printf '%-11s ' "pooled:"
 "$LAB" train --study "$STUDY" --data "$RUN/data/pooled.csv" --out "$RUN/models/pooled.bin" | tail -1
 
+step "Private heads: four institutions with different tasks share one trunk, each keeps a head for its own tasks (Tox21 NR, Tox21 SR, ClinTox; ToxCast in place of SIDER, whose licence is non-commercial)"
+HEADS_STUDY=${FEDRX_DEMO_HEADS_STUDY:-deploy/studies/heads-demo.study}
+HEADS_ID=$(study_id "$HEADS_STUDY")
+HEADS_SITES=(nr-lab sr-lab clinical-c toxcast-d)
+HEADS_INSTITUTIONS=("Nuclear receptor lab" "Stress response lab" "Clinic C" "ToxCast lab D")
+HEADS_FILES=(nr-site sr-site clintox-site toxcast-site)
+mkdir -p "$RUN/heads"
+"$LAB" heads-prepare --tox21 deploy/data/tox21/tox21.csv --clintox deploy/data/clintox/clintox.csv \
+  --toxcast deploy/data/toxcast/toxcast.csv --out "$RUN/heads" --seed 7
+for i in "${!HEADS_SITES[@]}"; do
+  "$FEDRX" "${ADMIN[@]}" institutions enrol --id "${HEADS_SITES[$i]}" \
+    --name "${HEADS_INSTITUTIONS[$i]}" --role site --key-out "$KEYS/${HEADS_SITES[$i]}.key"
+done
+# Each site keeps its private head in its own state directory; the head never leaves it.
+for i in "${!HEADS_SITES[@]}"; do
+  site=${HEADS_SITES[$i]}
+  mkdir -p "$RUN/state/$site"
+  FEDRX_SITE_ID=$site FEDRX_SITE_INSTITUTION="${HEADS_INSTITUTIONS[$i]}" \
+    FEDRX_SITE_DATA="$RUN/heads/${HEADS_FILES[$i]}.csv" FEDRX_SITE_STATE_DIR="$RUN/state/$site" \
+    FEDRX_HTTP_LISTEN="127.0.0.1:$((9476 + i))" \
+    FEDRX_SITE_KEY_FILE="$KEYS/$site.key" FEDRX_SITE_GATEWAY_PUBLIC_KEY="$GATEWAY_PUBLIC_KEY" \
+    FEDRX_SITE_APPROVED_STUDIES="$HEADS_ID" \
+    "$BIN/services/site/fedrx-site" --config deploy/site.conf >"$RUN/$site.log" 2>&1 &
+  pids+=($!)
+done
+for i in "${!HEADS_SITES[@]}"; do wait_ready "http://127.0.0.1:$((9476 + i))/readyz" "${HEADS_SITES[$i]}"; done
+"$FEDRX" "${ADMIN[@]}" study create "$HEADS_STUDY"
+heads_started=$(date +%s%N)
+timeout 600 "$FEDRX" "${SCIENTIST[@]}" study watch "$HEADS_ID" --interval 500
+heads_ms=$(( ($(date +%s%N) - heads_started) / 1000000 ))
+"$FEDRX" "${SCIENTIST[@]}" study model "$HEADS_ID" --out "$RUN/models/heads-trunk.bin"
+# Each institution runs this on its own machine with its own head; here all live on one.
+heads_args=()
+for i in "${!HEADS_SITES[@]}"; do
+  heads_args+=("${HEADS_SITES[$i]}=$RUN/heads/${HEADS_FILES[$i]}.csv:$RUN/state/${HEADS_SITES[$i]}/$HEADS_ID.head")
+done
+"$LAB" heads-compare --study "$HEADS_STUDY" --trunk "$RUN/models/heads-trunk.bin" \
+  --sites "$(IFS=,; echo "${heads_args[*]}")" --json "$RUN/private-heads.json"
+
 step "Poisoning, SIMULATED: 10 in-process sites (not site services), 2 send sign-flipped x10 updates; FedAvg against robust rules"
 "$LAB" poison --study "$STUDY" --data "$RUN/data/pooled.csv" --test "$RUN/data/test.csv" \
   --json "$RUN/poisoning.json" --sites 10 --attackers 2 --scale 10 --rounds 5 --trim 0.2 \
   --learning-rate 0.003 |
   tail -n +3
 
+step "Secure aggregation: the platform's secure model against plain FedAvg; then 10 SIMULATED sites, 3 leaving after their masked input"
+"$LAB" secagg --study "$SECAGG_STUDY" --plain-model "$RUN/models/federated.bin" \
+  --secure-model "$RUN/models/secagg.bin" --plain-first "$RUN/models/federated-v1.bin" \
+  --secure-first "$RUN/models/secagg-v1.bin" --test "$RUN/data/test.csv" \
+  --data "$RUN/data/pooled.csv" --json "$RUN/secagg.json" --sites 10 --dropouts 3 |
+  grep -v ' rows loaded$'
+
 step "Comparison on the held-out scaffold test set"
 models=(federated="$RUN/models/federated.bin" pooled="$RUN/models/pooled.bin")
 for site in "${SITES[@]}"; do models+=("$site=$RUN/models/$site.bin"); done
 "$LAB" compare --study "$STUDY" --test "$RUN/data/test.csv" --json "$RUN/comparison.json" \
   --dp-model "$RUN/models/dp.bin" --dp-study "$DP_STUDY" --dp-epsilon "$DP_EPSILON" \
-  --dp-rounds "$DP_ROUNDS" --poisoning "$RUN/poisoning.json" "${models[@]}" | tail -n +2
+  --dp-rounds "$DP_ROUNDS" --poisoning "$RUN/poisoning.json" \
+  --embed "secure_aggregation=$RUN/secagg.json,private_heads=$RUN/private-heads.json" \
+  "${models[@]}" | tail -n +2
 
 step "Audit trail: every admitted and refused action, hash-chained in Redis (checked through the gateway)"
 "$FEDRX" "${ADMIN[@]}" audit verify
@@ -170,8 +237,9 @@ curl -fsS http://127.0.0.1:9464/metrics | grep -E '^fedrx_coordinator_authentica
 
 step "Coordinator metrics (excerpt)"
 curl -fsS http://127.0.0.1:9464/metrics |
-  grep -E '^fedrx_coordinator_(rounds_total|updates_accepted_total|updates_rejected_total|validation_mean_roc_auc|model_version|privacy_epsilon)' || true
-printf '\nFederated study took %d.%03d s; the whole demo %d s. Logs: %s/\n' \
-  $((fed_ms / 1000)) $((fed_ms % 1000)) \
+  grep -E '^fedrx_coordinator_(rounds_total|updates_accepted_total|updates_rejected_total|validation_mean_roc_auc|model_version|privacy_epsilon_max|privacy_budget_spent_ratio_max)' || true
+printf '\nFederated study took %d.%03d s (with secure aggregation %d.%03d s); the whole demo %d s. Logs: %s/\n' \
+  $((fed_ms / 1000)) $((fed_ms % 1000)) $((secagg_ms / 1000)) $((secagg_ms % 1000)) \
   "$(( $(date +%s) - started ))" "$RUN"
+printf 'Private-heads study (four institutions) took %d.%03d s\n' $((heads_ms / 1000)) $((heads_ms % 1000))
 echo "Comparison (JSON): $(realpath "$RUN/comparison.json")"

@@ -123,6 +123,7 @@ struct StudySpec {
   float server_beta2 = 0.99f;
   float server_tau = 0.001f;
   bool private_heads = false;
+  std::uint32_t secagg_neighbours = 0;
 };
 
 struct CreateStudy {

@@ -298,8 +298,13 @@ core::Status CreateStudy(core::Bus& bus, const Options& o, std::ostream& out) {
   FEDRX_ASSIGN_OR_RETURN(codec::StudySpec spec, ml::StudySpecFromConfig(config));
   FEDRX_ASSIGN_OR_RETURN(codec::Message m, Ask(bus, o, codec::CreateStudy{spec}));
   FEDRX_ASSIGN_OR_RETURN(codec::StudyCreated done, Expect<codec::StudyCreated>(std::move(m)));
-  out << "study " << done.study_id << " created: " << spec.tasks.size() << " tasks, "
-      << spec.rounds << " rounds, at least " << spec.min_sites << " site(s) per round\n";
+  out << "study " << done.study_id << " created: ";
+  if (spec.private_heads && spec.tasks.empty()) {
+    out << "each site's own tasks (private heads), ";
+  } else {
+    out << spec.tasks.size() << " tasks, ";
+  }
+  out << spec.rounds << " rounds, at least " << spec.min_sites << " site(s) per round\n";
   return core::Status::Ok();
 }
 
@@ -309,6 +314,25 @@ core::Status ShowStudy(core::Bus& bus, const Options& o, std::ostream& out) {
   out << "study " << id << ": " << StateName(info.state) << ", round " << info.current_round << "/"
       << info.study.rounds << ", model version " << info.model_version << "\n";
   for (const auto& r : info.rounds) PrintRound(r, info.study.rounds, out);
+  // The study's privacy report: the epsilon its accountant charged up to the
+  // last round that closed (failed rounds were charged too).
+  const codec::StudySpec& spec = info.study;
+  if (spec.dp_clip_norm > 0 && spec.dp_noise_multiplier > 0) {
+    double epsilon = 0;
+    std::uint32_t charged = 0;
+    for (const auto& r : info.rounds) {
+      const double e = MetricOr(r.metrics, "privacy_epsilon", -1);
+      if (e >= 0 && r.round >= charged) {
+        epsilon = e;
+        charged = r.round;
+      }
+    }
+    out << "privacy: epsilon " << std::defaultfloat << std::setprecision(6) << epsilon
+        << " spent at delta " << spec.dp_delta << " up to round " << charged;
+    if (spec.dp_epsilon_budget > 0) out << ", budget " << spec.dp_epsilon_budget;
+    out << " (clip norm " << spec.dp_clip_norm << ", noise multiplier "
+        << spec.dp_noise_multiplier << ")\n";
+  }
   return core::Status::Ok();
 }
 

@@ -1,7 +1,9 @@
 #include "services/coordinator/coordinator_service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <optional>
 #include <type_traits>
 
 namespace fedrx::coordinator {
@@ -18,7 +20,12 @@ CoordinatorService::CoordinatorService(CoordinatorOptions options, core::Bus& bu
       sites_(store, clock, metrics),
       directory_(bus, clock, options_.site_alive_window),
       studies_(store),
-      started_(clock.Now()) {
+      started_(clock.Now()),
+      epsilon_max_(metrics.Gauge("privacy_epsilon_max",
+                                 "Largest epsilon of the (epsilon, delta)-DP guarantee spent by "
+                                 "any study so far (each study's is in its report)")),
+      budget_share_max_(metrics.Gauge("privacy_budget_spent_ratio_max",
+                                      "Largest share of its epsilon budget any study has spent")) {
   auto on = [this](auto method) {
     return [this, method](core::Inbound& in, auto& body) { return (this->*method)(in, body); };
   };
@@ -83,12 +90,22 @@ void CoordinatorService::ApplyOriginRule(core::Inbound& in) {
 core::Status CoordinatorService::Tick() {
   if (draining_) return core::Status::Ok();
   core::Status first;
+  // Privacy spent, without a label per study (ids are unbounded): the
+  // largest epsilon and the largest share of a budget among the studies.
+  double epsilon_max = 0, budget_share_max = 0;
   for (auto& [id, runner] : runners_) {
     if (core::Status s = runner->Tick(); !s.ok()) {
       metrics_.CountError("study", "tick");
       if (first.ok()) first = s.WithContext("study " + id);
     }
+    if (std::optional<double> eps = runner->EpsilonSpent(); eps.has_value()) {
+      epsilon_max = std::max(epsilon_max, *eps);
+      const double budget = runner->record().spec.dp_epsilon_budget;
+      if (budget > 0) budget_share_max = std::max(budget_share_max, *eps / budget);
+    }
   }
+  epsilon_max_.Set(epsilon_max);
+  budget_share_max_.Set(budget_share_max);
   return first;
 }
 

@@ -91,6 +91,8 @@ class CoordinatorService final : public core::Service {
   std::map<std::string, std::unique_ptr<StudyRunner>> runners_;
   std::chrono::steady_clock::time_point started_;
   bool draining_ = false;
+  core::GaugeRef epsilon_max_;       // privacy_epsilon_max
+  core::GaugeRef budget_share_max_;  // privacy_budget_spent_ratio_max
 };
 
 }  // namespace fedrx::coordinator

@@ -9,7 +9,6 @@
 #include "services/core/bus.h"
 #include "services/core/keys.h"
 #include "services/privacy/dp_accountant.h"
-#include "services/privacy/secagg_wire.h"
 
 namespace fedrx::coordinator {
 namespace {
@@ -41,38 +40,6 @@ core::Status OutOfRange(const std::string& what, const std::string& where) {
 // coordinator never receives an individual update (OnModelUpdate refuses
 // them), so the sites may share the DP noise (each adding 1/t of it).
 constexpr bool kSecureAggregationInRounds = true;
-
-// Metric label of a secure-aggregation stage (what the coordinator waits for).
-const char* StageLabel(privacy::SecAggServer::Stage stage) {
-  using Stage = privacy::SecAggServer::Stage;
-  switch (stage) {
-    case Stage::kAdvertiseKeys:
-      return "secagg_keys";
-    case Stage::kShareKeys:
-      return "secagg_shares";
-    case Stage::kMaskedInput:
-      return "secagg_masked_input";
-    case Stage::kUnmasking:
-      return "secagg_unmask";
-    case Stage::kDone:
-    case Stage::kFailed:
-      break;
-  }
-  return "secagg_done";
-}
-
-const char* DetectionLabel(privacy::SecAggDetection::Kind kind) {
-  using Kind = privacy::SecAggDetection::Kind;
-  switch (kind) {
-    case Kind::kShareFailedAuthentication:
-      return "share_failed_authentication";
-    case Kind::kInconsistentShares:
-      return "inconsistent_shares";
-    case Kind::kWrongReconstruction:
-      return "wrong_reconstruction";
-  }
-  return "unknown";
-}
 
 bool NeedsEachUpdate(const std::string& strategy) {
   return strategy == "median" || strategy == "trimmed_mean" || strategy == "krum" ||
@@ -232,9 +199,45 @@ core::Status ValidateStudySpec(const codec::StudySpec& spec) {
     }
   } else if (spec.secagg_threshold != 0) {
     return OutOfRange("secagg_threshold is for secure aggregation", "secagg_threshold");
+  } else if (spec.secagg_neighbours != 0) {
+    return OutOfRange("secagg_neighbours is for secure aggregation (privacy.secagg_neighbours)",
+                      "secagg_neighbours");
   }
   if (spec.secagg_threshold > 100000) {
     return OutOfRange("secagg_threshold must be at most 100000", "secagg_threshold");
+  }
+  if (spec.secure_aggregation && spec.secagg_neighbours != 0) {
+    // SecAgg+ (privacy::NeighbourGraph): a Harary graph H(k, n) joins each
+    // site to k/2 ring neighbours on each side, so k is even; the Shamir
+    // threshold then applies within each site's neighbourhood of k + 1.
+    const std::uint32_t k = spec.secagg_neighbours;
+    const std::string key = " (privacy.secagg_neighbours)";
+    if (k > 100000) {
+      return OutOfRange("secagg_neighbours must be at most 100000" + key, "secagg_neighbours");
+    }
+    if (k % 2 != 0) {
+      return OutOfRange("secagg_neighbours " + std::to_string(k) +
+                            " is odd: the SecAgg+ graph joins each site to k/2 neighbours on "
+                            "each side of a ring, so k must be even (0: every pair)" +
+                            key,
+                        "secagg_neighbours");
+    }
+    if (!spec.sites.empty() && k >= spec.sites.size()) {
+      return OutOfRange("secagg_neighbours " + std::to_string(k) + " must be below the " +
+                            std::to_string(spec.sites.size()) +
+                            " sites named (0 masks every pair)" + key,
+                        "secagg_neighbours");
+    }
+    if (SecAggThreshold(spec) > k + 1) {
+      return OutOfRange("secagg_neighbours " + std::to_string(k) + " gives each site a "
+                            "neighbourhood of " + std::to_string(k + 1) +
+                            " (itself included), smaller than the secure-aggregation threshold " +
+                            std::to_string(SecAggThreshold(spec)) +
+                            " (secagg_threshold, or min_sites when it is 0): raise k or lower "
+                            "the threshold" +
+                            key,
+                        "secagg_neighbours");
+    }
   }
   return core::Status::Ok();
 }
@@ -310,16 +313,13 @@ StudyRunner::StudyRunner(StudyRecord record, StudyStore& store, SiteChannel& sit
     const std::uint32_t done = record_.state == codec::StudyState::kRunning
                                    ? (record_.current_round > 0 ? record_.current_round - 1 : 0)
                                    : record_.current_round;
-    PrivacyGauge().Set(accountant_->EpsilonAfter(done));
+    epsilon_spent_ = accountant_->EpsilonAfter(done);
   }
 }
 
-core::GaugeRef StudyRunner::PrivacyGauge() {
-  // Labelled by study: studies are created by administrators, a handful per
-  // deployment, so the label stays bounded.
-  return metrics_.Gauge("privacy_epsilon",
-                        "Epsilon of the (epsilon, delta)-DP guarantee spent by a study so far",
-                        {{"study", id()}});
+std::optional<double> StudyRunner::EpsilonSpent() const {
+  if (!accountant_.has_value()) return std::nullopt;
+  return epsilon_spent_;
 }
 
 bool StudyRunner::KeepsRoundBase() const {
@@ -418,6 +418,10 @@ core::Status StudyRunner::Tick() {
       if (evaluating_.empty() || now >= deadline_) return FinishEvaluation();
       return core::Status::Ok();
     case Phase::kSecureAggregation:
+      if (unmasking_.pending()) {
+        if (!unmasking_.ready()) return core::Status::Ok();
+        return CompleteSecAgg();
+      }
       // A round that failed but could not be recorded is retried here.
       if (!secagg_) return FailRound("secure aggregation ended without a result");
       if (now >= secagg_deadline_) return CloseSecAggStage();
@@ -728,7 +732,7 @@ core::Status StudyRunner::CloseTraining() {
             << round_.samples << " samples\n";
   if (accountant_.has_value()) {
     const double eps = accountant_->EpsilonAfter(round_.round);
-    PrivacyGauge().Set(eps);
+    epsilon_spent_ = eps;
     std::cerr << "coordinator: " << id() << " privacy spent after round " << round_.round
               << ": epsilon " << eps << " at delta " << record_.spec.dp_delta << "\n";
   }
@@ -736,7 +740,7 @@ core::Status StudyRunner::CloseTraining() {
 }
 
 core::Status StudyRunner::FailRound(const std::string& why) {
-  if (phase_ != Phase::kSecureAggregation || secagg_) {
+  if (round_.state != codec::RoundState::kFailed) {
     // First attempt (a retry after a failed store write has logged already).
     std::cerr << "coordinator: " << id() << " round " << round_.round << " failed: " << why << "\n";
   }
@@ -751,344 +755,6 @@ core::Status StudyRunner::FailRound(const std::string& why) {
   participant_sites_.clear();
   FEDRX_RETURN_IF_ERROR(AdvanceRound());
   metrics_.Counter("rounds_total", "Rounds ended", {{"outcome", "failed"}}).Inc();
-  return core::Status::Ok();
-}
-
-// ---- secure aggregation -------------------------------------------------------------
-
-std::chrono::milliseconds StudyRunner::SecAggStageTimeout() const {
-  return std::min(timings_.secagg_stage_timeout, milliseconds(record_.spec.round_deadline_ms));
-}
-
-core::Status StudyRunner::MaybeStartSecAgg() {
-  if (phase_ != Phase::kTraining) return core::Status::Ok();
-  // Aggregated but not yet stored (the store failed): retry the commit.
-  if (aggregate_.has_value() || !round_.contributed.empty()) return CloseTraining();
-  const bool past_deadline = clock_.Now() >= deadline_;
-  for (const auto& site : round_.selected) {
-    if (dropped_.count(site) != 0 || ready_.count(site) != 0) continue;
-    if (!past_deadline) return core::Status::Ok();  // wait for every selected site
-    std::cerr << "coordinator: " << id() << " round " << round_.round << ": site " << site
-              << " missed the deadline\n";
-    metrics_.Counter("dropouts_total", "Sites dropped from a round", {{"stage", "training"}}).Inc();
-    dropped_.insert(site);
-  }
-  return StartSecAgg();
-}
-
-core::Status StudyRunner::StartSecAgg() {
-  std::vector<std::string> sites;
-  for (const auto& site : round_.selected) {
-    if (ready_.count(site) != 0 && dropped_.count(site) == 0) sites.push_back(site);
-  }
-  const std::size_t threshold = SecAggThreshold(record_.spec);
-  const std::size_t needed = std::max<std::size_t>(threshold, record_.spec.min_sites);
-  if (sites.size() < needed) {
-    metrics_
-        .Counter("secagg_rounds_failed_total",
-                 "Secure-aggregation rounds that failed, by the stage that fell short",
-                 {{"stage", "training"}})
-        .Inc();
-    return FailRound("secure aggregation: " + std::to_string(sites.size()) + " site(s) trained, " +
-                     std::to_string(needed) + " needed");
-  }
-  privacy::SecAggParams params;
-  params.round = SecAggRoundTag(id(), round_.round);
-  params.dimension = parameters_;
-  params.threshold = threshold;
-  params.max_sites = sites.size();
-  params.encoding = SecAggEncoding(sites.size());
-  auto server = privacy::SecAggServer::Create(params);
-  if (!server.ok()) return FailRound("secure aggregation: " + server.status().ToString());
-  secagg_.emplace(std::move(*server));
-  // Participant ids follow the sorted site ids of this round's participants,
-  // so a repeated round maps them the same way.
-  participants_.clear();
-  participant_sites_.clear();
-  for (std::size_t i = 0; i < sites.size(); ++i) {
-    const auto pid = static_cast<privacy::ParticipantId>(i + 1);
-    participants_[sites[i]] = pid;
-    participant_sites_[pid] = sites[i];
-  }
-  // Weighted FedAvg through the masked sum: a site's weight is its samples
-  // over the largest count reported this round; with DP every site weighs 1.
-  std::uint64_t weight_cap = 0;
-  if (!DpEnabled(record_.spec)) {
-    weight_cap = 1;
-    for (const auto& site : sites) weight_cap = std::max(weight_cap, ready_samples_[site]);
-  }
-  phase_ = Phase::kSecureAggregation;
-  secagg_deadline_ = clock_.Now() + SecAggStageTimeout();
-  secagg_waiting_.clear();
-  const codec::SecAggParams wire = privacy::ParamsToWire(params);
-  for (const auto& site : sites) {
-    codec::SecAggStart start{id(), round_.round, round_.base_version, participants_[site],
-                             wire, weight_cap};
-    if (core::Status s = sites_.SendToSite(site, core::MakeMessage(std::move(start))); !s.ok()) {
-      metrics_.Counter("dropouts_total", "Sites dropped from a round", {{"stage", "secagg_keys"}})
-          .Inc();
-      continue;
-    }
-    secagg_waiting_.insert(site);
-  }
-  std::cerr << "coordinator: " << id() << " round " << round_.round << ": secure aggregation of "
-            << sites.size() << " site(s), threshold " << threshold << ", "
-            << params.encoding.scale_bits << "-bit fixed point\n";
-  if (secagg_waiting_.empty()) return CloseSecAggStage();
-  return core::Status::Ok();
-}
-
-core::Status StudyRunner::CloseSecAggStage() {
-  using Stage = privacy::SecAggServer::Stage;
-  const Stage stage = secagg_->stage();
-  for (const auto& site : secagg_waiting_) {
-    std::cerr << "coordinator: " << id() << " round " << round_.round << ": site " << site
-              << " did not answer " << StageLabel(stage) << " in time\n";
-    metrics_.Counter("dropouts_total", "Sites dropped from a round", {{"stage", StageLabel(stage)}})
-        .Inc();
-  }
-  secagg_waiting_.clear();
-  const auto send = [&](privacy::ParticipantId to, codec::Body body) {
-    auto it = participant_sites_.find(to);
-    if (it == participant_sites_.end()) return;
-    if (core::Status s = sites_.SendToSite(it->second, core::MakeMessage(std::move(body)));
-        !s.ok()) {
-      metrics_
-          .Counter("dropouts_total", "Sites dropped from a round",
-                   {{"stage", StageLabel(secagg_->stage())}})
-          .Inc();
-      return;
-    }
-    secagg_waiting_.insert(it->second);
-  };
-  const auto failed = [&](const core::Status& s) {
-    RecordDetections();
-    metrics_
-        .Counter("secagg_rounds_failed_total",
-                 "Secure-aggregation rounds that failed, by the stage that fell short",
-                 {{"stage", StageLabel(stage)}})
-        .Inc();
-    return FailRound("secure aggregation: " + s.ToString());
-  };
-  switch (stage) {
-    case Stage::kAdvertiseKeys: {
-      auto roster = secagg_->CloseKeys();
-      if (!roster.ok()) return failed(roster.status());
-      codec::SecAggRoster wire = privacy::ToWire(*roster);
-      wire.study_id = id();
-      wire.round = round_.round;
-      for (const auto& k : roster->sites) send(k.id, wire);
-      break;
-    }
-    case Stage::kShareKeys: {
-      auto bundles = secagg_->CloseShares();
-      if (!bundles.ok()) return failed(bundles.status());
-      for (const auto& b : *bundles) {
-        codec::SecAggBundle wire = privacy::ToWire(b);
-        wire.study_id = id();
-        wire.round = round_.round;
-        send(b.to, std::move(wire));
-      }
-      break;
-    }
-    case Stage::kMaskedInput: {
-      auto request = secagg_->CloseMaskedInput();
-      if (!request.ok()) return failed(request.status());
-      codec::SecAggUnmaskRequest wire = privacy::ToWire(*request);
-      wire.study_id = id();
-      wire.round = round_.round;
-      for (privacy::ParticipantId pid : request->survivors) send(pid, wire);
-      break;
-    }
-    case Stage::kUnmasking:
-      return FinishSecAgg();
-    case Stage::kDone:
-    case Stage::kFailed:
-      return FailRound("secure aggregation is in no stage to close");
-  }
-  secagg_deadline_ = clock_.Now() + SecAggStageTimeout();
-  // Nobody left to wait for: the next stage closes at once (and fails below t).
-  if (secagg_waiting_.empty()) return CloseSecAggStage();
-  return core::Status::Ok();
-}
-
-void StudyRunner::RecordDetections() {
-  if (!secagg_) return;
-  const auto& all = secagg_->detections();
-  for (; detections_recorded_ < all.size(); ++detections_recorded_) {
-    const privacy::SecAggDetection& d = all[detections_recorded_];
-    auto it = participant_sites_.find(d.site);
-    const std::string who = it == participant_sites_.end() ? std::to_string(d.site) : it->second;
-    std::cerr << "coordinator: " << id() << " round " << round_.round
-              << ": secure aggregation detected " << DetectionLabel(d.kind) << " of site " << who
-              << "\n";
-    metrics_
-        .Counter("secagg_detections_total",
-                 "Evidence secure aggregation collected against a site, by kind",
-                 {{"kind", DetectionLabel(d.kind)}})
-        .Inc();
-    round_.secagg_detections.push_back(std::string(DetectionLabel(d.kind)) + ":" + who);
-  }
-}
-
-core::Status StudyRunner::FinishSecAgg() {
-  // CPU-bound: unmasking regenerates one mask per survivor and per (dropped,
-  // survivor) pair on this thread; acceptable at the study sizes served now.
-  const auto started = clock_.Now();
-  core::Result<privacy::SecAggResult> result = secagg_->Finish();
-  RecordDetections();
-  metrics_
-      .Histogram("secagg_finish_seconds", "Time to unmask a secure-aggregation round's sum",
-                 {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30})
-      .Observe(std::chrono::duration<double>(clock_.Now() - started).count());
-  if (!result.ok()) {
-    metrics_
-        .Counter("secagg_rounds_failed_total",
-                 "Secure-aggregation rounds that failed, by the stage that fell short",
-                 {{"stage", "secagg_unmask"}})
-        .Inc();
-    return FailRound("secure aggregation: " + result.status().ToString());
-  }
-  round_.contributed.clear();
-  round_.samples = 0;
-  for (privacy::ParticipantId pid : result->survivors) {
-    const std::string& site = participant_sites_.at(pid);
-    round_.contributed.push_back(site);
-    round_.samples += ready_samples_[site];
-  }
-  std::sort(round_.contributed.begin(), round_.contributed.end());
-  // From here a failure is retried by Tick (FailRound) with no server left.
-  secagg_.reset();
-  if (round_.contributed.size() < record_.spec.min_sites) {
-    return FailRound(std::to_string(round_.contributed.size()) + " masked update(s) unmasked, " +
-                     std::to_string(record_.spec.min_sites) + " needed");
-  }
-  std::vector<float> model = result->Mean();  // the weighted mean delta
-  if (model.size() != parameters_ || !round_base_ || round_base_->size() != parameters_) {
-    return FailRound("secure aggregation produced no mean (total weight " +
-                     std::to_string(result->total_weight) + ")");
-  }
-  for (std::size_t i = 0; i < model.size(); ++i) model[i] += (*round_base_)[i];
-  if (core::Status s = ValidateModel(model); !s.ok()) {
-    return FailRound("the unmasked model is invalid: " + s.message());
-  }
-  metrics_.Counter("updates_accepted_total", "Site updates folded into a round")
-      .Inc(static_cast<double>(round_.contributed.size()));
-  // One aggregate of the survivors: the strategy (fedavg or norm_bound, whose
-  // bound the sites applied themselves) and the server optimiser take it as usual.
-  // Back in the training phase with the aggregate in hand: a commit that
-  // fails is retried from MaybeStartSecAgg.
-  phase_ = Phase::kTraining;
-  FEDRX_RETURN_IF_ERROR(strategy_->Accept(model, 1.0));
-  return CloseTraining();
-}
-
-core::Status StudyRunner::CheckSecAgg(const std::string& site, const std::string& study_id,
-                                      std::uint32_t round, std::uint32_t participant,
-                                      const char* body) {
-  if (phase_ != Phase::kSecureAggregation || !secagg_ || study_id != id() ||
-      round != round_.round) {
-    return Refuse("stale_round",
-                  core::FailedPrecondition("round " + std::to_string(round) + " of study " +
-                                               study_id + " is not aggregating securely",
-                                           std::string(body) + ".round"));
-  }
-  auto it = participants_.find(site);
-  if (it == participants_.end()) {
-    return Refuse("not_selected", core::Status(core::StatusCode::kPermissionDenied,
-                                               "site " + site +
-                                                   " is not taking part in the secure "
-                                                   "aggregation of round " +
-                                                   std::to_string(round),
-                                               "envelope.origin"));
-  }
-  if (it->second != participant) {
-    return Refuse("wrong_participant",
-                  core::Status(core::StatusCode::kPermissionDenied,
-                               "site " + site + " is participant " + std::to_string(it->second) +
-                                   " of round " + std::to_string(round) + ", not " +
-                                   std::to_string(participant),
-                               std::string(body) + ".id"));
-  }
-  if (secagg_waiting_.count(site) == 0) {
-    return Refuse("late", core::FailedPrecondition("no answer from site " + site +
-                                                       " is expected now (stage " +
-                                                       StageLabel(secagg_->stage()) + ")",
-                                                   body));
-  }
-  return core::Status::Ok();
-}
-
-core::Status StudyRunner::SecAggRefused(const std::string& site, core::Status status) {
-  secagg_waiting_.erase(site);
-  core::Status refused = Refuse("secagg_refused", std::move(status));
-  if (secagg_waiting_.empty()) CloseSecAggStage().IgnoreError();
-  return refused;
-}
-
-core::Status StudyRunner::OnSecAggKeys(const std::string& site, const codec::SecAggKeys& m) {
-  FEDRX_RETURN_IF_ERROR(CheckSecAgg(site, m.study_id, m.round, m.keys.id, "SecAggKeys"));
-  auto keys = privacy::FromWire(m.keys);
-  if (!keys.ok()) return SecAggRefused(site, keys.status());
-  if (core::Status s = secagg_->AcceptKeys(*keys); !s.ok()) return SecAggRefused(site, s);
-  secagg_waiting_.erase(site);
-  if (secagg_waiting_.empty()) return CloseSecAggStage();
-  return core::Status::Ok();
-}
-
-core::Status StudyRunner::OnSecAggShares(const std::string& site, const codec::SecAggShares& m) {
-  FEDRX_RETURN_IF_ERROR(CheckSecAgg(site, m.study_id, m.round, m.id, "SecAggShares"));
-  auto shares = privacy::FromWire(m);
-  if (!shares.ok()) return SecAggRefused(site, shares.status());
-  if (core::Status s = secagg_->AcceptShares(*shares); !s.ok()) return SecAggRefused(site, s);
-  secagg_waiting_.erase(site);
-  if (secagg_waiting_.empty()) return CloseSecAggStage();
-  return core::Status::Ok();
-}
-
-core::Status StudyRunner::OnSecAggMaskedInput(const std::string& site,
-                                              const codec::SecAggMaskedInput& m,
-                                              std::vector<codec::Tensor>& tensors) {
-  if (core::Status s = CheckSecAgg(site, m.study_id, m.round, m.id, "SecAggMaskedInput"); !s.ok()) {
-    tensors.clear();
-    return s;
-  }
-  const std::size_t words = parameters_ + 1;
-  if (tensors.size() != 1 || tensors[0].dtype != codec::DType::kUInt32 ||
-      tensors[0].data.size() != words * sizeof(std::uint32_t)) {
-    tensors.clear();
-    return SecAggRefused(site, core::InvalidArgument("expected one uint32 tensor of " +
-                                                         std::to_string(words) + " words",
-                                                     "tensor 0 (masked)"));
-  }
-  const auto aggregation_started = clock_.Now();
-  core::Status accepted = core::Status::Ok();
-  {
-    // Folded into the running sum and gone: no masked vector outlives this block.
-    auto view = tensors[0].data.As<std::uint32_t>();
-    privacy::MaskedInputMessage input{m.id, std::vector<std::uint32_t>(view.begin(), view.end())};
-    tensors.clear();
-    accepted = secagg_->AcceptMaskedInput(input);
-  }
-  if (!accepted.ok()) return SecAggRefused(site, accepted);
-  metrics_
-      .Histogram("update_aggregation_seconds",
-                 "Time to check one site update and fold it into the round's aggregate",
-                 {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5})
-      .Observe(std::chrono::duration<double>(clock_.Now() - aggregation_started).count());
-  secagg_waiting_.erase(site);
-  if (secagg_waiting_.empty()) return CloseSecAggStage();
-  return core::Status::Ok();
-}
-
-core::Status StudyRunner::OnSecAggUnmaskResponse(const std::string& site,
-                                                 const codec::SecAggUnmaskResponse& m) {
-  FEDRX_RETURN_IF_ERROR(CheckSecAgg(site, m.study_id, m.round, m.id, "SecAggUnmaskResponse"));
-  auto response = privacy::FromWire(m);
-  if (!response.ok()) return SecAggRefused(site, response.status());
-  if (core::Status s = secagg_->AcceptUnmask(*response); !s.ok()) return SecAggRefused(site, s);
-  secagg_waiting_.erase(site);
-  if (secagg_waiting_.empty()) return CloseSecAggStage();
   return core::Status::Ok();
 }
 

@@ -13,8 +13,8 @@
 // a server optimiser (server_optimizer.h) steps the model from the
 // aggregate, its moments stored with each model version; with differential
 // privacy the sites' updates weigh the same, every round is charged to an
-// RDP accountant (metric privacy_epsilon{study}, round metric
-// privacy_epsilon), and the study ends before a round would exceed its
+// RDP accountant (EpsilonSpent, round metric privacy_epsilon; the
+// coordinator exports the largest across studies), and the study ends before a round would exceed its
 // epsilon budget. Norm bounding and non-trivial server optimisers keep the
 // round's base model during the round (one more model's worth of memory).
 // With secure aggregation (spec.secure_aggregation) no update is uploaded:
@@ -26,17 +26,24 @@
 // of the surviving sites' model deltas (trained - global), from which the
 // round's model is base + mean delta; it then goes through the strategy, the
 // server optimiser and the commit as usual. Finishing (unmasking) is
-// CPU-bound and runs on the caller's thread (about 2 s for 100 sites and 1M
-// parameters). Below the threshold at any stage the round fails and the
-// study goes on with the next one.
+// CPU-bound (about 2 s for 100 sites and 1M parameters) and runs on a worker
+// thread that takes the round's SecAggServer over (secagg_round.h); the
+// runner keeps answering meanwhile, refuses the round's late SecAgg answers,
+// and Tick completes the round once the worker is done. Below the threshold
+// at any stage the round fails and the study goes on with the next one.
+// With spec.secagg_neighbours = k > 0 the rounds run SecAgg+ (each site
+// masks with, and shares its secrets among, k neighbours of a random Harary
+// graph; the threshold applies per neighbourhood of k + 1).
 // With private heads (spec.private_heads) the global model is the trunk:
 // updates, secure aggregation, DP and the server optimiser all work on the
 // trunk vector, and federated evaluation reports per-task metrics for the
 // tasks the sites name (each evaluates its own tasks with its own head).
-// Driven from the service's thread; not thread-safe.
+// Driven from the service's thread; not thread-safe. The destructor waits for
+// a pending unmasking.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -46,6 +53,7 @@
 #include <vector>
 
 #include "messages/codec/message.h"
+#include "services/coordinator/secagg_round.h"
 #include "services/coordinator/server_optimizer.h"
 #include "services/coordinator/strategy.h"
 #include "services/coordinator/study_store.h"
@@ -156,6 +164,21 @@ class StudyRunner {
 
   core::Result<codec::StudyInfo> Info();
 
+  // Whether a round's unmasking is running on the worker (Tick completes
+  // the round when it is done).
+  bool unmasking() const;
+  // Blocks until a pending unmasking is done, then completes the round as
+  // the next Tick would (returning its errors); Ok at once when nothing is
+  // pending. For tests, which would otherwise poll Tick.
+  core::Status AwaitUnmasking();
+  // Tests: runs on the unmasking worker before it unmasks, e.g. to hold it
+  // while the test looks at the runner.
+  void SetUnmaskHookForTesting(std::function<void()> hook) { unmask_hook_ = std::move(hook); }
+
+  // Epsilon of the (epsilon, delta)-DP guarantee the study has spent so far
+  // (its accountant's, after the rounds run); empty without DP noise.
+  std::optional<double> EpsilonSpent() const;
+
  private:
   core::Status StartRound();
   core::Status ResumeEvaluation();
@@ -167,13 +190,17 @@ class StudyRunner {
   core::Status MaybeStartSecAgg();
   core::Status StartSecAgg();
   core::Status CloseSecAggStage();
+  // Hands the server to the unmasking worker and returns.
   core::Status FinishSecAgg();
+  // With the worker's outcome: the round's model from the unmasked sum.
+  core::Status CompleteSecAgg();
   // Whether `site` may send a secure-aggregation answer now (a refusal otherwise).
   core::Status CheckSecAgg(const std::string& site, const std::string& study_id,
                            std::uint32_t round, std::uint32_t participant, const char* body);
   // A refusal by the SecAggServer: the site is out of the round.
   core::Status SecAggRefused(const std::string& site, core::Status status);
-  void RecordDetections();
+  // Records the detections of `all` not recorded yet this round.
+  void RecordDetections(const std::vector<privacy::SecAggDetection>& all);
   core::Status StartEvaluation(std::shared_ptr<const std::vector<float>> model);
   core::Status FinishEvaluation();
   core::Status AdvanceRound();
@@ -184,7 +211,6 @@ class StudyRunner {
   core::Status EndForBudget();
   core::Status LoadOptimizerState();
   bool KeepsRoundBase() const;
-  core::GaugeRef PrivacyGauge();
   bool Selected(const std::string& site) const;
   std::vector<codec::Tensor> ModelTensors(std::shared_ptr<const std::vector<float>> model) const;
 
@@ -204,6 +230,7 @@ class StudyRunner {
   bool optimizer_loaded_ = false;
   // Charges each round's epsilon; empty without DP noise.
   std::optional<privacy::RdpAccountant> accountant_;
+  double epsilon_spent_ = 0;
   // The stored spec could not be turned into an optimizer or accountant.
   core::Status init_error_ = core::Status::Ok();
 
@@ -246,6 +273,10 @@ class StudyRunner {
   std::set<std::string> secagg_waiting_;
   std::chrono::steady_clock::time_point secagg_deadline_{};
   std::size_t detections_recorded_ = 0;
+  std::function<void()> unmask_hook_;
+  // The round's unmasking, once started (it holds the server then; secagg_
+  // is empty). Last, so that it is destroyed (and its worker joined) first.
+  SecAggUnmasking unmasking_;
 };
 
 }  // namespace fedrx::coordinator

@@ -10,6 +10,7 @@
 
 #include "services/coordinator/study_runner.h"
 #include "services/core/config.h"
+#include "services/lab/lab_common.h"
 #include "services/lab/simulation.h"
 #include "services/ml/chem.h"
 #include "services/ml/csv_dataset.h"
@@ -32,20 +33,40 @@ constexpr char kUsage[] =
     "      trains the study's network on the CSV's train rows (epochs default: rounds x\n"
     "      local epochs, the federation's budget); writes raw float32 weights\n"
     "  compare --study FILE --test CSV --json OUT [--dp-model WEIGHTS --dp-study FILE\n"
-    "          --dp-epsilon EPS [--dp-rounds N]] [--poisoning JSON] NAME=WEIGHTS ...\n"
+    "          --dp-epsilon EPS [--dp-rounds N]] [--poisoning JSON]\n"
+    "          [--embed NAME=JSON,...] NAME=WEIGHTS ...\n"
     "      per-task and mean ROC-AUC / PR-AUC of each model on the test rows; with --dp-model,\n"
     "      also the model of the DP study (EPS: the epsilon its coordinator reports, N: the\n"
     "      rounds it ran) against the model named federated; --poisoning embeds the JSON\n"
-    "      `poison` wrote\n"
+    "      `poison` wrote; --embed puts other commands' JSON objects under their NAMEs\n"
     "  poison --study FILE --data CSV --test CSV --json OUT [--sites 10] [--attackers 2]\n"
     "          [--scale 10] [--rounds 3] [--trim 0.2] [--learning-rate X] [--seed N]\n"
     "      SIMULATED sites in this process: the CSV's train rows dealt to --sites shares by\n"
     "      scaffold; the first --attackers send global - scale x (local - global); the study's\n"
     "      network and training settings (learning rate: X if given); FedAvg, median,\n"
     "      trimmed mean, Krum and multi-Krum (f = attackers) aggregate; FedAvg without\n"
-    "      attackers is the reference";
-
-using Flags = std::map<std::string, std::string>;
+    "      attackers is the reference\n"
+    "  secagg --study FILE --data CSV --json OUT [--plain-model WEIGHTS --secure-model WEIGHTS\n"
+    "          --test CSV [--plain-first WEIGHTS --secure-first WEIGHTS]] [--sites 10]\n"
+    "          [--dropouts 3] [--threshold T] [--max-rows N] [--seed N]\n"
+    "      secure aggregation: with the two models, the secure study's final model against the\n"
+    "      plain FedAvg one (max |difference|, mean test ROC-AUC of each; with their version-1\n"
+    "      models, round 1's difference against the fixed point's bound); then SIMULATED sites\n"
+    "      in this process, each masking one local round's delta on its scaffold share of the\n"
+    "      CSV's train rows, through the real SecAggClient/SecAggServer: the last --dropouts\n"
+    "      leave after their masked input (T: a majority by default), one leaves earlier, and\n"
+    "      too many leave; the unmasked sum against the plain sum and the fixed point's bound\n"
+    "  heads-prepare --tox21 CSV --clintox CSV --toxcast CSV --out DIR [--seed 7] [--fraction 0.6]\n"
+    "      the private-heads demo's four institutions, each with its own tasks: DIR/nr-site.csv\n"
+    "      (Tox21 NR-* on a seeded --fraction of its molecules), DIR/sr-site.csv (SR-* on another,\n"
+    "      independently drawn), DIR/clintox-site.csv, DIR/toxcast-site.csv; rows without a label\n"
+    "      dropped, each file scaffold-split 80/10/10; prints the overlaps between sites\n"
+    "  heads-compare --study FILE --trunk TRUNK --sites ID=CSV:HEAD[,ID=CSV:HEAD...] --json OUT\n"
+    "          [--epochs N]\n"
+    "      per site, on its CSV's test rows and own tasks: the federated trunk (`fedrx study\n"
+    "      model`) under the site's private head (<site.state_dir>/<study>.head) against the same\n"
+    "      network from the same start trained on its train rows alone (epochs default: rounds x\n"
+    "      local epochs); each institution runs it on its own machine";
 
 core::Result<Flags> ParseFlags(const std::vector<std::string>& args,
                                std::vector<std::string>& rest) {
@@ -60,71 +81,6 @@ core::Result<Flags> ParseFlags(const std::vector<std::string>& args,
     }
   }
   return f;
-}
-
-core::Result<std::string> Need(const Flags& f, const std::string& name) {
-  auto it = f.find(name);
-  if (it == f.end() || it->second.empty()) {
-    return core::InvalidArgument("--" + name + " is required", "--" + name);
-  }
-  return it->second;
-}
-
-// A numeric flag in [lo, hi], or `fallback` when absent.
-core::Result<double> NumberFlag(const Flags& f, const std::string& name, double fallback, double lo,
-                                double hi) {
-  auto it = f.find(name);
-  if (it == f.end()) return fallback;
-  char* end = nullptr;
-  const double v = std::strtod(it->second.c_str(), &end);
-  if (it->second.empty() || end != it->second.c_str() + it->second.size() || !std::isfinite(v) ||
-      v < lo || v > hi) {
-    std::ostringstream range;
-    range << "--" << name << " = \"" << it->second << "\": expected a number in [" << lo << ", "
-          << hi << "]";
-    return core::InvalidArgument(range.str(), "--" + name);
-  }
-  return v;
-}
-
-// A whole-number flag in [lo, hi], or `fallback` when absent.
-core::Result<std::uint64_t> CountFlag(const Flags& f, const std::string& name,
-                                      std::uint64_t fallback, std::uint64_t lo, std::uint64_t hi) {
-  FEDRX_ASSIGN_OR_RETURN(double v, NumberFlag(f, name, static_cast<double>(fallback),
-                                              static_cast<double>(lo), static_cast<double>(hi)));
-  if (v != std::floor(v)) {
-    return core::InvalidArgument("--" + name + " = \"" + f.at(name) + "\": expected a whole number",
-                                 "--" + name);
-  }
-  return static_cast<std::uint64_t>(v);
-}
-
-std::vector<std::string> CommaList(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
-core::Result<ml::Dataset> Load(const std::string& path, int radius, std::uint32_t bits,
-                               std::ostream& out) {
-  ml::FingerprintOptions fp;
-  fp.radius = radius;
-  fp.bits = bits;
-  ml::LoadReport report;
-  FEDRX_ASSIGN_OR_RETURN(ml::Dataset d, ml::LoadCsvDataset(path, ml::CsvOptions{}, fp, &report));
-  out << path << ": " << report.rows_loaded << " of " << report.rows_read << " rows loaded";
-  if (!report.skipped.empty()) out << " (" << report.skipped.size() << " skipped)";
-  out << "\n";
-  return d;
-}
-
-core::Result<codec::StudySpec> LoadStudy(const std::string& path) {
-  FEDRX_ASSIGN_OR_RETURN(core::Config config, core::Config::Load(path, core::ProcessEnvironment()));
-  return ml::StudySpecFromConfig(config);
 }
 
 core::Status Prepare(const Flags& f, std::ostream& out) {
@@ -206,60 +162,6 @@ core::Status Train(const Flags& f, std::ostream& out) {
   return core::Status::Ok();
 }
 
-core::Result<std::vector<float>> ReadWeights(const std::string& path, std::size_t expected) {
-  std::ifstream file(path, std::ios::binary | std::ios::ate);
-  if (!file) return core::NotFound("cannot open weights", path);
-  const auto size = static_cast<std::size_t>(file.tellg());
-  if (size != expected * sizeof(float)) {
-    return core::InvalidArgument("weights file has " + std::to_string(size) +
-                                     " bytes, the study's " + "network needs " +
-                                     std::to_string(expected * sizeof(float)),
-                                 path);
-  }
-  std::vector<float> w(expected);
-  file.seekg(0);
-  file.read(reinterpret_cast<char*>(w.data()), static_cast<std::streamsize>(size));
-  return w;
-}
-
-std::string JsonNumber(double v) {
-  if (!std::isfinite(v)) return "null";
-  std::ostringstream s;
-  s << std::setprecision(6) << v;
-  return s.str();
-}
-
-core::Result<std::vector<ml::TaskMetrics>> EvaluateWeights(const ml::NetSpec& net,
-                                                           const std::string& weights_path,
-                                                           const ml::Dataset& test) {
-  FEDRX_ASSIGN_OR_RETURN(std::vector<float> w, ReadWeights(weights_path, ml::ParameterCount(net)));
-  FEDRX_ASSIGN_OR_RETURN(std::vector<float> probs, ml::Predict(net, w, test.x, 2));
-  return ml::Evaluate(test, probs);
-}
-
-double MeanPrAuc(const std::vector<ml::TaskMetrics>& m) {
-  double sum = 0;
-  int n = 0;
-  for (const auto& t : m) {
-    if (std::isfinite(t.pr_auc)) {
-      sum += t.pr_auc;
-      ++n;
-    }
-  }
-  return n ? sum / n : 0;
-}
-
-// {"mean_roc_auc": ..., "tasks": {...}} without the closing brace, so that
-// callers can add fields.
-void WriteMetricsJson(std::ostream& json, const std::vector<ml::TaskMetrics>& m) {
-  json << "{\"mean_roc_auc\": " << JsonNumber(ml::MeanRocAuc(m)) << ", \"tasks\": {";
-  for (std::size_t t = 0; t < m.size(); ++t) {
-    json << (t ? ", " : "") << "\"" << m[t].task << "\": {\"roc_auc\": " << JsonNumber(m[t].roc_auc)
-         << ", \"pr_auc\": " << JsonNumber(m[t].pr_auc) << "}";
-  }
-  json << "}";
-}
-
 // The DP study's model, with what its coordinator reported about it.
 struct DpResult {
   codec::StudySpec spec;
@@ -309,22 +211,6 @@ core::Result<DpResult> EvaluateDp(const Flags& f, const codec::StudySpec& spec,
   return dp;
 }
 
-// The JSON `fedrx-lab poison` wrote, to embed as it is: our own output, but
-// still checked to be one object before it goes into another document.
-core::Result<std::string> ReadJsonObject(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) return core::NotFound("cannot open", path);
-  std::stringstream text;
-  text << file.rdbuf();
-  std::string s = text.str();
-  const auto b = s.find_first_not_of(" \t\r\n");
-  const auto e = s.find_last_not_of(" \t\r\n");
-  if (b == std::string::npos || s[b] != '{' || s[e] != '}' || s.size() > (1u << 20)) {
-    return core::InvalidArgument("expected one JSON object (as `fedrx-lab poison` writes)", path);
-  }
-  return s.substr(b, e - b + 1);
-}
-
 core::Status Compare(const Flags& f, const std::vector<std::string>& models, std::ostream& out) {
   FEDRX_ASSIGN_OR_RETURN(std::string study_path, Need(f, "study"));
   FEDRX_ASSIGN_OR_RETURN(std::string test_path, Need(f, "test"));
@@ -348,9 +234,25 @@ core::Status Compare(const Flags& f, const std::vector<std::string>& models, std
     FEDRX_ASSIGN_OR_RETURN(DpResult d, EvaluateDp(f, spec, raw, test_path, out));
     dp = std::move(d);
   }
-  std::string poisoning;
+  // Sections other commands wrote, embedded under their names.
+  std::vector<std::pair<std::string, std::string>> sections;
   if (f.count("poisoning") != 0) {
-    FEDRX_ASSIGN_OR_RETURN(poisoning, ReadJsonObject(f.at("poisoning")));
+    FEDRX_ASSIGN_OR_RETURN(std::string poisoning, ReadJsonObject(f.at("poisoning")));
+    sections.emplace_back("poisoning", std::move(poisoning));
+  }
+  for (const auto& item : CommaList(f.count("embed") != 0 ? f.at("embed") : "")) {
+    const auto eq = item.find('=');
+    const std::string name = item.substr(0, eq);
+    if (eq == std::string::npos || name.empty() ||
+        name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") != std::string::npos) {
+      return core::InvalidArgument("expected NAME=JSON with NAME in [a-z_]: '" + item + "'",
+                                   "--embed");
+    }
+    for (const auto& [existing, _] : sections) {
+      if (existing == name) return core::InvalidArgument("'" + name + "' embedded twice", "--embed");
+    }
+    FEDRX_ASSIGN_OR_RETURN(std::string body, ReadJsonObject(item.substr(eq + 1)));
+    sections.emplace_back(name, std::move(body));
   }
   double federated = std::nan("");
   for (const auto& [name, m] : results) {
@@ -414,7 +316,7 @@ core::Status Compare(const Flags& f, const std::vector<std::string>& models, std
     WriteMetricsJson(json, dp->metrics);
     json << "}}";
   }
-  if (!poisoning.empty()) json << ",\n  \"poisoning\": " << poisoning;
+  for (const auto& [name, body] : sections) json << ",\n  \"" << name << "\": " << body;
   json << "\n}\n";
   if (!json) return core::Unavailable("cannot write the comparison", json_path);
   out << "\ncomparison written to " << json_path << "\n";
@@ -566,6 +468,12 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     s = Compare(*flags, rest, out);
   } else if (args[0] == "poison") {
     s = Poison(*flags, out);
+  } else if (args[0] == "secagg") {
+    s = SecureAggregationCommand(*flags, out);
+  } else if (args[0] == "heads-prepare") {
+    s = HeadsPrepareCommand(*flags, out);
+  } else if (args[0] == "heads-compare") {
+    s = HeadsCompareCommand(*flags, out);
   } else {
     err << kUsage << "\n";
     return 2;

@@ -118,6 +118,9 @@ core::Result<codec::StudySpec> StudySpecFromConfig(const core::Config& c) {
   FEDRX_ASSIGN_OR_RETURN(std::int64_t threshold,
                          c.IntOr("privacy.secagg_threshold", 0, 0, 100000));
   s.secagg_threshold = static_cast<std::uint32_t>(threshold);
+  FEDRX_ASSIGN_OR_RETURN(std::int64_t neighbours,
+                         c.IntOr("privacy.secagg_neighbours", 0, 0, 100000));
+  s.secagg_neighbours = static_cast<std::uint32_t>(neighbours);
   return s;
 }
 

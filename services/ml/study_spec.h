@@ -28,7 +28,8 @@ NetSpec NetSpecFromStudy(const codec::StudySpec& spec);
 //   robust.norm_bound (for train.strategy trimmed_mean, krum, multikrum, norm_bound)
 //   privacy.clip_norm (0: no DP), privacy.noise_multiplier, privacy.delta (1e-5),
 //   privacy.epsilon_budget (0: unlimited), privacy.secure_aggregation (false),
-//   privacy.secagg_threshold (0: min_sites)
+//   privacy.secagg_threshold (0: min_sites), privacy.secagg_neighbours (0: every
+//   pair of sites masks; k: SecAgg+ with k neighbours per site)
 //   train.private_heads (false): the model is a shared trunk, each site keeps
 //   a head for its own tasks; study.tasks is then optional (when given, a
 //   site's head covers the ones it holds labels for)

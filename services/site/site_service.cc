@@ -9,73 +9,14 @@
 
 #include "services/core/keys.h"
 #include "services/ml/metrics.h"
+#include "services/ml/private_head.h"
 #include "services/ml/study_spec.h"
 #include "services/privacy/secagg_wire.h"
 
 namespace fedrx::site {
-namespace {
-
-std::uint64_t SplitMix64(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-std::uint64_t Fnv1a(const std::string& s) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
-  return h;
-}
-
-// A private head on disk: a text header naming the format, the tasks (in
-// head order) and the parameter count, then the parameters as raw float32.
-// Written to a temporary file and renamed, so a crash leaves the old head.
-core::Status SaveHeadFile(const std::string& path, const std::vector<std::string>& tasks,
-                          const std::vector<float>& head) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    std::string names;
-    for (const auto& t : tasks) names += (names.empty() ? "" : ",") + t;
-    out << "fedrx-head 1\n" << names << "\n" << head.size() << "\n";
-    out.write(reinterpret_cast<const char*>(head.data()),
-              static_cast<std::streamsize>(head.size() * sizeof(float)));
-    if (!out.good()) return core::Unavailable("cannot write " + tmp, "site.state_dir");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return core::Unavailable("cannot rename " + tmp + ": " + ec.message(), "site.state_dir");
-  return core::Status::Ok();
-}
-
-// The head stored at `path` when it is of these tasks and this size; empty
-// when there is none, or it does not fit (then the site starts a new head).
-std::vector<float> LoadHeadFile(const std::string& path, const std::vector<std::string>& tasks,
-                                std::size_t size) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
-  std::string magic, names, count;
-  std::getline(in, magic);
-  std::getline(in, names);
-  std::getline(in, count);
-  std::string want;
-  for (const auto& t : tasks) want += (want.empty() ? "" : ",") + t;
-  if (magic != "fedrx-head 1" || names != want || count != std::to_string(size)) return {};
-  std::vector<float> head(size);
-  in.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(size * sizeof(float)));
-  if (static_cast<std::size_t>(in.gcount()) != size * sizeof(float) || in.peek() != EOF) return {};
-  for (float v : head) {
-    if (!std::isfinite(v)) return {};
-  }
-  return head;
-}
-
-}  // namespace
 
 std::uint64_t HeadSeed(std::uint64_t study_seed, const std::string& site_id) {
-  // Apart from the trunk's seed (the study seed itself) and from every other site's.
-  return SplitMix64(SplitMix64(study_seed ^ 0x4ead5eedULL) ^ Fnv1a(site_id));
+  return ml::PrivateHeadSeed(study_seed, site_id);
 }
 
 ml::NetSpec SiteNetSpec(const codec::StudySpec& spec, std::size_t site_tasks) {
@@ -303,7 +244,16 @@ std::vector<float>* SiteService::HeadFor(const codec::StudySpec& spec, const ml:
     // A restarted site carries on with the head it had trained.
     const std::string path = HeadPath(spec.study_id);
     const LocalData* data = DataFor(spec.study_id);
-    if (!path.empty() && data != nullptr) head = LoadHeadFile(path, data->train.tasks, size);
+    if (!path.empty() && data != nullptr) {
+      // None yet, or one that does not fit (then the site starts a new head).
+      core::Result<std::vector<float>> stored = ml::ReadHeadFile(path, data->train.tasks, size);
+      if (stored.ok()) {
+        head = std::move(*stored);
+      } else if (stored.status().code() != core::StatusCode::kNotFound) {
+        std::cerr << "site " << options_.site_id << ": not resuming the private head: "
+                  << stored.status() << "\n";
+      }
+    }
     if (head.size() == size) {
       std::cerr << "site " << options_.site_id << ": resumed the private head of study "
                 << spec.study_id << " from " << path << "\n";
@@ -445,7 +395,7 @@ void SiteService::FinishTraining() {
     const std::string path = HeadPath(u.study_id);
     const LocalData* data = DataFor(u.study_id);
     if (!path.empty() && data != nullptr) {
-      if (core::Status s = SaveHeadFile(path, data->train.tasks, u.head); !s.ok()) {
+      if (core::Status s = ml::SaveHeadFile(path, data->train.tasks, u.head, "site.state_dir"); !s.ok()) {
         metrics_.CountError("head_store", "save");
         std::cerr << "site " << options_.site_id << ": private head kept in memory only: " << s
                   << "\n";
@@ -629,6 +579,14 @@ void SiteService::OnSecAggStart(const codec::SecAggStart& m) {
   if (params->dimension != u.weights->size()) {
     Complain("bad_task", "secure aggregation over " + std::to_string(params->dimension) +
                              " parameters, the model has " + std::to_string(u.weights->size()));
+    return;
+  }
+  if (spec != specs_.end() && params->neighbours != spec->second.secagg_neighbours) {
+    // The graph decides whose masks hide this site's update: a coordinator
+    // may not thin it (or change it) behind the study's back.
+    Complain("bad_task", "secure aggregation with " + std::to_string(params->neighbours) +
+                             " neighbours per site, the study asks for " +
+                             std::to_string(spec->second.secagg_neighbours) + " (0: every pair)");
     return;
   }
   if (spec != specs_.end()) {

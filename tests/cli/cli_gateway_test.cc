@@ -193,6 +193,41 @@ TEST_F(CliGatewayTest, ListShowsEveryInstitution) {
   EXPECT_THAT(out_.str(), HasSubstr("2 institution(s)"));
 }
 
+// The study report of a DP study ends with the privacy spent: the epsilon
+// the coordinator's accountant charged up to the last closed round.
+TEST_F(CliGatewayTest, StudyShowReportsTheEpsilonSpentByADpStudy) {
+  codec::StudyInfo info;
+  info.study.study_id = "dp-1";
+  info.study.rounds = 5;
+  info.study.dp_clip_norm = 0.5f;
+  info.study.dp_noise_multiplier = 1.25f;
+  info.study.dp_delta = 1e-5;
+  info.study.dp_epsilon_budget = 8;
+  info.state = codec::StudyState::kRunning;
+  info.current_round = 3;
+  info.model_version = 2;
+  for (std::uint32_t r = 1; r <= 3; ++r) {
+    codec::RoundSummary round;
+    round.round = r;
+    round.state = r < 3 ? codec::RoundState::kClosed : codec::RoundState::kTraining;
+    if (r < 3) round.metrics = {{"valid_mean_roc_auc", 0.6}, {"privacy_epsilon", 1.5 * r}};
+    info.rounds.push_back(round);
+  }
+  answer = [&](const codec::Body& body) -> core::Result<codec::Body> {
+    EXPECT_TRUE(std::holds_alternative<codec::GetStudy>(body));
+    return codec::Body(info);
+  };
+  ASSERT_EQ(Run({"study", "show", "dp-1"}), 0) << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("privacy: epsilon 3 spent at delta 1e-05 up to round 2, "
+                                    "budget 8 (clip norm 0.5, noise multiplier 1.25)"));
+
+  // A study without DP has no privacy line.
+  info.study.dp_clip_norm = 0;
+  info.study.dp_noise_multiplier = 0;
+  ASSERT_EQ(Run({"study", "show", "dp-1"}), 0) << err_.str();
+  EXPECT_THAT(out_.str(), Not(HasSubstr("privacy:")));
+}
+
 TEST_F(CliGatewayTest, StatusVerbsSendTheStatusAndShowTheUpdatedRecord) {
   answer = [](const codec::Body& body) -> core::Result<codec::Body> {
     const auto& set = std::get<codec::SetInstitutionStatus>(body);

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "services/coordinator/study_runner.h"
+#include "services/coordinator/study_store.h"
 #include "services/core/testing/fake_bus.h"
 #include "services/core/testing/fake_clock.h"
 #include "services/core/testing/fake_state_store.h"
@@ -106,6 +108,57 @@ TEST_F(CoordinatorServiceTest, DrainingRefusesNewRegistrations) {
   ASSERT_FALSE(reg.ok());
   EXPECT_EQ(reg.status().code(), StatusCode::kUnavailable);
   EXPECT_FALSE(service_.CheckReady().ready);
+}
+
+// Privacy spent is exported without a label per study: the largest epsilon
+// and the largest share of a budget among the studies the coordinator runs
+// (here resumed from the store, after 3 and 5 rounds).
+TEST(CoordinatorPrivacyMetricsTest, ExportTheLargestEpsilonAndBudgetShareAcrossStudies) {
+  const auto dp_spec = [](const std::string& id, float noise, double budget) {
+    codec::StudySpec s;
+    s.study_id = id;
+    s.tasks = {"t0"};
+    s.model = {4, {2}, 1, 0.0f};
+    s.rounds = 10;
+    s.min_sites = 1;
+    s.local_epochs = 1;
+    s.learning_rate = 0.01f;
+    s.batch_size = 8;
+    s.strategy = "fedavg";
+    s.round_deadline_ms = 10000;
+    s.dp_clip_norm = 1.0f;
+    s.dp_noise_multiplier = noise;
+    s.dp_delta = 1e-5;
+    s.dp_epsilon_budget = budget;
+    return s;
+  };
+  const codec::StudySpec a = dp_spec("loose", 0.8f, 0);  // more epsilon per round, no budget
+  const codec::StudySpec b = dp_spec("tight", 3.0f, 0);
+  auto acc_a = MakeAccountant(a);
+  auto acc_b = MakeAccountant(b);
+  ASSERT_TRUE(acc_a.ok() && acc_a->has_value() && acc_b.ok() && acc_b->has_value());
+  const double eps_a = (*acc_a)->EpsilonAfter(3), eps_b = (*acc_b)->EpsilonAfter(5);
+  ASSERT_GT(eps_a, eps_b);
+  codec::StudySpec b_budget = b;
+  b_budget.dp_epsilon_budget = 2 * eps_b;  // half of it spent
+
+  core::testing::FakeNetwork network;
+  core::testing::FakeClock clock;
+  core::testing::FakeStateStore store;
+  core::Metrics metrics{"coordinator"};
+  StudyStore studies(store);
+  const std::vector<float> initial(13, 0.0f);
+  ASSERT_TRUE(studies.Create(a, initial, 0).ok());
+  ASSERT_TRUE(studies.Create(b_budget, initial, 0).ok());
+  ASSERT_TRUE(studies.SaveState("loose", codec::StudyState::kCompleted, 3, "").ok());
+  ASSERT_TRUE(studies.SaveState("tight", codec::StudyState::kCompleted, 5, "").ok());
+  core::testing::FakeBus bus{network, core::BusOptions{"coordinator"}, metrics, clock};
+  CoordinatorService service{CoordinatorOptions{"inproc://coordinator", "test"}, bus, store,
+                             metrics, clock};
+  ASSERT_TRUE(service.Start().ok());
+  ASSERT_TRUE(service.Tick().ok());
+  EXPECT_NEAR(metrics.Read("fedrx_coordinator_privacy_epsilon_max"), eps_a, 1e-9);
+  EXPECT_NEAR(metrics.Read("fedrx_coordinator_privacy_budget_spent_ratio_max"), 0.5, 1e-9);
 }
 
 }  // namespace

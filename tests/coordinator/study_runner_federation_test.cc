@@ -191,8 +191,8 @@ TEST(StudyRunnerFederationTest, PrivacyBudgetEndsTheStudyBeforeItIsExceeded) {
               {1, 1000, 5});
   const std::vector<float> model = study.Model(1);
   for (std::size_t i = 0; i < kParams; ++i) EXPECT_NEAR(model[i] - study.initial[i], 0.3, 1e-5);
-  EXPECT_NEAR(study.metrics.Read("fedrx_coordinator_privacy_epsilon", {{"study", "s1"}}),
-              (*accountant)->EpsilonAfter(1), 1e-9);
+  ASSERT_TRUE(study.runner->EpsilonSpent().has_value());
+  EXPECT_NEAR(*study.runner->EpsilonSpent(), (*accountant)->EpsilonAfter(1), 1e-9);
   auto m1 = study.studies.LoadRoundMetrics("s1", 1);
   ASSERT_TRUE(m1.ok());
   EXPECT_DOUBLE_EQ(m1->at("privacy_epsilon"), (*accountant)->EpsilonAfter(1));
@@ -204,8 +204,7 @@ TEST(StudyRunnerFederationTest, PrivacyBudgetEndsTheStudyBeforeItIsExceeded) {
   EXPECT_EQ(study.runner->phase(), StudyRunner::Phase::kDone);
   EXPECT_EQ(study.runner->record().state, codec::StudyState::kCompleted);
   EXPECT_NE(study.runner->record().detail.find("privacy budget"), std::string::npos);
-  EXPECT_NEAR(study.metrics.Read("fedrx_coordinator_privacy_epsilon", {{"study", "s1"}}), eps2,
-              1e-9);
+  EXPECT_NEAR(study.runner->EpsilonSpent().value_or(-1), eps2, 1e-9);
   auto stored = study.studies.Load("s1");
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->state, codec::StudyState::kCompleted);

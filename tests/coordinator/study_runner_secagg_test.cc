@@ -7,9 +7,11 @@
 // receives or stores an individual update.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <future>
 #include <map>
 #include <optional>
 #include <random>
@@ -104,7 +106,9 @@ class SecAggStudy {
     return sites_.front();
   }
 
-  // Delivers every queued message until none is left.
+  // Delivers every queued message until none is left; a round whose
+  // unmasking went to the worker is completed (as the next Tick would) unless
+  // the test looks at the pending unmasking itself (await_unmasking false).
   void Pump() {
     for (bool any = true; any;) {
       any = false;
@@ -116,6 +120,10 @@ class SecAggStudy {
           any = true;
           Handle(s, m);
         }
+      }
+      if (await_unmasking && runner->unmasking()) {
+        ASSERT_TRUE(runner->AwaitUnmasking().ok());
+        any = true;
       }
     }
   }
@@ -153,6 +161,15 @@ class SecAggStudy {
   std::vector<double> weights_seen;
   // The participant whose sealed share was corrupted (0: none).
   privacy::ParticipantId tampered_dealer = 0;
+  bool await_unmasking = true;
+  // What the round's secure aggregation exchanged: the params each site was
+  // started with, the roster, each site's participant id, the holders its
+  // shares were sealed for, and the senders of the shares relayed to it.
+  std::map<std::string, privacy::SecAggParams> started_with;
+  privacy::KeyRoster roster;
+  std::map<std::string, privacy::ParticipantId> participant;
+  std::map<std::string, std::vector<privacy::ParticipantId>> shared_with;
+  std::map<std::string, std::vector<privacy::ParticipantId>> received_from;
 
  private:
   void Handle(FakeSite& s, codec::Message& m) {
@@ -175,6 +192,8 @@ class SecAggStudy {
       auto params = privacy::ParamsFromWire(start->params);
       ASSERT_TRUE(params.ok()) << params.status();
       params_ = *params;
+      started_with[s.name] = *params;
+      participant[s.name] = start->participant;
       auto client = privacy::SecAggClient::Create(*params, start->participant);
       ASSERT_TRUE(client.ok());
       s.client.emplace(std::move(*client));
@@ -190,8 +209,10 @@ class SecAggStudy {
     if (auto* roster = std::get_if<codec::SecAggRoster>(&m.body)) {
       auto r = privacy::FromWire(*roster);
       ASSERT_TRUE(r.ok());
+      this->roster = *r;
       auto shares = s.client->ShareKeys(*r);
       ASSERT_TRUE(shares.ok()) << shares.status();
+      for (const auto& share : shares->shares) shared_with[s.name].push_back(share.to);
       codec::SecAggShares out = privacy::ToWire(*shares);
       out.study_id = "s1";
       out.round = roster->round;
@@ -202,6 +223,7 @@ class SecAggStudy {
     if (auto* bundle = std::get_if<codec::SecAggBundle>(&m.body)) {
       auto b = privacy::FromWire(*bundle);
       ASSERT_TRUE(b.ok());
+      for (const auto& share : b->shares) received_from[s.name].push_back(share.from);
       if (s.tamper_bundle) {
         ASSERT_FALSE(b->shares.empty());
         b->shares[0].ciphertext[10] ^= 0x01;
@@ -491,6 +513,181 @@ TEST(StudyRunnerSecAggTest, DetectionsGoToTheMetricAndTheRoundRecord) {
       FedAvgOf(study, {"site-a", "site-b", "site-c", "site-d", "site-e"}, study.initial);
   const std::vector<float> model = study.Model(1);
   for (std::size_t i = 0; i < kParams; ++i) EXPECT_NEAR(model[i], expected[i], 1e-6);
+}
+
+// SecAgg+ (secagg_neighbours = k): the sites are started with k, and each
+// seals its shares for, and is relayed shares from, exactly its k
+// neighbours in the graph the library builds from the round's roster; the
+// masks still cancel, so the model is the same FedAvg.
+codec::StudySpec SecAggPlusSpec(std::uint32_t neighbours, std::uint32_t threshold) {
+  codec::StudySpec s = Spec(threshold, threshold);
+  s.secagg_neighbours = neighbours;
+  return s;
+}
+
+std::vector<privacy::ParticipantId> Sorted(std::vector<privacy::ParticipantId> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+TEST(StudyRunnerSecAggTest, SecAggPlusSitesShareOnlyWithTheirNeighbours) {
+  SecAggStudy study(SecAggPlusSpec(2, 2), FiveSites());
+  ASSERT_TRUE(study.runner->Tick().ok());
+  study.Pump();
+  ASSERT_EQ(study.runner->record().model_version, 1u);
+
+  std::vector<privacy::ParticipantId> u1;
+  for (const auto& k : study.roster.sites) u1.push_back(k.id);
+  ASSERT_EQ(u1.size(), 5u);
+  const privacy::NeighbourGraph graph(u1, 2, study.roster.graph_seed);
+  ASSERT_FALSE(graph.complete());
+  std::size_t relayed = 0;
+  for (const char* name : {"site-a", "site-b", "site-c", "site-d", "site-e"}) {
+    EXPECT_EQ(study.started_with.at(name).neighbours, 2u) << name;
+    const std::vector<privacy::ParticipantId> neighbours = graph.Of(study.participant.at(name));
+    ASSERT_EQ(neighbours.size(), 2u) << name;
+    EXPECT_EQ(Sorted(study.shared_with.at(name)), neighbours) << name;
+    EXPECT_EQ(Sorted(study.received_from.at(name)), neighbours) << name;
+    relayed += study.received_from.at(name).size();
+  }
+  EXPECT_EQ(relayed, 5u * 2);  // the complete graph would relay 5 * 4
+
+  const std::vector<double> expected =
+      FedAvgOf(study, {"site-a", "site-b", "site-c", "site-d", "site-e"}, study.initial);
+  const std::vector<float> model = study.Model(1);
+  ASSERT_EQ(model.size(), kParams);
+  for (std::size_t i = 0; i < kParams; ++i) EXPECT_NEAR(model[i], expected[i], 1e-6);
+}
+
+TEST(StudyRunnerSecAggTest, SecAggPlusRemovesTheMasksOfADroppedSiteFromItsNeighbours) {
+  std::vector<FakeSite> sites = FiveSites();
+  sites[3].silent = SilentAfter::kShares;  // site-d: shares out, no masked input
+  SecAggStudy study(SecAggPlusSpec(2, 2), std::move(sites));
+  ASSERT_TRUE(study.runner->Tick().ok());
+  study.Pump();
+  study.PassDeadline();  // closes the masked-input stage without site-d
+  ASSERT_EQ(study.runner->record().model_version, 1u);
+  const std::vector<std::string> survivors = {"site-a", "site-b", "site-c", "site-e"};
+  auto round = study.studies.LoadRound("s1", 1);
+  ASSERT_TRUE(round.ok() && round->has_value());
+  EXPECT_EQ((*round)->contributed, survivors);
+  const std::vector<double> expected = FedAvgOf(study, survivors, study.initial);
+  const std::vector<float> model = study.Model(1);
+  ASSERT_EQ(model.size(), kParams);
+  for (std::size_t i = 0; i < kParams; ++i) EXPECT_NEAR(model[i], expected[i], 1e-6);
+}
+
+TEST(StudyRunnerSecAggTest, BadSecAggNeighboursAreRefusedNamingTheKey) {
+  EXPECT_TRUE(ValidateStudySpec(SecAggPlusSpec(2, 2)).ok());
+  EXPECT_TRUE(ValidateStudySpec(SecAggPlusSpec(2, 3)).ok());  // t = k + 1
+  const auto refused = [](const codec::StudySpec& spec) {
+    core::Status s = ValidateStudySpec(spec);
+    EXPECT_EQ(s.code(), core::StatusCode::kInvalidArgument) << s;
+    EXPECT_EQ(s.where(), "StudySpec.secagg_neighbours") << s;
+    EXPECT_NE(s.message().find("privacy.secagg_neighbours"), std::string::npos) << s;
+    return s.message();
+  };
+  EXPECT_NE(refused(SecAggPlusSpec(3, 2)).find("even"), std::string::npos);
+  // The threshold must fit a neighbourhood of k + 1, also when it is min_sites.
+  EXPECT_NE(refused(SecAggPlusSpec(2, 4)).find("neighbourhood of 3"), std::string::npos);
+  codec::StudySpec by_min_sites = Spec(4, 0);
+  by_min_sites.secagg_neighbours = 2;
+  EXPECT_NE(refused(by_min_sites).find("threshold 4"), std::string::npos);
+  // Fewer neighbours than the sites named.
+  codec::StudySpec named = SecAggPlusSpec(4, 2);
+  named.sites = {"site-a", "site-b", "site-c", "site-d"};
+  EXPECT_NE(refused(named).find("below the 4 sites"), std::string::npos);
+  named.sites.push_back("site-e");
+  EXPECT_TRUE(ValidateStudySpec(named).ok()) << ValidateStudySpec(named);
+  // Only with secure aggregation.
+  codec::StudySpec plain = Spec(2, 0);
+  plain.secagg_neighbours = 2;
+  plain.secure_aggregation = false;
+  refused(plain);
+}
+
+// Unmasking runs on a worker: while it is held there, the runner answers
+// (its study info, ticks past every deadline) and refuses the round's late
+// SecAgg answers without touching the server; once released, the next Tick
+// closes the round with the FedAvg model.
+TEST(StudyRunnerSecAggTest, RunnerAnswersWhileTheRoundIsUnmaskedOnItsWorker) {
+  SecAggStudy study(Spec(3, 3), FiveSites());
+  study.await_unmasking = false;
+  std::promise<void> release;
+  std::shared_future<void> gate = release.get_future().share();
+  std::promise<void> entered;
+  std::future<void> worker_entered = entered.get_future();
+  study.runner->SetUnmaskHookForTesting([gate, &entered] {
+    entered.set_value();
+    gate.wait();
+  });
+  // Declared after the study, so destroyed first: a failed assertion below
+  // still lets the worker go before the runner joins it.
+  struct Release {
+    std::promise<void>& p;
+    bool done = false;
+    void operator()() {
+      if (!done) p.set_value();
+      done = true;
+    }
+    ~Release() { (*this)(); }
+  } let_go{release};
+
+  ASSERT_TRUE(study.runner->Tick().ok());
+  study.Pump();
+  // Every unmask response is in; the worker holds the round's server.
+  ASSERT_TRUE(study.runner->unmasking());
+  worker_entered.wait();
+  EXPECT_EQ(study.runner->phase(), StudyRunner::Phase::kSecureAggregation);
+
+  auto info = study.runner->Info();
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->current_round, 1u);
+  EXPECT_EQ(info->model_version, 0u);
+  ASSERT_EQ(info->rounds.size(), 1u);
+  EXPECT_EQ(info->rounds[0].state, codec::RoundState::kTraining);
+
+  study.clock.Advance(milliseconds(60000));  // past the stage and round deadlines
+  ASSERT_TRUE(study.runner->Tick().ok());
+  EXPECT_TRUE(study.runner->unmasking());
+  EXPECT_EQ(study.runner->record().model_version, 0u);
+  EXPECT_EQ(study.Counter("fedrx_coordinator_rounds_total", "outcome", "failed"), 0);
+
+  const privacy::ParticipantId a = study.participant.at("site-a");
+  core::Status late = study.runner->OnSecAggUnmaskResponse("site-a", {"s1", 1, a, {}, {}, {}});
+  EXPECT_EQ(late.code(), core::StatusCode::kFailedPrecondition) << late;
+  EXPECT_NE(late.message().find("being unmasked"), std::string::npos) << late;
+  const std::vector<std::uint32_t> words(kParams + 1, 7);
+  std::vector<codec::Tensor> masked;
+  masked.push_back(codec::Tensor{"masked",
+                                 codec::DType::kUInt32,
+                                 {static_cast<std::int64_t>(words.size())},
+                                 codec::Blob::CopyOf(std::as_bytes(std::span(words)))});
+  EXPECT_EQ(study.runner->OnSecAggMaskedInput("site-b", {"s1", 1, study.participant.at("site-b")},
+                                              masked)
+                .code(),
+            core::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(masked.empty());  // dropped unread
+  EXPECT_EQ(study.Counter("fedrx_coordinator_updates_rejected_total", "reason", "late"), 2);
+  // Another round's answers are still just stale.
+  EXPECT_EQ(study.runner->OnSecAggUnmaskResponse("site-a", {"s1", 2, a, {}, {}, {}}).code(),
+            core::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(study.Counter("fedrx_coordinator_updates_rejected_total", "reason", "stale_round"), 1);
+
+  let_go();
+  ASSERT_TRUE(study.runner->AwaitUnmasking().ok());
+  EXPECT_FALSE(study.runner->unmasking());
+  ASSERT_EQ(study.runner->record().model_version, 1u);
+  EXPECT_EQ(study.Counter("fedrx_coordinator_rounds_total", "outcome", "closed"), 1);
+  EXPECT_NE(study.metrics.Serialize().find("fedrx_coordinator_secagg_finish_seconds_count 1"),
+            std::string::npos);
+  const std::vector<double> expected =
+      FedAvgOf(study, {"site-a", "site-b", "site-c", "site-d", "site-e"}, study.initial);
+  const std::vector<float> model = study.Model(1);
+  ASSERT_EQ(model.size(), kParams);
+  for (std::size_t i = 0; i < kParams; ++i) EXPECT_NEAR(model[i], expected[i], 1e-6);
+  // Nothing is pending any more: AwaitUnmasking returns at once.
+  EXPECT_TRUE(study.runner->AwaitUnmasking().ok());
 }
 
 TEST(StudyRunnerSecAggTest, EncodingIsTheFinestThatCannotWrap) {

@@ -610,6 +610,59 @@ TEST_F(FederationIntegrationTest, SecureAggregationStudyReachesThePlainFedAvgMod
   }
 }
 
+// SecAgg+ end to end (privacy.secagg_neighbours = 2): five sites, each
+// masking with and sharing its secrets among only two neighbours of a random
+// graph drawn each round, with threshold 2 per neighbourhood of three. The
+// masks still cancel in the sum: the model is the plain FedAvg of the five
+// synthetic steps (one sample each), within the fixed point's rounding
+// (5 sites: 24 fractional bits, well under 1e-5 over two rounds).
+TEST_F(FederationIntegrationTest, SecAggPlusStudyWithTwoNeighboursReachesTheFedAvgModel) {
+  const std::map<std::string, float> steps = {{"site-a", 0.5f},
+                                              {"site-b", 0.25f},
+                                              {"site-c", 1.0f},
+                                              {"site-d", 0.75f},
+                                              {"site-e", 0.125f}};
+  std::vector<std::string> sites;
+  ASSERT_NO_FATAL_FAILURE(StartRedis());
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  ASSERT_NO_FATAL_FAILURE(SpawnGateway());
+  for (const auto& [id, step] : steps) {
+    sites.push_back(id);
+    ASSERT_NO_FATAL_FAILURE(
+        SpawnSite(id, {"sparse"}, {{"FEDRX_SITE_SYNTHETIC_STEP", std::to_string(step)}}));
+  }
+  ASSERT_NO_FATAL_FAILURE(WaitForGatewayAndSites());
+  const double mean_step = (0.5 + 0.25 + 1.0 + 0.75 + 0.125) / 5;
+  constexpr std::uint32_t kRounds = 2;
+  ASSERT_NO_FATAL_FAILURE(CreateStudy(StudyText({"sparse", sites, kRounds, 5, "10s"}) +
+                                          "privacy.secure_aggregation = true\n"
+                                          "privacy.secagg_threshold = 2\n"
+                                          "privacy.secagg_neighbours = 2\n",
+                                      "sparse"));
+  codec::StudyInfo info;
+  ASSERT_TRUE(WaitForStudy("sparse", Completed, kStudyTimeout, &info))
+      << "state " << static_cast<int>(info.state) << ": " << info.detail;
+  EXPECT_EQ(info.study.secagg_neighbours, 2u);
+  ASSERT_EQ(info.model_version, kRounds);
+  for (const auto& r : info.rounds) {
+    EXPECT_EQ(r.state, codec::RoundState::kClosed) << "round " << r.round;
+    EXPECT_EQ(r.updates_received, 5u) << "round " << r.round;
+  }
+  for (std::uint32_t v = 1; v <= kRounds; ++v) {
+    auto secure = Model("sparse", v);
+    ASSERT_TRUE(secure.ok()) << "version " << v;
+    std::vector<float> expected = ml::InitParameters(SyntheticNet(), kSyntheticSeed);
+    for (float& x : expected) x += static_cast<float>(v * mean_step);
+    EXPECT_LE(MaxAbsDiff(*secure, expected), 1e-5) << "version " << v;
+  }
+  EXPECT_EQ(CoordinatorMetric("fedrx_coordinator_secagg_finish_seconds_count"), kRounds);
+  for (const auto& id : sites) {
+    auto r = testing::HttpGet(sites_[id].http_port, "/metrics");
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(testing::MetricValue(r->body, "fedrx_site_secagg_rounds_total"), kRounds) << id;
+  }
+}
+
 TEST_F(FederationIntegrationTest, KilledSiteIsDroppedAtTheDeadlineAndTheOthersCarryOn) {
   const std::vector<std::string> sites = {"site-a", "site-b", "site-c"};
   ASSERT_NO_FATAL_FAILURE(StartFederation(sites, {"resilient"}));

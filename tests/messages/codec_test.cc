@@ -111,6 +111,7 @@ TEST(CodecTest, StudySpecCarriesTheFederationOptions) {
   s.server_beta2 = 0.95f;
   s.server_tau = 1e-4f;
   s.private_heads = true;
+  s.secagg_neighbours = 4;
   Message out = RoundTrip(WithBody(CreateStudy{s}));
   const auto& got = std::get<CreateStudy>(out.body).study;
   EXPECT_EQ(got.strategy, "multikrum");
@@ -131,6 +132,7 @@ TEST(CodecTest, StudySpecCarriesTheFederationOptions) {
   EXPECT_FLOAT_EQ(got.server_beta2, 0.95f);
   EXPECT_FLOAT_EQ(got.server_tau, 1e-4f);
   EXPECT_TRUE(got.private_heads);
+  EXPECT_EQ(got.secagg_neighbours, 4u);
 }
 
 TEST(CodecTest, StudySpecFederationOptionsDefaultWhenAbsent) {
@@ -151,6 +153,7 @@ TEST(CodecTest, StudySpecFederationOptionsDefaultWhenAbsent) {
   EXPECT_EQ(got.dp_clip_norm, 0.0f);
   EXPECT_FALSE(got.secure_aggregation);
   EXPECT_FALSE(got.private_heads);
+  EXPECT_EQ(got.secagg_neighbours, 0u);
   EXPECT_EQ(got.evaluate_every, 1u);
 }
 

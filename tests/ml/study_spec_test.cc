@@ -41,7 +41,8 @@ TEST(StudySpecTest, FederationKeysAreRead) {
                            "privacy.delta = 1e-6\n"
                            "privacy.epsilon_budget = 8\n"
                            "privacy.secure_aggregation = true\n"
-                           "privacy.secagg_threshold = 4\n";
+                           "privacy.secagg_threshold = 4\n"
+                           "privacy.secagg_neighbours = 6\n";
   auto c = core::Config::Parse(text, "study.conf", {});
   ASSERT_TRUE(c.ok()) << c.status();
   auto s = StudySpecFromConfig(*c);
@@ -63,6 +64,7 @@ TEST(StudySpecTest, FederationKeysAreRead) {
   EXPECT_DOUBLE_EQ(s->dp_epsilon_budget, 8.0);
   EXPECT_TRUE(s->secure_aggregation);
   EXPECT_EQ(s->secagg_threshold, 4u);
+  EXPECT_EQ(s->secagg_neighbours, 6u);
 }
 
 TEST(StudySpecTest, BadNumberNamesTheKey) {

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "services/core/testing/fake_bus.h"
@@ -502,6 +503,65 @@ TEST_F(SiteServiceTest, SecAggThresholdBelowTheDpNoiseSharesIsRefused) {
   Push(core::MakeMessage(codec::SecAggStart{"s1", 1, 0, 1, privacy::ParamsToWire(params), 0}));
   ASSERT_EQ(secagg_.size(), 1u);
   EXPECT_TRUE(std::holds_alternative<codec::SecAggKeys>(secagg_[0].body));
+}
+
+// SecAgg+: the site takes part only with the neighbour count its study names
+// (a coordinator cannot thin the graph), and then seals its shares for its k
+// neighbours in the roster's graph, not for every site.
+TEST_F(SiteServiceTest, SecAggPlusSiteSharesWithItsStudysNeighboursOnly) {
+  study_.secure_aggregation = true;
+  study_.min_sites = 2;
+  study_.secagg_neighbours = 2;
+  auto site = MakeSite();
+  ASSERT_TRUE(site->Start().ok());
+  network_.Pump();
+  TrainTask(1);
+  ASSERT_TRUE(TickUntil(*site, [&] { return !ready_.empty(); }));
+  privacy::SecAggParams params;
+  params.round = 7;
+  params.dimension = initial_.size();
+  params.threshold = 2;
+  params.max_sites = 5;
+  params.encoding.scale_bits = 20;
+  // The complete graph, and another k, are not what the study asks for.
+  for (std::size_t k : {0, 4}) {
+    params.neighbours = k;
+    Push(core::MakeMessage(codec::SecAggStart{"s1", 1, 0, 1, privacy::ParamsToWire(params), 0}));
+  }
+  EXPECT_TRUE(secagg_.empty());
+  EXPECT_EQ(metrics_.Read("fedrx_site_rejected_total", {{"reason", "bad_task"}}), 2);
+
+  params.neighbours = 2;
+  auto server = privacy::SecAggServer::Create(params);
+  ASSERT_TRUE(server.ok()) << server.status();
+  Push(core::MakeMessage(codec::SecAggStart{"s1", 1, 0, 1, privacy::ParamsToWire(params), 0}));
+  ASSERT_EQ(secagg_.size(), 1u);
+  auto site_keys = privacy::FromWire(Last<codec::SecAggKeys>(secagg_).keys);
+  ASSERT_TRUE(site_keys.ok());
+  ASSERT_TRUE(server->AcceptKeys(*site_keys).ok());
+  std::vector<privacy::SecAggClient> peers;
+  for (privacy::ParticipantId id = 2; id <= 5; ++id) {
+    auto peer = privacy::SecAggClient::Create(params, id);
+    ASSERT_TRUE(peer.ok());
+    peers.push_back(std::move(*peer));
+    ASSERT_TRUE(server->AcceptKeys(*peers.back().AdvertiseKeys()).ok());
+  }
+  auto roster = server->CloseKeys();
+  ASSERT_TRUE(roster.ok());
+  codec::SecAggRoster wire_roster = privacy::ToWire(*roster);
+  wire_roster.study_id = "s1";
+  wire_roster.round = 1;
+  Push(core::MakeMessage(wire_roster));
+  ASSERT_EQ(secagg_.size(), 2u);
+  auto shares = privacy::FromWire(Last<codec::SecAggShares>(secagg_));
+  ASSERT_TRUE(shares.ok());
+  std::vector<privacy::ParticipantId> to;
+  for (const auto& share : shares->shares) to.push_back(share.to);
+  std::sort(to.begin(), to.end());
+  const privacy::NeighbourGraph graph({1, 2, 3, 4, 5}, 2, roster->graph_seed);
+  EXPECT_EQ(to, graph.Of(1));
+  EXPECT_EQ(to.size(), 2u);
+  EXPECT_TRUE(server->AcceptShares(*shares).ok());
 }
 
 }  // namespace

@@ -1,0 +1,149 @@
+#include "services/lab/lab_common.h"
+
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+#include "services/core/config.h"
+#include "services/ml/csv_dataset.h"
+#include "services/ml/study_spec.h"
+
+namespace fedrx::lab {
+
+core::Result<std::string> Need(const Flags& f, const std::string& name) {
+  auto it = f.find(name);
+  if (it == f.end() || it->second.empty()) {
+    return core::InvalidArgument("--" + name + " is required", "--" + name);
+  }
+  return it->second;
+}
+
+// A numeric flag in [lo, hi], or `fallback` when absent.
+core::Result<double> NumberFlag(const Flags& f, const std::string& name, double fallback, double lo,
+                                double hi) {
+  auto it = f.find(name);
+  if (it == f.end()) return fallback;
+  char* end = nullptr;
+  const double v = std::strtod(it->second.c_str(), &end);
+  if (it->second.empty() || end != it->second.c_str() + it->second.size() || !std::isfinite(v) ||
+      v < lo || v > hi) {
+    std::ostringstream range;
+    range << "--" << name << " = \"" << it->second << "\": expected a number in [" << lo << ", "
+          << hi << "]";
+    return core::InvalidArgument(range.str(), "--" + name);
+  }
+  return v;
+}
+
+// A whole-number flag in [lo, hi], or `fallback` when absent.
+core::Result<std::uint64_t> CountFlag(const Flags& f, const std::string& name,
+                                      std::uint64_t fallback, std::uint64_t lo, std::uint64_t hi) {
+  FEDRX_ASSIGN_OR_RETURN(double v, NumberFlag(f, name, static_cast<double>(fallback),
+                                              static_cast<double>(lo), static_cast<double>(hi)));
+  if (v != std::floor(v)) {
+    return core::InvalidArgument("--" + name + " = \"" + f.at(name) + "\": expected a whole number",
+                                 "--" + name);
+  }
+  return static_cast<std::uint64_t>(v);
+}
+
+std::vector<std::string> CommaList(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+core::Result<ml::Dataset> Load(const std::string& path, int radius, std::uint32_t bits,
+                               std::ostream& out) {
+  ml::FingerprintOptions fp;
+  fp.radius = radius;
+  fp.bits = bits;
+  ml::LoadReport report;
+  FEDRX_ASSIGN_OR_RETURN(ml::Dataset d, ml::LoadCsvDataset(path, ml::CsvOptions{}, fp, &report));
+  out << path << ": " << report.rows_loaded << " of " << report.rows_read << " rows loaded";
+  if (!report.skipped.empty()) out << " (" << report.skipped.size() << " skipped)";
+  out << "\n";
+  return d;
+}
+
+core::Result<codec::StudySpec> LoadStudy(const std::string& path) {
+  FEDRX_ASSIGN_OR_RETURN(core::Config config, core::Config::Load(path, core::ProcessEnvironment()));
+  return ml::StudySpecFromConfig(config);
+}
+
+core::Result<std::vector<float>> ReadWeights(const std::string& path, std::size_t expected) {
+  std::ifstream file(path, std::ios::binary | std::ios::ate);
+  if (!file) return core::NotFound("cannot open weights", path);
+  const auto size = static_cast<std::size_t>(file.tellg());
+  if (size != expected * sizeof(float)) {
+    return core::InvalidArgument("weights file has " + std::to_string(size) +
+                                     " bytes, the study's " + "network needs " +
+                                     std::to_string(expected * sizeof(float)),
+                                 path);
+  }
+  std::vector<float> w(expected);
+  file.seekg(0);
+  file.read(reinterpret_cast<char*>(w.data()), static_cast<std::streamsize>(size));
+  return w;
+}
+
+std::string JsonNumber(double v) {
+  if (!std::isfinite(v)) return "null";
+  std::ostringstream s;
+  s << std::setprecision(6) << v;
+  return s.str();
+}
+
+core::Result<std::vector<ml::TaskMetrics>> EvaluateWeights(const ml::NetSpec& net,
+                                                           const std::string& weights_path,
+                                                           const ml::Dataset& test) {
+  FEDRX_ASSIGN_OR_RETURN(std::vector<float> w, ReadWeights(weights_path, ml::ParameterCount(net)));
+  FEDRX_ASSIGN_OR_RETURN(std::vector<float> probs, ml::Predict(net, w, test.x, 2));
+  return ml::Evaluate(test, probs);
+}
+
+double MeanPrAuc(const std::vector<ml::TaskMetrics>& m) {
+  double sum = 0;
+  int n = 0;
+  for (const auto& t : m) {
+    if (std::isfinite(t.pr_auc)) {
+      sum += t.pr_auc;
+      ++n;
+    }
+  }
+  return n ? sum / n : 0;
+}
+
+// {"mean_roc_auc": ..., "tasks": {...}} without the closing brace, so that
+// callers can add fields.
+void WriteMetricsJson(std::ostream& json, const std::vector<ml::TaskMetrics>& m) {
+  json << "{\"mean_roc_auc\": " << JsonNumber(ml::MeanRocAuc(m)) << ", \"tasks\": {";
+  for (std::size_t t = 0; t < m.size(); ++t) {
+    json << (t ? ", " : "") << "\"" << m[t].task << "\": {\"roc_auc\": " << JsonNumber(m[t].roc_auc)
+         << ", \"pr_auc\": " << JsonNumber(m[t].pr_auc) << "}";
+  }
+  json << "}";
+}
+
+// The JSON `fedrx-lab poison` wrote, to embed as it is: our own output, but
+// still checked to be one object before it goes into another document.
+core::Result<std::string> ReadJsonObject(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) return core::NotFound("cannot open", path);
+  std::stringstream text;
+  text << file.rdbuf();
+  std::string s = text.str();
+  const auto b = s.find_first_not_of(" \t\r\n");
+  const auto e = s.find_last_not_of(" \t\r\n");
+  if (b == std::string::npos || s[b] != '{' || s[e] != '}' || s.size() > (1u << 20)) {
+    return core::InvalidArgument("expected one JSON object (as `fedrx-lab poison` writes)", path);
+  }
+  return s.substr(b, e - b + 1);
+}
+
+}  // namespace fedrx::lab
