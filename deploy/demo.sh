@@ -61,6 +61,20 @@ wait_ready() {  # url what
 step "Preparing each institution's data (scaffold split, non-IID shares by scaffold)"
 "$LAB" prepare --data deploy/data/tox21/tox21.csv --out "$RUN/data" \
   --sites "$(IFS=,; echo "${SITES[*]}")" --shares 0.5,0.3,0.2 --seed 7
+# Each site ingests its own file into its local store (standardised, InChIKey
+# duplicates merged, findings reported; the split column is carried through).
+# The baselines' pooled data and the held-out test set go through the same
+# path, so every model is trained and scored on identically prepared rows.
+ingest() {  # csv store [summary|brief]
+  if [[ ${3:-summary} == brief ]]; then
+    "$FEDRX" ingest compounds --in "$1" --store "$2" --folds 5 | sed -n '1p'
+  else
+    "$FEDRX" ingest compounds --in "$1" --store "$2" --folds 5 | grep -v '^  record '
+  fi
+}
+for site in "${SITES[@]}"; do ingest "$RUN/data/$site.csv" "$RUN/store/$site"; done
+ingest "$RUN/data/pooled.csv" "$RUN/store/pooled" brief
+ingest "$RUN/data/test.csv" "$RUN/store/test" brief
 
 step "Starting Redis (append-only persistence in $RUN/)"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN" --save "" --appendonly yes \
@@ -115,7 +129,7 @@ APPROVED="$(study_id "$STUDY"),$DP_ID,$SECAGG_ID"
 for i in "${!SITES[@]}"; do
   site=${SITES[$i]}
   FEDRX_SITE_ID=$site FEDRX_SITE_INSTITUTION="${INSTITUTIONS[$i]}" \
-    FEDRX_SITE_DATA="$RUN/data/$site.csv" FEDRX_HTTP_LISTEN="127.0.0.1:$((9466 + i))" \
+    FEDRX_SITE_STORE="$RUN/store/$site" FEDRX_HTTP_LISTEN="127.0.0.1:$((9466 + i))" \
     FEDRX_SITE_KEY_FILE="$KEYS/$site.key" FEDRX_SITE_GATEWAY_PUBLIC_KEY="$GATEWAY_PUBLIC_KEY" \
     FEDRX_SITE_APPROVED_STUDIES="$APPROVED" \
     "$BIN/services/site/fedrx-site" --config deploy/site.conf >"$RUN/$site.log" 2>&1 &
@@ -164,10 +178,10 @@ grep '^privacy:' <<<"$DP_REPORT"
 step "Baselines on the same network and budget: each site alone, and all data pooled"
 for site in "${SITES[@]}"; do
   printf '%-11s ' "$site:"
-  "$LAB" train --study "$STUDY" --data "$RUN/data/$site.csv" --out "$RUN/models/$site.bin" | tail -1
+  "$LAB" train --study "$STUDY" --data "$RUN/store/$site" --out "$RUN/models/$site.bin" | tail -1
 done
 printf '%-11s ' "pooled:"
-"$LAB" train --study "$STUDY" --data "$RUN/data/pooled.csv" --out "$RUN/models/pooled.bin" | tail -1
+"$LAB" train --study "$STUDY" --data "$RUN/store/pooled" --out "$RUN/models/pooled.bin" | tail -1
 
 step "Private heads: four institutions with different tasks share one trunk, each keeps a head for its own tasks (Tox21 NR, Tox21 SR, ClinTox; ToxCast in place of SIDER, whose licence is non-commercial)"
 HEADS_STUDY=${FEDRX_DEMO_HEADS_STUDY:-deploy/studies/heads-demo.study}
@@ -179,6 +193,9 @@ mkdir -p "$RUN/heads"
 "$LAB" heads-prepare --tox21 deploy/data/tox21/tox21.csv --clintox deploy/data/clintox/clintox.csv \
   --toxcast deploy/data/toxcast/toxcast.csv --out "$RUN/heads" --seed 7
 for i in "${!HEADS_SITES[@]}"; do
+  ingest "$RUN/heads/${HEADS_FILES[$i]}.csv" "$RUN/store/${HEADS_SITES[$i]}" brief
+done
+for i in "${!HEADS_SITES[@]}"; do
   "$FEDRX" "${ADMIN[@]}" institutions enrol --id "${HEADS_SITES[$i]}" \
     --name "${HEADS_INSTITUTIONS[$i]}" --role site --key-out "$KEYS/${HEADS_SITES[$i]}.key"
 done
@@ -187,7 +204,7 @@ for i in "${!HEADS_SITES[@]}"; do
   site=${HEADS_SITES[$i]}
   mkdir -p "$RUN/state/$site"
   FEDRX_SITE_ID=$site FEDRX_SITE_INSTITUTION="${HEADS_INSTITUTIONS[$i]}" \
-    FEDRX_SITE_DATA="$RUN/heads/${HEADS_FILES[$i]}.csv" FEDRX_SITE_STATE_DIR="$RUN/state/$site" \
+    FEDRX_SITE_STORE="$RUN/store/$site" FEDRX_SITE_STATE_DIR="$RUN/state/$site" \
     FEDRX_HTTP_LISTEN="127.0.0.1:$((9476 + i))" \
     FEDRX_SITE_KEY_FILE="$KEYS/$site.key" FEDRX_SITE_GATEWAY_PUBLIC_KEY="$GATEWAY_PUBLIC_KEY" \
     FEDRX_SITE_APPROVED_STUDIES="$HEADS_ID" \
@@ -203,13 +220,13 @@ heads_ms=$(( ($(date +%s%N) - heads_started) / 1000000 ))
 # Each institution runs this on its own machine with its own head; here all live on one.
 heads_args=()
 for i in "${!HEADS_SITES[@]}"; do
-  heads_args+=("${HEADS_SITES[$i]}=$RUN/heads/${HEADS_FILES[$i]}.csv:$RUN/state/${HEADS_SITES[$i]}/$HEADS_ID.head")
+  heads_args+=("${HEADS_SITES[$i]}=$RUN/store/${HEADS_SITES[$i]}:$RUN/state/${HEADS_SITES[$i]}/$HEADS_ID.head")
 done
 "$LAB" heads-compare --study "$HEADS_STUDY" --trunk "$RUN/models/heads-trunk.bin" \
   --sites "$(IFS=,; echo "${heads_args[*]}")" --json "$RUN/private-heads.json"
 
 step "Poisoning, SIMULATED: 10 in-process sites (not site services), 2 send sign-flipped x10 updates; FedAvg against robust rules"
-"$LAB" poison --study "$STUDY" --data "$RUN/data/pooled.csv" --test "$RUN/data/test.csv" \
+"$LAB" poison --study "$STUDY" --data "$RUN/store/pooled" --test "$RUN/store/test" \
   --json "$RUN/poisoning.json" --sites 10 --attackers 2 --scale 10 --rounds 5 --trim 0.2 \
   --learning-rate 0.003 |
   tail -n +3
@@ -217,14 +234,14 @@ step "Poisoning, SIMULATED: 10 in-process sites (not site services), 2 send sign
 step "Secure aggregation: the platform's secure model against plain FedAvg; then 10 SIMULATED sites, 3 leaving after their masked input"
 "$LAB" secagg --study "$SECAGG_STUDY" --plain-model "$RUN/models/federated.bin" \
   --secure-model "$RUN/models/secagg.bin" --plain-first "$RUN/models/federated-v1.bin" \
-  --secure-first "$RUN/models/secagg-v1.bin" --test "$RUN/data/test.csv" \
-  --data "$RUN/data/pooled.csv" --json "$RUN/secagg.json" --sites 10 --dropouts 3 |
+  --secure-first "$RUN/models/secagg-v1.bin" --test "$RUN/store/test" \
+  --data "$RUN/store/pooled" --json "$RUN/secagg.json" --sites 10 --dropouts 3 |
   grep -v ' rows loaded$'
 
 step "Comparison on the held-out scaffold test set"
 models=(federated="$RUN/models/federated.bin" pooled="$RUN/models/pooled.bin")
 for site in "${SITES[@]}"; do models+=("$site=$RUN/models/$site.bin"); done
-"$LAB" compare --study "$STUDY" --test "$RUN/data/test.csv" --json "$RUN/comparison.json" \
+"$LAB" compare --study "$STUDY" --test "$RUN/store/test" --json "$RUN/comparison.json" \
   --dp-model "$RUN/models/dp.bin" --dp-study "$DP_STUDY" --dp-epsilon "$DP_EPSILON" \
   --dp-rounds "$DP_ROUNDS" --poisoning "$RUN/poisoning.json" \
   --embed "secure_aggregation=$RUN/secagg.json,private_heads=$RUN/private-heads.json" \

@@ -59,7 +59,8 @@ fb::Offset<w::StudySpec> Spec(Builder& b, const StudySpec& s) {
                             s.dp_clip_norm, s.dp_noise_multiplier, s.dp_delta,
                             s.dp_epsilon_budget, s.secure_aggregation, s.secagg_threshold,
                             s.krum_selected, s.server_beta1, s.server_beta2, s.server_tau,
-                            s.private_heads, s.secagg_neighbours);
+                            s.private_heads, s.secagg_neighbours,
+                            b.CreateString(s.preparation_hash));
 }
 
 fb::Offset<w::InstitutionInfo> Institution(Builder& b, const InstitutionInfo& v) {
@@ -408,6 +409,7 @@ StudySpec SpecOf(const w::StudySpec* s) {
   out.server_tau = s->server_tau();
   out.private_heads = s->private_heads();
   out.secagg_neighbours = s->secagg_neighbours();
+  out.preparation_hash = Str(s->preparation_hash());
   return out;
 }
 

@@ -124,6 +124,7 @@ struct StudySpec {
   float server_tau = 0.001f;
   bool private_heads = false;
   std::uint32_t secagg_neighbours = 0;
+  std::string preparation_hash;
 };
 
 struct CreateStudy {

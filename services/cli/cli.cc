@@ -1,6 +1,7 @@
 #include "services/cli/cli.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <optional>
 #include <sstream>
 
+#include "services/cli/ingest_command.h"
 #include "services/core/clock.h"
 #include "services/core/config.h"
 #include "services/core/curve_keys.h"
@@ -53,6 +55,8 @@ constexpr char kUsage[] =
     "  institutions list               every enrolled institution and its status\n"
     "  institutions suspend|reactivate|revoke ID   change a status (revoked is final)\n"
     "  audit verify                    check the audit trail's hash chain\n"
+    "  ingest compounds --in FILE --store DIR ...   site-side: standardise and store a\n"
+    "                                  compound table (`fedrx ingest` for its options)\n"
     "ENDPOINT defaults to $FEDRX_COORDINATOR or tcp://127.0.0.1:5570 (plaintext).\n"
     "--gateway: every command goes through the gateway over CurveZMQ as the enrolled\n"
     "institution whose key pair is --key-file (an admin for `institutions`, `audit` and\n"
@@ -765,6 +769,7 @@ int RunCommand(const std::vector<std::string>& args, core::Bus& bus, std::ostrea
 
 int Main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (IsIngestCommand(args)) return RunIngestCommand(args, std::cout, std::cerr, isatty(2) != 0);
   core::SystemClock clock;
   core::Metrics metrics("cli");
   if (IsAdminCommand(args)) {

@@ -67,6 +67,10 @@ core::Status CoordinatorService::Start() {
     }
     FEDRX_RETURN_IF_ERROR(AddRunner(std::move(record)));
   }
+  // Sites registered before a restart keep their preparation hash (studies
+  // with spec.preparation_hash check it); they do not register again.
+  FEDRX_ASSIGN_OR_RETURN(codec::SiteList registered, sites_.List());
+  for (const auto& s : registered.sites) directory_.Prepared(s.site_id, s.schema_hash);
   return bus_.Serve(options_.endpoint,
                     [this, handle = dispatcher_.AsHandler()](core::Inbound&& in) {
                       ApplyOriginRule(in);
@@ -150,6 +154,7 @@ CoordinatorService::Handled CoordinatorService::OnRegisterSite(core::Inbound& in
   }
   FEDRX_ASSIGN_OR_RETURN(codec::SiteRegistered done, sites_.Register(body));
   if (!origin.empty()) directory_.Heard(origin, in.peer);
+  directory_.Prepared(body.site_id, body.schema_hash);
   return core::Response{std::move(done), {}};
 }
 

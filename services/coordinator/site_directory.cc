@@ -12,6 +12,16 @@ void SiteDirectory::Approved(const std::string& site, std::vector<std::string> s
   sites_[site].approved = std::set<std::string>(studies.begin(), studies.end());
 }
 
+void SiteDirectory::Prepared(const std::string& site, std::string hash) {
+  sites_[site].preparation_hash = std::move(hash);
+}
+
+std::optional<std::string> SiteDirectory::PreparationHashOf(const std::string& site) const {
+  auto it = sites_.find(site);
+  if (it == sites_.end()) return std::nullopt;
+  return it->second.preparation_hash;
+}
+
 std::vector<std::string> SiteDirectory::AvailableSites(const std::string& study_id) const {
   std::vector<std::string> out;
   const auto now = clock_.Now();

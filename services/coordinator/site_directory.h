@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -25,15 +26,19 @@ class SiteDirectory final : public SiteChannel {
   // `site` was heard from over `peer` (a gateway connection) just now.
   void Heard(const std::string& site, const core::PeerId& peer);
   void Approved(const std::string& site, std::vector<std::string> studies);
+  // `site` registered with preparation hash `hash` (RegisterSite.schema_hash).
+  void Prepared(const std::string& site, std::string hash);
 
   std::vector<std::string> AvailableSites(const std::string& study_id) const override;
   core::Status SendToSite(const std::string& site, codec::Message message) override;
+  std::optional<std::string> PreparationHashOf(const std::string& site) const override;
 
  private:
   struct Entry {
     core::PeerId peer;
     std::chrono::steady_clock::time_point last_seen;
     std::set<std::string> approved;
+    std::optional<std::string> preparation_hash;
   };
   core::Bus& bus_;
   const core::Clock& clock_;

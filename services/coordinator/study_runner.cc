@@ -448,6 +448,31 @@ core::Status StudyRunner::StartRound() {
     }
     available = std::move(allowed);
   }
+  if (!record_.spec.preparation_hash.empty()) {
+    // Sites that prepared their data differently (another key, options,
+    // software, or reference-set output) would train on features that do not
+    // line up with everyone else's; they are refused a place, not averaged in.
+    std::vector<std::string> prepared;
+    for (const auto& s : available) {
+      const std::optional<std::string> hash = sites_.PreparationHashOf(s);
+      if (!hash) continue;  // not registered yet: its RegisterSite comes first
+      if (*hash == record_.spec.preparation_hash) {
+        prepared.push_back(s);
+        continue;
+      }
+      if (refused_preparation_.insert(s).second) {
+        metrics_.Counter("sites_refused_total",
+                         "Sites a study left out of its rounds, by reason",
+                         {{"reason", "preparation_hash"}})
+            .Inc();
+        std::cerr << "coordinator: study " << id() << ": site " << s
+                  << " refused: its preparation hash \"" << *hash
+                  << "\" differs from the study's \"" << record_.spec.preparation_hash
+                  << "\" (re-ingest with the study's key and options)\n";
+      }
+    }
+    available = std::move(prepared);
+  }
   std::sort(available.begin(), available.end());
   if (available.size() < record_.spec.min_sites) return core::Status::Ok();  // keep waiting
   if (!waiting_since_) waiting_since_ = clock_.Now();

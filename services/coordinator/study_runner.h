@@ -76,6 +76,12 @@ class SiteChannel {
   virtual std::vector<std::string> AvailableSites(const std::string& study_id) const = 0;
   // Sends to a site (through the gateway it is connected to).
   virtual core::Status SendToSite(const std::string& site, codec::Message message) = 0;
+  // The preparation hash `site` registered with (RegisterSite.schema_hash);
+  // nullopt when not known (yet).
+  virtual std::optional<std::string> PreparationHashOf(const std::string& site) const {
+    (void)site;
+    return std::nullopt;
+  }
 };
 
 struct RunnerTimings {
@@ -253,6 +259,9 @@ class StudyRunner {
   std::set<std::string> ready_;
   std::map<std::string, std::uint64_t> ready_samples_;
   std::set<std::string> dropped_;
+  // Sites left out of this study's rounds for a preparation hash other than
+  // spec.preparation_hash (logged and counted once each).
+  std::set<std::string> refused_preparation_;
   std::string uploading_;
   std::chrono::steady_clock::time_point upload_deadline_{};
   // The round's aggregate from the moment the strategy hands it over (which

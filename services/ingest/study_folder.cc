@@ -54,6 +54,12 @@ core::Result<StudyFolder> ReadStudyFolder(const std::string& path,
     if (Lower(file_name) == "define.xml") {
       folder.has_define_xml = true;
       folder.define_xml = entry.string();
+      auto define = ReadDefineXml(folder.define_xml);
+      if (define.ok()) {
+        folder.define = std::move(define).value();
+      } else {
+        folder.define_error = define.status().ToString();
+      }
       continue;
     }
     if (ext != ".xpt" && ext != ".json") {

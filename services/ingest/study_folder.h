@@ -3,10 +3,12 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "services/core/status.h"
+#include "services/ingest/define_xml.h"
 #include "services/ingest/table.h"
 
 namespace fedrx::ingest {
@@ -26,9 +28,13 @@ struct StudyFolder {
   std::vector<std::string> files_read;     // file names, in the order read
   std::vector<std::string> files_skipped;  // datasets not read (other format)
   std::vector<std::string> files_ignored;  // everything else in the folder
-  // define.xml is only noted for now; parsing it comes later.
   bool has_define_xml = false;
   std::string define_xml;  // its path when present
+  // define.xml parsed; empty when absent or unreadable. A bad define.xml does
+  // not fail the folder: its error is kept in define_error for the conformance
+  // report to carry.
+  std::optional<DefineXml> define;
+  std::string define_error;  // Status::ToString() of the failed parse; empty otherwise
 };
 
 // Reads the folder at `path` (not recursively). Files are taken in name order;

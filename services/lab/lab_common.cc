@@ -1,11 +1,13 @@
 #include "services/lab/lab_common.h"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <sstream>
 
 #include "services/core/config.h"
+#include "services/ingest/compounds.h"
 #include "services/ml/csv_dataset.h"
 #include "services/ml/study_spec.h"
 
@@ -60,6 +62,25 @@ std::vector<std::string> CommaList(const std::string& s) {
 
 core::Result<ml::Dataset> Load(const std::string& path, int radius, std::uint32_t bits,
                                std::ostream& out) {
+  if (std::filesystem::is_directory(path)) {
+    // A site's dataset store (fedrx ingest): its current version, prepared
+    // as the site trains on it, provided the preparation fits the network.
+    std::uint64_t version = 0;
+    FEDRX_ASSIGN_OR_RETURN(ingest::LoadedCompounds loaded,
+                           ingest::LoadCurrentCompounds(path, &version));
+    if (loaded.descriptor.fingerprint_radius != static_cast<std::uint32_t>(radius) ||
+        loaded.descriptor.fingerprint_bits != bits) {
+      return core::InvalidArgument(
+          "the store was prepared with radius " +
+              std::to_string(loaded.descriptor.fingerprint_radius) + " and " +
+              std::to_string(loaded.descriptor.fingerprint_bits) + " bits; the study needs radius " +
+              std::to_string(radius) + " and " + std::to_string(bits),
+          path);
+    }
+    out << path << ": store version " << version << ", " << loaded.dataset.size()
+        << " compounds\n";
+    return std::move(loaded.dataset);
+  }
   ml::FingerprintOptions fp;
   fp.radius = radius;
   fp.bits = bits;

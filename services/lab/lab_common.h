@@ -32,8 +32,10 @@ core::Result<std::uint64_t> CountFlag(const Flags& f, const std::string& name,
 // "a,b,,c" -> {a, b, c}.
 std::vector<std::string> CommaList(const std::string& s);
 
-// A CSV dataset featurised with Morgan fingerprints (radius, bits); prints
-// how many rows loaded and were skipped.
+// A CSV dataset featurised with Morgan fingerprints (radius, bits), or, when
+// `path` is a directory, a dataset store's current version (fedrx ingest),
+// which must have been prepared with that radius and width; prints how many
+// rows loaded and were skipped.
 core::Result<ml::Dataset> Load(const std::string& path, int radius, std::uint32_t bits,
                                std::ostream& out);
 // A study file, as the coordinator reads it.

@@ -2,6 +2,7 @@
 
 #include <DataStructs/ExplicitBitVect.h>
 #include <GraphMol/ChemTransforms/ChemTransforms.h>
+#include <GraphMol/FileParsers/FileParsers.h>
 #include <GraphMol/Fingerprints/MorganFingerprints.h>
 #include <GraphMol/GraphMol.h>
 #include <GraphMol/MolOps.h>
@@ -12,9 +13,11 @@
 #include <GraphMol/SmilesParse/SmilesWrite.h>
 #include <RDGeneral/RDLog.h>
 #include <RDGeneral/versions.h>
+#include <inchi_api.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <numeric>
@@ -121,8 +124,135 @@ core::Status CheckOptions(const FingerprintOptions& o) {
   return core::Status::Ok();
 }
 
-core::Result<PreparedMolecule> PrepareWithRdkit(const std::string& smiles,
-                                                const FingerprintOptions& options) {
+// The standard InChIKey of `mol` through libinchi 1.03's structure API (the
+// molfile-text API arrived only in 1.05). Stereo goes in as 0D parities from
+// RDKit's perception, so no coordinates are needed.
+core::Result<std::string> InChIKeyOf(const RDKit::ROMol& input) {
+  RDKit::RWMol mol(input);
+  // Kekulé bonds (InChI discourages its "alternating" type) and legacy stereo
+  // perception on a copy: cleaning stereo here must not change the SMILES.
+  RDKit::MolOps::Kekulize(mol, /*markAtomsBonds=*/true);
+  RDKit::MolOps::assignStereochemistry(mol, /*cleanIt=*/true, /*force=*/true);
+  const unsigned int n = mol.getNumAtoms();
+  if (n == 0 || n >= 1024) {
+    return core::InvalidArgument("InChI takes 1..1023 atoms, the molecule has " +
+                                 std::to_string(n));
+  }
+  std::vector<inchi_Atom> atoms(n);
+  std::vector<inchi_Stereo0D> stereo;
+  for (const RDKit::Atom* atom : mol.atoms()) {
+    inchi_Atom& a = atoms[atom->getIdx()];
+    std::memset(&a, 0, sizeof a);
+    const std::string& symbol = atom->getSymbol();
+    if (symbol.size() >= ATOM_EL_LEN || atom->getAtomicNum() == 0) {
+      return core::InvalidArgument("InChI cannot take a dummy or query atom");
+    }
+    std::memcpy(a.elname, symbol.c_str(), symbol.size() + 1);
+    a.num_iso_H[0] = static_cast<S_CHAR>(atom->getTotalNumHs(/*includeNeighbors=*/false));
+    a.isotopic_mass = static_cast<AT_NUM>(atom->getIsotope());
+    a.charge = static_cast<S_CHAR>(atom->getFormalCharge());
+    const unsigned int radicals = atom->getNumRadicalElectrons();
+    a.radical = radicals == 0   ? INCHI_RADICAL_NONE
+                : radicals == 1 ? INCHI_RADICAL_DOUBLET
+                                : INCHI_RADICAL_TRIPLET;
+    // Each bond listed once, on its lower-numbered atom.
+    for (const RDKit::Bond* bond : mol.atomBonds(atom)) {
+      const unsigned int other = bond->getOtherAtomIdx(atom->getIdx());
+      if (other < atom->getIdx()) continue;
+      if (a.num_bonds >= MAXVAL) return core::InvalidArgument("an atom has too many bonds for InChI");
+      S_CHAR type;
+      switch (bond->getBondType()) {
+        case RDKit::Bond::SINGLE: type = INCHI_BOND_TYPE_SINGLE; break;
+        case RDKit::Bond::DOUBLE: type = INCHI_BOND_TYPE_DOUBLE; break;
+        case RDKit::Bond::TRIPLE: type = INCHI_BOND_TYPE_TRIPLE; break;
+        case RDKit::Bond::AROMATIC: type = INCHI_BOND_TYPE_ALTERN; break;
+        default: return core::InvalidArgument("InChI cannot take a bond of this type");
+      }
+      a.neighbor[a.num_bonds] = static_cast<AT_NUM>(other);
+      a.bond_type[a.num_bonds] = type;
+      a.bond_stereo[a.num_bonds] = INCHI_BOND_STEREO_NONE;
+      ++a.num_bonds;
+    }
+    // Tetrahedral centres: RDKit's tag orders the neighbours as the atom's
+    // bonds are listed; CW means that seen from the first, the others turn
+    // clockwise, which is InChI's 'e'. With three neighbours (an implicit H
+    // or a lone pair) InChI puts the centre first.
+    const auto tag = atom->getChiralTag();
+    if (tag == RDKit::Atom::CHI_TETRAHEDRAL_CW || tag == RDKit::Atom::CHI_TETRAHEDRAL_CCW) {
+      std::vector<AT_NUM> around;
+      for (const RDKit::Bond* bond : mol.atomBonds(atom)) {
+        around.push_back(static_cast<AT_NUM>(bond->getOtherAtomIdx(atom->getIdx())));
+      }
+      if (around.size() == 3 || around.size() == 4) {
+        inchi_Stereo0D st;
+        std::memset(&st, 0, sizeof st);
+        st.central_atom = static_cast<AT_NUM>(atom->getIdx());
+        st.type = INCHI_StereoType_Tetrahedral;
+        bool cw = tag == RDKit::Atom::CHI_TETRAHEDRAL_CW;
+        if (around.size() == 3) {
+          // RDKit counts the implicit H as the first neighbour, InChI looks
+          // from the centre, which is on the other side of the other three.
+          st.neighbor[0] = st.central_atom;
+          for (int k = 0; k < 3; ++k) st.neighbor[k + 1] = around[k];
+          cw = !cw;
+        } else {
+          for (int k = 0; k < 4; ++k) st.neighbor[k] = around[k];
+        }
+        st.parity = cw ? INCHI_PARITY_EVEN : INCHI_PARITY_ODD;
+        stereo.push_back(st);
+      }
+    }
+  }
+  for (const RDKit::Bond* bond : mol.bonds()) {
+    if (bond->getBondType() != RDKit::Bond::DOUBLE) continue;
+    const auto st = bond->getStereo();
+    const bool cis = st == RDKit::Bond::STEREOZ || st == RDKit::Bond::STEREOCIS;
+    const bool trans = st == RDKit::Bond::STEREOE || st == RDKit::Bond::STEREOTRANS;
+    if ((!cis && !trans) || bond->getStereoAtoms().size() != 2) continue;
+    inchi_Stereo0D s0;
+    std::memset(&s0, 0, sizeof s0);
+    s0.neighbor[0] = static_cast<AT_NUM>(bond->getStereoAtoms()[0]);
+    s0.neighbor[1] = static_cast<AT_NUM>(bond->getBeginAtomIdx());
+    s0.neighbor[2] = static_cast<AT_NUM>(bond->getEndAtomIdx());
+    s0.neighbor[3] = static_cast<AT_NUM>(bond->getStereoAtoms()[1]);
+    s0.central_atom = NO_ATOM;
+    s0.type = INCHI_StereoType_DoubleBond;
+    s0.parity = cis ? INCHI_PARITY_ODD : INCHI_PARITY_EVEN;
+    stereo.push_back(s0);
+  }
+
+  inchi_Input in;
+  std::memset(&in, 0, sizeof in);
+  in.atom = atoms.data();
+  in.num_atoms = static_cast<AT_NUM>(n);
+  in.stereo0D = stereo.empty() ? nullptr : stereo.data();
+  in.num_stereo0D = static_cast<AT_NUM>(stereo.size());
+  char no_options[] = "";
+  in.szOptions = no_options;
+  inchi_Output out;
+  std::memset(&out, 0, sizeof out);
+  // libinchi 1.03 keeps global state while it runs: one call at a time.
+  static std::mutex inchi_mutex;
+  std::lock_guard<std::mutex> lock(inchi_mutex);
+  const int ret = GetStdINCHI(&in, &out);
+  std::string inchi = out.szInChI ? out.szInChI : "";
+  std::string message = out.szMessage ? out.szMessage : "";
+  FreeStdINCHI(&out);
+  if ((ret != inchi_Ret_OKAY && ret != inchi_Ret_WARNING) || inchi.empty()) {
+    return core::InvalidArgument("InChI refused the molecule (code " + std::to_string(ret) + ")" +
+                                 (message.empty() ? std::string() : ": " + message));
+  }
+  char key[32] = {0};
+  char xtra1[72] = {0};
+  char xtra2[72] = {0};
+  const int kret = GetINCHIKeyFromINCHI(inchi.c_str(), 0, 0, key, xtra1, xtra2);
+  if (kret != 0) {
+    return core::InvalidArgument("InChIKey computation failed (code " + std::to_string(kret) + ")");
+  }
+  return std::string(key);
+}
+
+std::unique_ptr<RDKit::RWMol> ParseSmiles(const std::string& smiles, std::string* error) {
   RDKit::SmilesParserParams params;
   // Sanitise separately so its exception (which names the offending atom) is ours.
   params.sanitize = false;
@@ -134,13 +264,38 @@ core::Result<PreparedMolecule> PrepareWithRdkit(const std::string& smiles,
   std::unique_ptr<RDKit::RWMol> mol(RDKit::SmilesToMol(smiles, params));
   if (!mol) {
     std::string said = TakeCapturedLog();
-    return core::InvalidArgument("unparseable SMILES" +
-                                 (said.empty() ? std::string() : ": " + said));
+    *error = "unparseable SMILES" + (said.empty() ? std::string() : ": " + said);
+    return nullptr;
   }
-  if (mol->getNumAtoms() == 0) return core::InvalidArgument("SMILES has no atoms");
+  if (mol->getNumAtoms() == 0) {
+    *error = "SMILES has no atoms";
+    return nullptr;
+  }
   RDKit::MolOps::sanitizeMol(*mol);
   RDKit::MolOps::removeHs(*mol);
+  return mol;
+}
 
+std::unique_ptr<RDKit::RWMol> ParseMolBlock(const std::string& block, std::string* error) {
+  // Sanitised by the parser, which also perceives stereo from the block's
+  // coordinates and wedges.
+  std::unique_ptr<RDKit::RWMol> mol(
+      RDKit::MolBlockToMol(block, /*sanitize=*/true, /*removeHs=*/true, /*strictParsing=*/true));
+  if (!mol) {
+    std::string said = TakeCapturedLog();
+    *error = "unparseable molfile block" + (said.empty() ? std::string() : ": " + said);
+    return nullptr;
+  }
+  if (mol->getNumAtoms() == 0) {
+    *error = "molfile block has no atoms";
+    return nullptr;
+  }
+  return mol;
+}
+
+core::Result<PreparedMolecule> PrepareWithRdkit(std::unique_ptr<RDKit::RWMol> mol,
+                                                const FingerprintOptions& options,
+                                                bool with_inchikey) {
   // Most molecules are one neutral fragment, for which both standardisation
   // steps return an unchanged copy; skipping them saves ~30% on Tox21.
   std::unique_ptr<RDKit::ROMol> neutral(std::move(mol));
@@ -186,7 +341,51 @@ core::Result<PreparedMolecule> PrepareWithRdkit(const std::string& smiles,
     scaffold->updatePropertyCache(/*strict=*/false);
     out.scaffold = RDKit::MolToSmiles(*scaffold, /*doIsomericSmiles=*/false);
   }
+  if (with_inchikey) {
+    FEDRX_ASSIGN_OR_RETURN(out.inchikey, InChIKeyOf(*neutral));
+  }
   return out;
+}
+
+// Runs `body` with RDKit's logs captured, turning its exceptions into Status.
+template <typename T, typename F>
+core::Result<T> GuardRdkit(F&& body) {
+  RouteRdkitLogs();
+  CapturedLog().clear();
+  // RDKit throws; nothing may cross this boundary.
+  try {
+    return body();
+  } catch (const RDKit::MolSanitizeException& e) {
+    TakeCapturedLog();
+    return core::InvalidArgument(std::string("RDKit could not sanitise the molecule: ") + e.what());
+  } catch (const std::exception& e) {
+    std::string said = TakeCapturedLog();
+    return core::InvalidArgument(std::string("RDKit rejected the molecule: ") + e.what() +
+                                 (said.empty() ? std::string() : "; " + said));
+  } catch (...) {
+    // Not swallowed: turned into an error the caller sees.
+    TakeCapturedLog();
+    return core::Internal("RDKit threw an exception of unknown type");
+  }
+}
+
+// SMILES is printable ASCII without spaces: RDKit's lexer silently stops at a
+// NUL or line break ("C\nC" parses as "C"), so anything else is refused.
+core::Status CheckSmilesText(std::string_view smiles) {
+  if (smiles.empty()) return core::InvalidArgument("empty SMILES");
+  if (smiles.size() > kMaxSmilesLength) {
+    return core::InvalidArgument("SMILES of " + std::to_string(smiles.size()) +
+                                 " characters is longer than the limit of " +
+                                 std::to_string(kMaxSmilesLength));
+  }
+  for (std::size_t i = 0; i < smiles.size(); ++i) {
+    const auto c = static_cast<unsigned char>(smiles[i]);
+    if (c <= 0x20 || c >= 0x7f) {
+      return core::InvalidArgument("SMILES has a space, control or non-ASCII byte at position " +
+                                   std::to_string(i + 1));
+    }
+  }
+  return core::Status::Ok();
 }
 
 std::uint64_t SplitMix64(std::uint64_t& state) {
@@ -210,41 +409,48 @@ std::uint64_t Fnv1a64(std::string_view s) {
 
 core::Result<PreparedMolecule> PrepareMolecule(std::string_view smiles,
                                                const FingerprintOptions& options) {
+  return PrepareStructure(smiles, StructureFormat::kSmiles, options, /*with_inchikey=*/false);
+}
+
+core::Result<PreparedMolecule> PrepareStructure(std::string_view text, StructureFormat format,
+                                                const FingerprintOptions& options,
+                                                bool with_inchikey) {
   FEDRX_RETURN_IF_ERROR(CheckOptions(options));
-  smiles = TrimAscii(smiles);
-  if (smiles.empty()) return core::InvalidArgument("empty SMILES");
-  if (smiles.size() > kMaxSmilesLength) {
-    return core::InvalidArgument("SMILES of " + std::to_string(smiles.size()) +
-                                 " characters is longer than the limit of " +
-                                 std::to_string(kMaxSmilesLength));
-  }
-  // RDKit's lexer silently stops at a NUL or line break ("C\nC" parses as
-  // "C"); SMILES is printable ASCII without spaces, so refuse anything else.
-  for (std::size_t i = 0; i < smiles.size(); ++i) {
-    const auto c = static_cast<unsigned char>(smiles[i]);
-    if (c <= 0x20 || c >= 0x7f) {
-      return core::InvalidArgument("SMILES has a space, control or non-ASCII byte at position " +
-                                   std::to_string(i + 1));
+  if (format == StructureFormat::kSmiles) {
+    text = TrimAscii(text);
+    FEDRX_RETURN_IF_ERROR(CheckSmilesText(text));
+  } else {
+    if (text.size() > kMaxMolBlockLength) {
+      return core::InvalidArgument("molfile block of " + std::to_string(text.size()) +
+                                   " bytes is longer than the limit of " +
+                                   std::to_string(kMaxMolBlockLength));
+    }
+    if (text.find('\0') != std::string_view::npos) {
+      return core::InvalidArgument("molfile block holds a NUL byte");
     }
   }
-  RouteRdkitLogs();
-  CapturedLog().clear();
-  // RDKit throws; nothing may cross this boundary.
-  try {
-    return PrepareWithRdkit(std::string(smiles), options);
-  } catch (const RDKit::MolSanitizeException& e) {
-    TakeCapturedLog();
-    return core::InvalidArgument(std::string("RDKit could not sanitise the molecule: ") + e.what());
-  } catch (const std::exception& e) {
-    std::string said = TakeCapturedLog();
-    return core::InvalidArgument(std::string("RDKit rejected the molecule: ") + e.what() +
-                                 (said.empty() ? std::string() : "; " + said));
-  } catch (...) {
-    // Not swallowed: turned into an error the caller sees.
-    TakeCapturedLog();
-    return core::Internal("RDKit threw an exception of unknown type");
-  }
+  return GuardRdkit<PreparedMolecule>([&]() -> core::Result<PreparedMolecule> {
+    std::string error;
+    std::unique_ptr<RDKit::RWMol> mol = format == StructureFormat::kSmiles
+                                            ? ParseSmiles(std::string(text), &error)
+                                            : ParseMolBlock(std::string(text), &error);
+    if (!mol) return core::InvalidArgument(error);
+    return PrepareWithRdkit(std::move(mol), options, with_inchikey);
+  });
 }
+
+core::Result<std::string> InChIKeyOfSmiles(std::string_view smiles) {
+  smiles = TrimAscii(smiles);
+  FEDRX_RETURN_IF_ERROR(CheckSmilesText(smiles));
+  return GuardRdkit<std::string>([&]() -> core::Result<std::string> {
+    std::string error;
+    std::unique_ptr<RDKit::RWMol> mol = ParseSmiles(std::string(smiles), &error);
+    if (!mol) return core::InvalidArgument(error);
+    return InChIKeyOf(*mol);
+  });
+}
+
+std::string InChIVersion() { return "inchi1.03"; }
 
 BitScrambler::BitScrambler(std::uint64_t key, std::uint32_t dim) : perm_(dim) {
   std::iota(perm_.begin(), perm_.end(), 0u);

@@ -1,6 +1,7 @@
-// Molecule preparation: SMILES in, standardised canonical SMILES, Bemis-Murcko
-// scaffold and a Morgan (ECFP-like) bit fingerprint out. The only fedrx file
-// that touches RDKit. All functions are thread-safe and never throw.
+// Molecule preparation: SMILES (or an MDL molfile block) in, standardised
+// canonical SMILES, Bemis-Murcko scaffold, Morgan (ECFP-like) bit fingerprint
+// and optionally the standard InChIKey out. The only fedrx file that touches
+// RDKit (and the InChI library). All functions are thread-safe and never throw.
 #pragma once
 
 #include <cstddef>
@@ -36,8 +37,13 @@ struct PreparedMolecule {
   std::string scaffold;
   // Set bits of the folded Morgan fingerprint: ascending, unique, each < bits.
   std::vector<std::uint32_t> bits;
+  // Standard InChIKey (InChI 1.03, 27 characters) of the standardised
+  // molecule; empty unless asked for (PrepareStructure with_inchikey).
+  std::string inchikey;
 };
-// No InChIKey: Debian's librdkit-dev is built without the InChI library.
+// Debian's librdkit-dev is built without InChI support, so InChIKeys come from
+// libinchi directly: the RDKit molecule is handed to GetStdINCHI atom by atom
+// with 0D stereo parities taken from RDKit's chiral tags and double-bond stereo.
 
 // Parses `smiles`, sanitises it, keeps the largest fragment (by atom count,
 // RDKit MolStandardize::LargestFragmentChooser), neutralises it
@@ -50,6 +56,28 @@ struct PreparedMolecule {
 // would print structures). Blocks for the computation only.
 core::Result<PreparedMolecule> PrepareMolecule(std::string_view smiles,
                                                const FingerprintOptions& options);
+
+// Longest molfile block PrepareStructure accepts.
+inline constexpr std::size_t kMaxMolBlockLength = 1 << 20;
+
+enum class StructureFormat { kSmiles, kMolBlock };
+
+// PrepareMolecule for SMILES or an MDL molfile block (V2000/V3000, up to and
+// including "M  END"; stereo from its coordinates and wedges), and with
+// `with_inchikey` also the standard InChIKey of the standardised molecule.
+// Errors as PrepareMolecule (a molfile may hold line breaks); kInvalidArgument
+// when InChI refuses the molecule (the message carries InChI's).
+core::Result<PreparedMolecule> PrepareStructure(std::string_view text, StructureFormat format,
+                                                const FingerprintOptions& options,
+                                                bool with_inchikey);
+
+// The standard InChIKey of `smiles` as written (parsed and sanitised, not
+// standardised: a salt keeps its counter-ion). Errors as PrepareMolecule.
+core::Result<std::string> InChIKeyOfSmiles(std::string_view smiles);
+
+// The InChI library's version, e.g. "inchi1.03"; part of an ingest's
+// preparation hash.
+std::string InChIVersion();
 
 // MELLODDY-style keyed scrambling of fingerprint positions, so the platform
 // cannot map a weight back to a substructure. Sites that share the key prepare

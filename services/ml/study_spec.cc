@@ -121,6 +121,11 @@ core::Result<codec::StudySpec> StudySpecFromConfig(const core::Config& c) {
   FEDRX_ASSIGN_OR_RETURN(std::int64_t neighbours,
                          c.IntOr("privacy.secagg_neighbours", 0, 0, 100000));
   s.secagg_neighbours = static_cast<std::uint32_t>(neighbours);
+  s.preparation_hash = c.StringOr("featurize.preparation_hash", "");
+  if (s.preparation_hash.size() > 128) {
+    return core::InvalidArgument("featurize.preparation_hash is longer than 128 bytes",
+                                 c.SourceOf("featurize.preparation_hash"));
+  }
   return s;
 }
 

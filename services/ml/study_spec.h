@@ -21,6 +21,8 @@ NetSpec NetSpecFromStudy(const codec::StudySpec& spec);
 //   train.seed (0), train.strategy (fedavg)
 //   train.evaluate_every (1; 0 never runs federated evaluation)
 //   featurize.radius (2)
+//   featurize.preparation_hash (empty: unchecked): the hash `fedrx ingest`
+//   prints; sites reporting another are left out of the rounds
 //   train.server_optimizer (fedavg | fedavgm | fedadagrad | fedadam | fedyogi),
 //   train.server_learning_rate (1), train.server_beta1 (0.9), train.server_beta2
 //   (0.99), train.server_tau (0.001), train.proximal_mu (0: no FedProx term)

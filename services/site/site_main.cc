@@ -3,10 +3,13 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "services/core/curve_keys.h"
 #include "services/core/process.h"
+#include "services/ingest/compounds.h"
+#include "services/ingest/dataset_store.h"
 #include "services/ml/chem.h"
 #include "services/ml/csv_dataset.h"
 #include "services/ml/split.h"
@@ -20,6 +23,9 @@ constexpr char kUsage[] =
     "  Keys (file `key = value`, or environment FEDRX_<KEY> with '.' as '_'):\n"
     "  site.id, site.institution     who this site is\n"
     "  site.data                     the institution's CSV (smiles, task columns, optional split)\n"
+    "  site.store                    instead of site.data: a dataset store written by\n"
+    "                                `fedrx ingest compounds` (its CURRENT version is loaded and\n"
+    "                                its descriptor's preparation hash reported)\n"
     "  site.approved_studies         comma-separated study ids the institution approved\n"
     "  site.gateway                  the platform's gateway (tcp://127.0.0.1:5560)\n"
     "  site.fingerprint_radius, site.fingerprint_bits   (2, 2048)\n"
@@ -40,6 +46,21 @@ std::vector<std::string> CommaList(const std::string& s) {
   return out;
 }
 
+LocalData SplitLocal(const ml::Dataset& all) {
+  LocalData data;
+  if (!all.split.empty()) {
+    data.train = all.WithSplit("train");
+    data.valid = all.WithSplit("valid");
+    data.test = all.WithSplit("test");
+  } else {
+    const ml::SplitIndices parts = ml::ScaffoldSplit(all, 0.8, 0.1);
+    data.train = all.Subset(parts.train);
+    data.valid = all.Subset(parts.valid);
+    data.test = all.Subset(parts.test);
+  }
+  return data;
+}
+
 core::Result<LocalData> LoadLocalData(const core::Config& config, const ml::FingerprintOptions& fp,
                                       const std::string& site) {
   FEDRX_ASSIGN_OR_RETURN(std::string path, config.String("site.data"));
@@ -53,17 +74,7 @@ core::Result<LocalData> LoadLocalData(const core::Config& config, const ml::Fing
               << report.skipped[0].row << ": " << report.skipped[0].reason << ")";
   }
   std::cerr << "\n";
-  LocalData data;
-  if (!all.split.empty()) {
-    data.train = all.WithSplit("train");
-    data.valid = all.WithSplit("valid");
-    data.test = all.WithSplit("test");
-  } else {
-    const ml::SplitIndices parts = ml::ScaffoldSplit(all, 0.8, 0.1);
-    data.train = all.Subset(parts.train);
-    data.valid = all.Subset(parts.valid);
-    data.test = all.Subset(parts.test);
-  }
+  LocalData data = SplitLocal(all);
   if (data.train.size() == 0) {
     return core::InvalidArgument("no training rows in " + path, "site.data");
   }
@@ -123,7 +134,29 @@ core::Result<std::unique_ptr<core::Service>> Make(core::ProcessParts& p) {
                                  config.SourceOf("site.synthetic_step"));
   }
   LocalData data;
-  if (options.synthetic_step == 0) {
+  if (options.synthetic_step == 0 && config.Has("site.store")) {
+    if (config.Has("site.data")) {
+      return core::InvalidArgument("give site.store or site.data, not both",
+                                   config.SourceOf("site.store"));
+    }
+    FEDRX_ASSIGN_OR_RETURN(std::string dir, config.String("site.store"));
+    auto loaded = LoadStoreData(dir);
+    if (!loaded.ok()) return loaded.status().WithContext(config.SourceOf("site.store"));
+    // The store's preparation is what the site trains on, so it is what it reports.
+    if (config.Has("site.fingerprint_bits") && loaded->fingerprint_bits != fp.bits) {
+      return core::InvalidArgument("site.fingerprint_bits = " + std::to_string(fp.bits) +
+                                       " but the store was prepared with " +
+                                       std::to_string(loaded->fingerprint_bits),
+                                   config.SourceOf("site.fingerprint_bits"));
+    }
+    options.fingerprint_bits = loaded->fingerprint_bits;
+    options.preparation_hash = loaded->preparation_hash;
+    std::cerr << "site " << options.site_id << ": store " << dir << " version " << loaded->version
+              << ": " << loaded->compounds << " compounds (" << loaded->data.train.size()
+              << " train, " << loaded->data.valid.size() << " valid, "
+              << loaded->data.test.size() << " test)\n";
+    data = std::move(loaded->data);
+  } else if (options.synthetic_step == 0) {
     FEDRX_ASSIGN_OR_RETURN(data, LoadLocalData(config, fp, options.site_id));
   }
 
@@ -132,6 +165,23 @@ core::Result<std::unique_ptr<core::Service>> Make(core::ProcessParts& p) {
 }
 
 }  // namespace
+
+core::Result<StoreData> LoadStoreData(const std::string& store_dir) {
+  std::uint64_t version = 0;
+  FEDRX_ASSIGN_OR_RETURN(ingest::LoadedCompounds loaded,
+                         ingest::LoadCurrentCompounds(store_dir, &version));
+  StoreData out;
+  out.data = SplitLocal(loaded.dataset);
+  out.preparation_hash = loaded.descriptor.preparation_hash;
+  out.fingerprint_bits = loaded.descriptor.fingerprint_bits;
+  out.version = version;
+  out.compounds = loaded.dataset.size();
+  if (out.data.train.size() == 0) {
+    return core::InvalidArgument("no training rows in version " + std::to_string(version),
+                                 store_dir);
+  }
+  return out;
+}
 
 int Main(int argc, char** argv) {
   core::ProcessSpec spec{
