@@ -8,8 +8,9 @@ OUT=$(realpath -m "${1:-bench-results.jsonl}")
 bash deploy/build.sh
 # Baselines only the benchmarks need (never CI): PyTorch for the trainer,
 # numpy for list-then-average aggregation, OpenBLAS so PyTorch is measured with
-# a tuned BLAS rather than the reference one.
-bench_packages=(python3-torch python3-numpy libopenblas0-pthread)
+# a tuned BLAS rather than the reference one, RDKit's Python bindings for the
+# compound ingest baseline.
+bench_packages=(python3-torch python3-numpy libopenblas0-pthread python3-rdkit)
 missing=()
 for p in "${bench_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -30,5 +31,11 @@ OPENBLAS_NUM_THREADS=1 "$BUILD_DIR/tests/bench/fedrx_trainer_bench" --torch --ou
 "$BUILD_DIR/tests/bench/fedrx_gateway_bench" --out "$OUT"
 # The real processes on loopback: synthetic studies, then the Tox21 demo round.
 "$BUILD_DIR/tests/bench/fedrx_framework_bench" --out "$OUT"
+# Compound ingest (Tox21 + the vendored ToxCast subset) against the same steps
+# on python3-rdkit, runs alternating; the ratios are fedrx / Python.
+"$BUILD_DIR/tests/bench/fedrx_ingest_bench" --out "$OUT"
+echo "ingest: uptime $(uptime)"
+grep -E '"metric": "records_per_s_(1thread_vs_python_1proc|2threads_vs_python_2proc)"' "$OUT" |
+  sed -E 's/.*"metric": "([^"]+)", "value": ([^,]+),.*"baseline": ([^,]+), "ratio": ([^}]+)}.*/ingest: \1: fedrx \2 records\/s, python \3 records\/s, ratio \4 (aim >= 1.5)/'
 echo "bench: results in $OUT"
 cat "$OUT"

@@ -76,6 +76,17 @@ for site in "${SITES[@]}"; do ingest "$RUN/data/$site.csv" "$RUN/store/$site"; d
 ingest "$RUN/data/pooled.csv" "$RUN/store/pooled" brief
 ingest "$RUN/data/test.csv" "$RUN/store/test" brief
 
+# The CRO also holds a GLP rat study in SEND (PC201708, 13-week oral gavage):
+# checked for conformance against its define.xml, mapped into the common data
+# model and stored as a version of its own. define.xml is vendored apart from
+# the datasets, so both are copied (unmodified) into one folder here.
+step "The CRO also holds a GLP rat study in SEND: ingest it into the common data model"
+mkdir -p "$RUN/data/send_pc201708"
+cp tests/data/ingest/send_pointcross_pc201708/*.xpt \
+   tests/data/ingest/send_pointcross_pc201708_define/define.xml "$RUN/data/send_pc201708/"
+"$FEDRX" ingest study --in "$RUN/data/send_pc201708" --store "$RUN/store/cro-c-send" \
+  --max-findings 5 --report "$RUN/store/cro-c-send-conformance.json"
+
 step "Starting Redis (append-only persistence in $RUN/)"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN" --save "" --appendonly yes \
   >"$RUN/redis.log" 2>&1 &

@@ -57,6 +57,8 @@ constexpr char kUsage[] =
     "  audit verify                    check the audit trail's hash chain\n"
     "  ingest compounds --in FILE --store DIR ...   site-side: standardise and store a\n"
     "                                  compound table (`fedrx ingest` for its options)\n"
+    "  ingest study --in DIR --store DIR ...   site-side: check a SEND/SDTM study folder,\n"
+    "                                  map it to the common data model and store it\n"
     "ENDPOINT defaults to $FEDRX_COORDINATOR or tcp://127.0.0.1:5570 (plaintext).\n"
     "--gateway: every command goes through the gateway over CurveZMQ as the enrolled\n"
     "institution whose key pair is --key-file (an admin for `institutions`, `audit` and\n"

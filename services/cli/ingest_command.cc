@@ -8,6 +8,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "services/cli/ingest_study_command.h"
 #include "services/core/status.h"
 #include "services/ingest/compounds.h"
 #include "services/ingest/dataset_store.h"
@@ -19,12 +20,19 @@ constexpr char kIngestUsage[] =
     "usage: fedrx ingest compounds --in FILE --store DIR [--smiles-column C] [--tasks A,B]\n"
     "                              [--key-file K] [--folds 5] [--threads 2] [--radius 2]\n"
     "                              [--bits 2048] [--delimiter , | tab] [--max-bytes N]\n"
-    "         fedrx ingest study --in DIR --store DIR   (SEND/SDTM; not available yet)\n"
+    "         fedrx ingest study --in DIR --store DIR [--prefer xpt|json] [--report FILE.json]\n"
+    "                            [--max-findings 20] [--refuse-on-errors]\n"
     "  compounds: a CSV/TSV table (a SMILES column, 0/1/empty label columns, optional\n"
     "  split) or an SD file (labels from `> <NAME>` items); every structure is\n"
     "  standardised, given its InChIKey, merged by InChIKey (conflicting 0/1 labels\n"
     "  become missing), fingerprinted (bits scrambled with the consortium key) and given\n"
-    "  a keyed scaffold fold; the result is committed as a new version of the store.";
+    "  a keyed scaffold fold; the result is committed as a new version of the store.\n"
+    "  study: a SEND or SDTM study folder (*.xpt and/or Dataset-JSON *.json, define.xml\n"
+    "  when beside them) is checked for conformance, mapped into the common data model\n"
+    "  and committed as a new version (cdm/, conformance.json, descriptor.json). Findings\n"
+    "  of any severity are recorded, not fatal, unless --refuse-on-errors; a study without\n"
+    "  DM or subjects, or one that cannot be read, writes nothing. --report also writes\n"
+    "  the conformance report to FILE.json; --max-findings: findings printed (0..1000).";
 
 struct Flags {
   std::vector<std::string> positional;
@@ -35,13 +43,19 @@ core::Result<Flags> ParseFlags(const std::vector<std::string>& args) {
   Flags f;
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i].rfind("--", 0) == 0) {
-      if (i + 1 >= args.size()) return core::InvalidArgument(args[i] + " needs a value", args[i]);
-      static const char* known[] = {"in", "store", "smiles-column", "tasks", "key-file", "folds",
-                                    "threads", "radius", "bits", "delimiter", "max-bytes"};
+      static const char* known[] = {"in",        "store",     "smiles-column", "tasks",
+                                    "key-file",  "folds",     "threads",       "radius",
+                                    "bits",      "delimiter", "max-bytes",     "prefer",
+                                    "report",    "max-findings"};
       const std::string name = args[i].substr(2);
+      if (name == "refuse-on-errors") {  // the one flag without a value
+        f.values[name] = "true";
+        continue;
+      }
       bool ok = false;
       for (const char* k : known) ok = ok || name == k;
       if (!ok) return core::InvalidArgument("unknown flag", args[i]);
+      if (i + 1 >= args.size()) return core::InvalidArgument(args[i] + " needs a value", args[i]);
       f.values[name] = args[++i];
     } else {
       f.positional.push_back(args[i]);
@@ -168,7 +182,7 @@ core::Status IngestCompounds(const Flags& f, std::ostream& out, std::ostream& er
   };
   FEDRX_ASSIGN_OR_RETURN(std::string in, need("in"));
   FEDRX_ASSIGN_OR_RETURN(std::string store_dir, need("store"));
-  ingest::ReadOptions read;
+  ingest::CompoundReadOptions read;
   if (auto it = f.values.find("smiles-column"); it != f.values.end()) read.smiles_column = it->second;
   if (auto it = f.values.find("tasks"); it != f.values.end()) read.tasks = SplitComma(it->second);
   if (auto it = f.values.find("delimiter"); it != f.values.end()) {
@@ -242,10 +256,11 @@ int RunIngestCommand(const std::vector<std::string>& args, std::ostream& out, st
     return 0;
   }
   if (what == std::vector<std::string>{"study"}) {
-    // SEND/SDTM into the common data model: to be wired here (a
-    // DatasetStore::Commit whose writer calls WriteCdm(dir, ...)).
-    err << "fedrx: ingest study is not available yet\n";
-    return 2;
+    if (core::Status s = IngestStudyCommand(flags->values, out, err, err_is_tty); !s.ok()) {
+      err << "fedrx: ingest study failed, the store's current version is unchanged: " << s << "\n";
+      return s.code() == core::StatusCode::kInvalidArgument && s.where().rfind("--", 0) == 0 ? 2 : 1;
+    }
+    return 0;
   }
   err << kIngestUsage << "\n";
   return 2;

@@ -205,7 +205,7 @@ core::Result<std::vector<std::size_t>> ChooseTasks(
   return out;
 }
 
-core::Status ReadTable(std::string_view text, char delimiter, const ReadOptions& options,
+core::Status ReadTable(std::string_view text, char delimiter, const CompoundReadOptions& options,
                        CompoundSource* src) {
   const std::string& path = src->path;
   CsvCursor cursor(text, delimiter);
@@ -308,7 +308,7 @@ core::Status ReadTable(std::string_view text, char delimiter, const ReadOptions&
   return core::Status::Ok();
 }
 
-core::Status ReadSdf(std::string_view text, const ReadOptions& options, CompoundSource* src) {
+core::Status ReadSdf(std::string_view text, const CompoundReadOptions& options, CompoundSource* src) {
   const std::string& path = src->path;
   std::vector<SdfRecord> records = SplitSdf(text);
   if (records.empty()) return core::InvalidArgument("no SD records", Where(path));
@@ -441,7 +441,7 @@ std::uint32_t ConsortiumKey::Fold(std::string_view group, std::uint32_t folds) c
   return static_cast<std::uint32_t>(h % std::max<std::uint32_t>(folds, 1));
 }
 
-core::Result<CompoundSource> ReadCompoundFile(const std::string& path, const ReadOptions& options) {
+core::Result<CompoundSource> ReadCompoundFile(const std::string& path, const CompoundReadOptions& options) {
   if (sodium_init() < 0) return core::Internal("libsodium failed to initialise");
   FEDRX_ASSIGN_OR_RETURN(internal::FileProbe probe, internal::ProbeFile(path, kHeadBytes));
   if (probe.size > options.max_file_bytes) {

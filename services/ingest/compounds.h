@@ -54,7 +54,7 @@ struct PrepOptions {
   bool inchikey = true;     // false only for benchmarks: no InChIKey, no merging
 };
 
-struct ReadOptions {
+struct CompoundReadOptions {
   // Column (CSV/TSV) holding the structures; empty detects smiles, SMILES,
   // Drug, structure (case-insensitively, in that order).
   std::string smiles_column;
@@ -107,7 +107,7 @@ struct CompoundSource {
 // without a SMILES column or with unknown/duplicate task columns, an SD file
 // without a single molfile block, an unterminated quote, no task columns.
 // kNotFound when the file cannot be opened. Blocks.
-core::Result<CompoundSource> ReadCompoundFile(const std::string& path, const ReadOptions& options);
+core::Result<CompoundSource> ReadCompoundFile(const std::string& path, const CompoundReadOptions& options);
 
 // One standardised, merged compound.
 struct PreparedCompound {

@@ -272,7 +272,16 @@ std::unique_ptr<RDKit::RWMol> ParseSmiles(const std::string& smiles, std::string
     return nullptr;
   }
   RDKit::MolOps::sanitizeMol(*mol);
-  RDKit::MolOps::removeHs(*mol);
+  // removeHs sanitises the whole molecule again even when it has no hydrogen
+  // atom to remove (its "anything removed" test checks the size of a bitset,
+  // not its bits), which costs as much as the sanitisation above; hardly any
+  // input SMILES has an explicit [H] atom. Without one, removeHs changes
+  // nothing but the repeated sanitisation, which is idempotent.
+  bool has_hydrogen_atom = false;
+  for (const RDKit::Atom* atom : mol->atoms()) {
+    has_hydrogen_atom = has_hydrogen_atom || atom->getAtomicNum() == 1;
+  }
+  if (has_hydrogen_atom) RDKit::MolOps::removeHs(*mol);
   return mol;
 }
 
@@ -304,6 +313,7 @@ core::Result<PreparedMolecule> PrepareWithRdkit(std::unique_ptr<RDKit::RWMol> mo
     RDKit::MolStandardize::LargestFragmentChooser chooser;
     neutral.reset(chooser.choose(*neutral));
   }
+  std::string canonical_smiles;  // set when the uncharging check already wrote it
   bool charged = false;
   for (const RDKit::Atom* atom : neutral->atoms())
     charged = charged || atom->getFormalCharge() != 0;
@@ -315,17 +325,23 @@ core::Result<PreparedMolecule> PrepareWithRdkit(std::unique_ptr<RDKit::RWMol> mo
     // yields a structure RDKit itself cannot read back; such a molecule keeps
     // its charges, so what a site writes and re-reads stays the same molecule.
     std::unique_ptr<RDKit::RWMol> reread;
+    std::string uncharged_smiles;
     try {
-      reread.reset(RDKit::SmilesToMol(RDKit::MolToSmiles(*uncharged)));
+      uncharged_smiles = RDKit::MolToSmiles(*uncharged);
+      reread.reset(RDKit::SmilesToMol(uncharged_smiles));
     } catch (const std::exception&) {
       reread.reset();
     }
     TakeCapturedLog();
-    if (reread) neutral = std::move(uncharged);
+    if (reread) {
+      neutral = std::move(uncharged);
+      canonical_smiles = std::move(uncharged_smiles);  // of `neutral` now: not written twice
+    }
   }
 
   PreparedMolecule out;
-  out.canonical_smiles = RDKit::MolToSmiles(*neutral);
+  out.canonical_smiles =
+      canonical_smiles.empty() ? RDKit::MolToSmiles(*neutral) : std::move(canonical_smiles);
 
   std::unique_ptr<ExplicitBitVect> fp(RDKit::MorganFingerprints::getFingerprintAsBitVect(
       *neutral, static_cast<unsigned int>(options.radius), options.bits,

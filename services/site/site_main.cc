@@ -155,6 +155,23 @@ core::Result<std::unique_ptr<core::Service>> Make(core::ProcessParts& p) {
               << ": " << loaded->compounds << " compounds (" << loaded->data.train.size()
               << " train, " << loaded->data.valid.size() << " valid, "
               << loaded->data.test.size() << " test)\n";
+    // What the ingest behind this version read, kept and set aside, as
+    // metrics (bounded labels): the platform team sees a site training on a
+    // dataset that lost many records without reading the site's files.
+    p.metrics.Gauge("dataset_version", "Version of the local dataset store the site trains on")
+        .Set(static_cast<double>(loaded->version));
+    const auto records = [&](const char* outcome, std::size_t n) {
+      p.metrics
+          .Gauge("dataset_records",
+                 "Records of the ingest behind the current dataset version, by outcome",
+                 {{"outcome", outcome}})
+          .Set(static_cast<double>(n));
+    };
+    records("read", loaded->records_read);
+    records("kept", loaded->compounds);
+    records("unparseable", loaded->unparseable);
+    records("duplicate_merged", loaded->duplicates_merged);
+    records("label_conflict", loaded->label_conflicts);
     data = std::move(loaded->data);
   } else if (options.synthetic_step == 0) {
     FEDRX_ASSIGN_OR_RETURN(data, LoadLocalData(config, fp, options.site_id));
@@ -176,6 +193,10 @@ core::Result<StoreData> LoadStoreData(const std::string& store_dir) {
   out.fingerprint_bits = loaded.descriptor.fingerprint_bits;
   out.version = version;
   out.compounds = loaded.dataset.size();
+  out.records_read = loaded.descriptor.records_read;
+  out.unparseable = loaded.descriptor.unparseable;
+  out.duplicates_merged = loaded.descriptor.duplicates_merged;
+  out.label_conflicts = loaded.descriptor.label_conflicts;
   if (out.data.train.size() == 0) {
     return core::InvalidArgument("no training rows in version " + std::to_string(version),
                                  store_dir);

@@ -19,6 +19,10 @@ struct StoreData {
   std::uint32_t fingerprint_bits = 0;
   std::uint64_t version = 0;
   std::size_t compounds = 0;
+  std::size_t records_read = 0;
+  std::size_t unparseable = 0;
+  std::size_t duplicates_merged = 0;
+  std::size_t label_conflicts = 0;
 };
 // kNotFound when the store or its CURRENT version is missing; the store's and
 // LoadCompoundVersion's errors otherwise; kInvalidArgument without training rows.

@@ -21,7 +21,7 @@ using testing::WriteBytes;
 std::string Vendored(const std::string& rel) { return std::string(FEDRX_SOURCE_DIR) + "/" + rel; }
 
 PreparedCompounds Prepare(const std::string& path, const ConsortiumKey& key = {},
-                          ReadOptions read = {}) {
+                          CompoundReadOptions read = {}) {
   auto src = ReadCompoundFile(path, read);
   EXPECT_TRUE(src.ok()) << src.status();
   if (!src.ok()) return {};
@@ -76,6 +76,21 @@ TEST(CompoundsTest, ClinToxUnparseableRowsAreReportedWithTheirRecordNumbers) {
   EXPECT_EQ(p.compounds.size() + p.unparseable + p.duplicates_merged, p.records_read);
 }
 
+// BBBP (CC0) holds structures RDKit refuses (nitrogen valences written as
+// [NH]=, for one): they are findings with their record numbers, and the rest
+// of the table ingests.
+TEST(CompoundsTest, BbbpIngestsWithItsUnreadableStructuresReported) {
+  PreparedCompounds p = Prepare(Vendored("deploy/data/bbbp/bbbp.csv"));
+  EXPECT_EQ(p.tasks, (std::vector<std::string>{"BBBP"}));
+  EXPECT_EQ(p.records_read, 2050u);
+  const auto bad = RecordsWith(p, kFindingUnparseable);
+  EXPECT_EQ(bad.size(), p.unparseable);
+  EXPECT_EQ(p.unparseable, 11u);
+  for (std::size_t r : bad) EXPECT_LE(r, 2050u);
+  EXPECT_GT(p.compounds.size(), 1900u);
+  EXPECT_EQ(p.compounds.size() + p.unparseable + p.duplicates_merged, p.records_read);
+}
+
 TEST(CompoundsTest, Tox21IngestsWithTwelveTasksAndMergesItsDuplicates) {
   PreparedCompounds p = Prepare(Vendored("deploy/data/tox21/tox21.csv"));
   ASSERT_EQ(p.tasks.size(), 12u);  // mol_id is an identifier, smiles the structure
@@ -103,7 +118,7 @@ TEST(CompoundsTest, SdfLabelsFromDataItemsAndARecordWithoutStructureIsAFinding) 
   WriteBytes(dir.File("in.sdf"), ethanol + "> <TOX>\n1\n\n> <NAME>\nethanol\n\n$$$$\n" +
                                      "> <TOX>\n0\n\n$$$$\n" +  // no structure
                                      ethanol + "> <TOX>\n1\n\n$$$$\n");
-  auto src = ReadCompoundFile(dir.File("in.sdf"), ReadOptions{});
+  auto src = ReadCompoundFile(dir.File("in.sdf"), CompoundReadOptions{});
   ASSERT_TRUE(src.ok()) << src.status();
   EXPECT_EQ(src->format, CompoundSource::Format::kSdf);
   EXPECT_EQ(src->tasks, (std::vector<std::string>{"TOX"}));
@@ -183,7 +198,7 @@ TEST(CompoundsTest, BadInputIsRefusedWithAClearError) {
   EXPECT_NE(gz.status().message().find("gzip"), std::string::npos);
   // Too large for the limit: refused from its size, before it is read.
   WriteBytes(dir.File("big.csv"), "smiles,t\n" + std::string(5000, 'C') + ",1\n");
-  ReadOptions small;
+  CompoundReadOptions small;
   small.max_file_bytes = 1000;
   auto big = ReadCompoundFile(dir.File("big.csv"), small);
   ASSERT_FALSE(big.ok());
@@ -191,7 +206,7 @@ TEST(CompoundsTest, BadInputIsRefusedWithAClearError) {
   WriteBytes(dir.File("fake.sdf"), "smiles,t\nCCO,1\n");
   EXPECT_FALSE(ReadCompoundFile(dir.File("fake.sdf"), {}).ok());
   WriteBytes(dir.File("tasks.csv"), "smiles,t\nCCO,1\n");
-  ReadOptions wrong;
+  CompoundReadOptions wrong;
   wrong.tasks = {"u"};
   EXPECT_FALSE(ReadCompoundFile(dir.File("tasks.csv"), wrong).ok());
 }
@@ -199,7 +214,7 @@ TEST(CompoundsTest, BadInputIsRefusedWithAClearError) {
 TEST(CompoundsTest, TsvWithANamedSmilesColumnAndBadLabels) {
   ScratchDir dir;
   WriteBytes(dir.File("in.tsv"), "id\tDrug\tp\tq\n1\tCCO\t1\t0\n2\tCCN\tyes\t1\n3\tCCC\t0\n");
-  ReadOptions read;
+  CompoundReadOptions read;
   read.tasks = {"p", "q"};
   auto src = ReadCompoundFile(dir.File("in.tsv"), read);
   ASSERT_TRUE(src.ok()) << src.status();

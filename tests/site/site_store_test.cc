@@ -70,6 +70,21 @@ TEST_F(SiteStoreTest, LoadsTheCurrentVersionWithItsSplitAndPreparationHash) {
   EXPECT_EQ(again->compounds, 2u);
 }
 
+// What the ingest set aside travels with the version (the site exports it as
+// fedrx_site_dataset_records{outcome}): one unparseable row, one duplicate
+// (ethanol written two ways) merged.
+TEST_F(SiteStoreTest, CarriesTheIngestsRecordCounts) {
+  const ingest::ConsortiumKey key("consortium-key-a-0123456789");
+  Ingest("smiles,NR-AR,split\nCCO,1,train\nOCC,1,train\nC1CC,0,train\nCCN,0,train\n", key);
+  auto loaded = LoadStoreData((dir_ / "store").string());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->records_read, 4u);
+  EXPECT_EQ(loaded->compounds, 2u);
+  EXPECT_EQ(loaded->unparseable, 1u);
+  EXPECT_EQ(loaded->duplicates_merged, 1u);
+  EXPECT_EQ(loaded->label_conflicts, 0u);
+}
+
 TEST_F(SiteStoreTest, AStoreWithoutVersionsIsNotFound) {
   ASSERT_TRUE(ingest::DatasetStore::Open((dir_ / "store").string(), true).ok());
   EXPECT_EQ(LoadStoreData((dir_ / "store").string()).status().code(), core::StatusCode::kNotFound);
