@@ -87,6 +87,27 @@ cp tests/data/ingest/send_pointcross_pc201708/*.xpt \
 "$FEDRX" ingest study --in "$RUN/data/send_pc201708" --store "$RUN/store/cro-c-send" \
   --max-findings 5 --report "$RUN/store/cro-c-send-conformance.json"
 
+step "cro-c also runs fedrx-ingest: its pipeline only drops files into an inbox"
+mkdir -p "$RUN/inbox/cro-c" "$RUN/stores/cro-c"
+FEDRX_INGEST_INBOX="$RUN/inbox/cro-c" FEDRX_INGEST_STORES="$RUN/stores/cro-c" \
+  FEDRX_INGEST_POLL_INTERVAL=200ms FEDRX_HTTP_LISTEN=127.0.0.1:9470 \
+  "$BIN/services/ingest_service/fedrx-ingest" >"$RUN/ingest-cro-c.log" 2>&1 &
+pids+=($!)
+wait_ready "http://127.0.0.1:9470/readyz" "fedrx-ingest (cro-c)"
+cp "$RUN/data/cro-c.csv" "$RUN/inbox/cro-c/assay.csv"  # the copy may take a while...
+touch "$RUN/inbox/cro-c/assay.ready"                    # ...the marker says it is complete
+for _ in $(seq 1 600); do
+  [[ -e "$RUN/inbox/cro-c/done/assay.ready" || -e "$RUN/inbox/cro-c/failed/assay.ready" ]] && break
+  sleep 0.1
+done
+if [[ ! -e "$RUN/inbox/cro-c/done/assay.ready" ]]; then
+  echo "demo: fedrx-ingest did not ingest the dropped file; see $RUN/inbox/cro-c/failed/ and $RUN/ingest-cro-c.log" >&2
+  exit 1
+fi
+sed -n 's/^ *"\(outcome\|version\|records_read\|compounds\|unparseable\|duplicates_merged\)": /  \1: /p' \
+  "$RUN/inbox/cro-c/done/assay.report.json"
+curl -fsS http://127.0.0.1:9470/metrics | grep -E '^fedrx_ingest_(runs|records)_total'
+
 step "Starting Redis (append-only persistence in $RUN/)"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN" --save "" --appendonly yes \
   >"$RUN/redis.log" 2>&1 &

@@ -159,8 +159,10 @@ void PrintStudySummary(const ingest::StudyIngestResult& r, std::size_t max_findi
         << std::setw(5) << n << (flags.empty() ? "" : " " + flags) << "\n";
   }
 
-  out << "\nconformance findings (first " << max_findings << "):\n";
-  ingest::conformance::PrintReport(r.report, out, max_findings);
+  if (max_findings > 0) {
+    out << "\nconformance findings (first " << max_findings << "):\n";
+    ingest::conformance::PrintReport(r.report, out, max_findings);
+  }
 
   const bool has_bw = std::any_of(r.data.findings.begin(), r.data.findings.end(),
                                   [](const ingest::cdm::Finding& f) { return ingest::cdm::IsBodyWeight(f); });
