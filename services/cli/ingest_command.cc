@@ -43,10 +43,9 @@ core::Result<Flags> ParseFlags(const std::vector<std::string>& args) {
   Flags f;
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i].rfind("--", 0) == 0) {
-      static const char* known[] = {"in",        "store",     "smiles-column", "tasks",
-                                    "key-file",  "folds",     "threads",       "radius",
-                                    "bits",      "delimiter", "max-bytes",     "prefer",
-                                    "report",    "max-findings"};
+      static const char* known[] = {
+          "in",     "store", "smiles-column", "tasks",     "key-file", "folds",  "threads",
+          "radius", "bits",  "delimiter",     "max-bytes", "prefer",   "report", "max-findings"};
       const std::string name = args[i].substr(2);
       if (name == "refuse-on-errors") {  // the one flag without a value
         f.values[name] = "true";
@@ -64,21 +63,6 @@ core::Result<Flags> ParseFlags(const std::vector<std::string>& args) {
   return f;
 }
 
-core::Result<std::uint64_t> Number(const Flags& f, const std::string& name, std::uint64_t fallback,
-                                   std::uint64_t lo, std::uint64_t hi) {
-  auto it = f.values.find(name);
-  if (it == f.values.end()) return fallback;
-  std::uint64_t v = 0;
-  const std::string& s = it->second;
-  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || v < lo || v > hi) {
-    return core::InvalidArgument("'" + s + "' is not a number in " + std::to_string(lo) + ".." +
-                                     std::to_string(hi),
-                                 "--" + name);
-  }
-  return v;
-}
-
 std::vector<std::string> SplitComma(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream in(s);
@@ -92,7 +76,8 @@ std::vector<std::string> SplitComma(const std::string& s) {
 // Progress on stderr: a redrawn bar on a terminal, else a line every 10 s.
 class Progress {
  public:
-  Progress(std::ostream& err, bool tty) : err_(err), tty_(tty), start_(Clock::now()), last_(start_) {}
+  Progress(std::ostream& err, bool tty)
+      : err_(err), tty_(tty), start_(Clock::now()), last_(start_) {}
   void Update(std::size_t done, std::size_t total) {
     const auto now = Clock::now();
     const double secs = std::chrono::duration<double>(now - start_).count();
@@ -100,9 +85,9 @@ class Progress {
     if (tty_) {
       constexpr int kWidth = 30;
       const int filled = total ? static_cast<int>(kWidth * done / total) : kWidth;
-      err_ << "\r[" << std::string(filled, '#') << std::string(kWidth - filled, ' ') << "] "
-           << done << "/" << total << "  " << std::fixed << std::setprecision(0) << rate
-           << " rec/s" << std::flush;
+      err_ << "\r[" << std::string(filled, '#') << std::string(kWidth - filled, ' ') << "] " << done
+           << "/" << total << "  " << std::fixed << std::setprecision(0) << rate << " rec/s"
+           << std::flush;
       if (done == total) err_ << "\n";
       drew_ = true;
     } else if (now - last_ >= std::chrono::seconds(10) || (done == total && !finished_)) {
@@ -122,13 +107,14 @@ class Progress {
   bool finished_ = false;
 };
 
-void PrintSummary(const ingest::CompoundSource& source, const ingest::PreparedCompounds& p,
-                  const ingest::CompoundDescriptor& d, const ingest::StoreVersion& version,
-                  double seconds, std::ostream& out) {
+void PrintSummary(const ingest::CompoundIngest& run, double seconds, std::ostream& out) {
+  const ingest::PreparedCompounds& p = run.prepared;
+  const ingest::CompoundDescriptor& d = run.descriptor;
+  const ingest::StoreVersion& version = run.version;
   auto row = [&](const std::string& k, const std::string& v) {
     out << "  " << std::left << std::setw(22) << k << v << "\n";
   };
-  out << "ingest: " << source.path << " -> version " << version.number << "\n";
+  out << "ingest: " << run.source.path << " -> version " << version.number << "\n";
   row("format", d.source_format);
   row("records read", std::to_string(p.records_read));
   row("compounds ingested", std::to_string(p.compounds.size()));
@@ -141,8 +127,8 @@ void PrintSummary(const ingest::CompoundSource& source, const ingest::PreparedCo
   row("findings", std::to_string(p.findings.size()));
   {
     std::ostringstream rate;
-    rate << std::fixed << std::setprecision(1) << seconds << " s ("
-         << std::setprecision(0) << (seconds > 0 ? p.records_read / seconds : 0) << " records/s)";
+    rate << std::fixed << std::setprecision(1) << seconds << " s (" << std::setprecision(0)
+         << (seconds > 0 ? p.records_read / seconds : 0) << " records/s)";
     row("time", rate.str());
   }
   row("version", std::to_string(version.number) + " (" + version.dir + ")");
@@ -151,7 +137,8 @@ void PrintSummary(const ingest::CompoundSource& source, const ingest::PreparedCo
   row("reference set hash", d.reference_hash);
   row("source sha256", d.source_sha256);
   out << "  " << std::left << std::setw(24) << "task" << std::right << std::setw(8) << "pos"
-      << std::setw(8) << "neg" << std::setw(9) << "missing" << std::setw(8) << "pos%" << "\n";
+      << std::setw(8) << "neg" << std::setw(9) << "missing" << std::setw(8) << "pos%"
+      << "\n";
   for (std::size_t t = 0; t < d.tasks.size(); ++t) {
     const auto& b = d.balance[t];
     const std::size_t known = b.positives + b.negatives;
@@ -176,14 +163,16 @@ core::Status IngestCompounds(const Flags& f, std::ostream& out, std::ostream& er
   auto need = [&](const char* name) -> core::Result<std::string> {
     auto it = f.values.find(name);
     if (it == f.values.end() || it->second.empty()) {
-      return core::InvalidArgument(std::string("--") + name + " is required", std::string("--") + name);
+      return core::InvalidArgument(std::string("--") + name + " is required",
+                                   std::string("--") + name);
     }
     return it->second;
   };
   FEDRX_ASSIGN_OR_RETURN(std::string in, need("in"));
   FEDRX_ASSIGN_OR_RETURN(std::string store_dir, need("store"));
   ingest::CompoundReadOptions read;
-  if (auto it = f.values.find("smiles-column"); it != f.values.end()) read.smiles_column = it->second;
+  if (auto it = f.values.find("smiles-column"); it != f.values.end())
+    read.smiles_column = it->second;
   if (auto it = f.values.find("tasks"); it != f.values.end()) read.tasks = SplitComma(it->second);
   if (auto it = f.values.find("delimiter"); it != f.values.end()) {
     if (it->second == "tab" || it->second == "\\t") {
@@ -194,13 +183,14 @@ core::Status IngestCompounds(const Flags& f, std::ostream& out, std::ostream& er
       return core::InvalidArgument("expected one character or 'tab'", "--delimiter");
     }
   }
-  FEDRX_ASSIGN_OR_RETURN(read.max_file_bytes,
-                         Number(f, "max-bytes", read.max_file_bytes, 1, std::uint64_t{1} << 40));
+  FEDRX_ASSIGN_OR_RETURN(
+      read.max_file_bytes,
+      IngestFlagNumber(f.values, "max-bytes", read.max_file_bytes, 1, std::uint64_t{1} << 40));
   ingest::PrepOptions prep;
-  FEDRX_ASSIGN_OR_RETURN(std::uint64_t folds, Number(f, "folds", 5, 1, 100));
-  FEDRX_ASSIGN_OR_RETURN(std::uint64_t threads, Number(f, "threads", 2, 1, 64));
-  FEDRX_ASSIGN_OR_RETURN(std::uint64_t radius, Number(f, "radius", 2, 0, 6));
-  FEDRX_ASSIGN_OR_RETURN(std::uint64_t bits, Number(f, "bits", 2048, 64, 1 << 20));
+  FEDRX_ASSIGN_OR_RETURN(std::uint64_t folds, IngestFlagNumber(f.values, "folds", 5, 1, 100));
+  FEDRX_ASSIGN_OR_RETURN(std::uint64_t threads, IngestFlagNumber(f.values, "threads", 2, 1, 64));
+  FEDRX_ASSIGN_OR_RETURN(std::uint64_t radius, IngestFlagNumber(f.values, "radius", 2, 0, 6));
+  FEDRX_ASSIGN_OR_RETURN(std::uint64_t bits, IngestFlagNumber(f.values, "bits", 2048, 64, 1 << 20));
   prep.folds = static_cast<std::uint32_t>(folds);
   prep.threads = static_cast<int>(threads);
   prep.fingerprint.radius = static_cast<int>(radius);
@@ -209,32 +199,35 @@ core::Status IngestCompounds(const Flags& f, std::ostream& out, std::ostream& er
   if (auto it = f.values.find("key-file"); it != f.values.end()) {
     FEDRX_ASSIGN_OR_RETURN(key, ingest::ConsortiumKey::FromFile(it->second));
   }
-  // Open the store first: a bad --store fails before minutes of work.
-  FEDRX_ASSIGN_OR_RETURN(ingest::DatasetStore store, ingest::DatasetStore::Open(store_dir, true));
-
   const auto start = std::chrono::steady_clock::now();
-  FEDRX_ASSIGN_OR_RETURN(ingest::CompoundSource source, ingest::ReadCompoundFile(in, read));
   Progress progress(err, tty);
-  FEDRX_ASSIGN_OR_RETURN(
-      ingest::PreparedCompounds prepared,
-      ingest::PrepareCompounds(source, prep, key,
-                               [&](std::size_t done, std::size_t total) { progress.Update(done, total); }));
-  if (prepared.compounds.empty()) {
-    return core::InvalidArgument("no record could be ingested (" +
-                                     std::to_string(prepared.findings.size()) + " findings)",
-                                 in);
-  }
-  const ingest::CompoundDescriptor descriptor = ingest::DescribeCompounds(prepared, source, prep);
-  FEDRX_ASSIGN_OR_RETURN(ingest::StoreVersion version, store.Commit([&](const std::string& dir) {
-    return ingest::WriteCompoundVersion(dir, prepared, descriptor);
-  }));
+  ingest::CompoundIngest run;
+  FEDRX_RETURN_IF_ERROR(ingest::IngestCompoundFile(
+      in, store_dir, read, prep, key,
+      [&](std::size_t done, std::size_t total) { progress.Update(done, total); }, run));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  PrintSummary(source, prepared, descriptor, version, seconds, out);
+  PrintSummary(run, seconds, out);
   return core::Status::Ok();
 }
 
 }  // namespace
+
+core::Result<std::uint64_t> IngestFlagNumber(const std::map<std::string, std::string>& flags,
+                                             const std::string& name, std::uint64_t fallback,
+                                             std::uint64_t lo, std::uint64_t hi) {
+  auto it = flags.find(name);
+  if (it == flags.end()) return fallback;
+  std::uint64_t v = 0;
+  const std::string& s = it->second;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || v < lo || v > hi) {
+    return core::InvalidArgument(
+        "'" + s + "' is not a number in " + std::to_string(lo) + ".." + std::to_string(hi),
+        "--" + name);
+  }
+  return v;
+}
 
 bool IsIngestCommand(const std::vector<std::string>& args) {
   return !args.empty() && args[0] == "ingest";
@@ -242,7 +235,8 @@ bool IsIngestCommand(const std::vector<std::string>& args) {
 
 int RunIngestCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
                      bool err_is_tty) {
-  auto flags = ParseFlags(std::vector<std::string>(args.begin() + (args.empty() ? 0 : 1), args.end()));
+  auto flags =
+      ParseFlags(std::vector<std::string>(args.begin() + (args.empty() ? 0 : 1), args.end()));
   if (!flags.ok()) {
     err << "fedrx: " << flags.status() << "\n" << kIngestUsage << "\n";
     return 2;
@@ -251,14 +245,16 @@ int RunIngestCommand(const std::vector<std::string>& args, std::ostream& out, st
   if (what == std::vector<std::string>{"compounds"}) {
     if (core::Status s = IngestCompounds(*flags, out, err, err_is_tty); !s.ok()) {
       err << "fedrx: ingest failed, the store's current version is unchanged: " << s << "\n";
-      return s.code() == core::StatusCode::kInvalidArgument && s.where().rfind("--", 0) == 0 ? 2 : 1;
+      return s.code() == core::StatusCode::kInvalidArgument && s.where().rfind("--", 0) == 0 ? 2
+                                                                                             : 1;
     }
     return 0;
   }
   if (what == std::vector<std::string>{"study"}) {
     if (core::Status s = IngestStudyCommand(flags->values, out, err, err_is_tty); !s.ok()) {
       err << "fedrx: ingest study failed, the store's current version is unchanged: " << s << "\n";
-      return s.code() == core::StatusCode::kInvalidArgument && s.where().rfind("--", 0) == 0 ? 2 : 1;
+      return s.code() == core::StatusCode::kInvalidArgument && s.where().rfind("--", 0) == 0 ? 2
+                                                                                             : 1;
     }
     return 0;
   }

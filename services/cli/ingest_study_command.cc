@@ -10,27 +10,12 @@
 #include <utility>
 #include <vector>
 
+#include "services/cli/ingest_command.h"
 #include "services/ingest/cdm_query.h"
 #include "services/ingest/study_ingest.h"
 
 namespace fedrx::cli {
 namespace {
-
-core::Result<std::uint64_t> Number(const std::map<std::string, std::string>& flags,
-                                   const std::string& name, std::uint64_t fallback,
-                                   std::uint64_t lo, std::uint64_t hi) {
-  auto it = flags.find(name);
-  if (it == flags.end()) return fallback;
-  std::uint64_t v = 0;
-  const std::string& s = it->second;
-  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || v < lo || v > hi) {
-    return core::InvalidArgument("'" + s + "' is not a number in " + std::to_string(lo) + ".." +
-                                     std::to_string(hi),
-                                 "--" + name);
-  }
-  return v;
-}
 
 // Progress of `ingest study` on stderr: a redrawn bar per stage on a terminal,
 // else one line per stage when it ends (a study has a handful of domains).
@@ -98,26 +83,27 @@ void PrintStudySummary(const ingest::StudyIngestResult& r, std::size_t max_findi
                                  ? " (" + FormatNumber(*study.planned_duration_days) + " days)"
                                  : std::string()));
   const ingest::StudyCounts& c = r.counts;
-  row("subjects", std::to_string(c.subjects) + " in " + std::to_string(c.dose_groups) +
-                      " dose groups");
+  row("subjects",
+      std::to_string(c.subjects) + " in " + std::to_string(c.dose_groups) + " dose groups");
   row("exposures", std::to_string(c.exposures));
   {
     std::string s;
-    for (const auto& [domain, n] : c.findings) s += (s.empty() ? "" : ", ") + domain + " " + std::to_string(n);
+    for (const auto& [domain, n] : c.findings)
+      s += (s.empty() ? "" : ", ") + domain + " " + std::to_string(n);
     row("findings", s.empty() ? "none" : s);
   }
   row("adverse events", std::to_string(c.adverse_events));
   {
     std::string s;
-    for (const auto& [domain, n] : c.unmapped_rows) s += (s.empty() ? "" : ", ") + domain + " " + std::to_string(n);
+    for (const auto& [domain, n] : c.unmapped_rows)
+      s += (s.empty() ? "" : ", ") + domain + " " + std::to_string(n);
     row("unmapped rows", s.empty() ? "none" : s);
   }
   row("mapping issues", std::to_string(c.mapping_issues));
-  row("conformance", std::to_string(r.report.errors) + " errors, " +
-                         std::to_string(r.report.warnings) + " warnings, " +
-                         std::to_string(r.report.notices) + " notices" +
-                         (r.report.define_checked ? " (checked against define.xml)"
-                                                  : " (no define.xml)"));
+  row("conformance",
+      std::to_string(r.report.errors) + " errors, " + std::to_string(r.report.warnings) +
+          " warnings, " + std::to_string(r.report.notices) + " notices" +
+          (r.report.define_checked ? " (checked against define.xml)" : " (no define.xml)"));
   {
     // The rules with most findings, errors first.
     std::map<std::string, ingest::conformance::Severity> severity;
@@ -145,11 +131,13 @@ void PrintStudySummary(const ingest::StudyIngestResult& r, std::size_t max_findi
   row("version", std::to_string(r.version.number) + " (" + r.version.dir + ")");
   row("schema hash", r.schema_hash.substr(0, 16));
 
-  out << "\n  " << std::left << std::setw(10) << "SET" << std::setw(32) << "DOSE GROUP" << std::right
-      << std::setw(14) << "DOSE" << std::setw(5) << "N" << "  FLAGS\n";
+  out << "\n  " << std::left << std::setw(10) << "SET" << std::setw(32) << "DOSE GROUP"
+      << std::right << std::setw(14) << "DOSE" << std::setw(5) << "N"
+      << "  FLAGS\n";
   for (const ingest::cdm::DoseGroup& g : r.data.dose_groups) {
-    const auto n = std::count_if(r.data.subjects.begin(), r.data.subjects.end(),
-                                 [&](const ingest::cdm::Subject& s) { return s.set_code == g.set_code; });
+    const auto n =
+        std::count_if(r.data.subjects.begin(), r.data.subjects.end(),
+                      [&](const ingest::cdm::Subject& s) { return s.set_code == g.set_code; });
     std::string flags;
     if (g.control) flags += " control";
     if (g.recovery) flags += " recovery";
@@ -164,8 +152,9 @@ void PrintStudySummary(const ingest::StudyIngestResult& r, std::size_t max_findi
     ingest::conformance::PrintReport(r.report, out, max_findings);
   }
 
-  const bool has_bw = std::any_of(r.data.findings.begin(), r.data.findings.end(),
-                                  [](const ingest::cdm::Finding& f) { return ingest::cdm::IsBodyWeight(f); });
+  const bool has_bw =
+      std::any_of(r.data.findings.begin(), r.data.findings.end(),
+                  [](const ingest::cdm::Finding& f) { return ingest::cdm::IsBodyWeight(f); });
   if (!has_bw) return;
   const auto stats = ingest::cdm::BodyWeightChangeByDoseGroup(r.data, /*by_sex=*/true);
   // One line per dose group, one column per sex.
@@ -212,14 +201,16 @@ core::Status IngestStudyCommand(const std::map<std::string, std::string>& flags,
   auto need = [&](const char* name) -> core::Result<std::string> {
     auto it = flags.find(name);
     if (it == flags.end() || it->second.empty()) {
-      return core::InvalidArgument(std::string("--") + name + " is required", std::string("--") + name);
+      return core::InvalidArgument(std::string("--") + name + " is required",
+                                   std::string("--") + name);
     }
     return it->second;
   };
-  for (const char* compounds_only : {"smiles-column", "tasks", "key-file", "folds", "threads",
-                                     "radius", "bits", "delimiter"}) {
+  for (const char* compounds_only :
+       {"smiles-column", "tasks", "key-file", "folds", "threads", "radius", "bits", "delimiter"}) {
     if (flags.count(compounds_only)) {
-      return core::InvalidArgument("not an option of ingest study", std::string("--") + compounds_only);
+      return core::InvalidArgument("not an option of ingest study",
+                                   std::string("--") + compounds_only);
     }
   }
   FEDRX_ASSIGN_OR_RETURN(std::string in, need("in"));
@@ -235,16 +226,18 @@ core::Status IngestStudyCommand(const std::map<std::string, std::string>& flags,
     }
   }
   FEDRX_ASSIGN_OR_RETURN(options.folder.read.max_bytes,
-                         Number(flags, "max-bytes", options.folder.read.max_bytes, 1, std::uint64_t{1} << 40));
-  FEDRX_ASSIGN_OR_RETURN(std::uint64_t max_findings, Number(flags, "max-findings", 20, 0, 1000));
+                         IngestFlagNumber(flags, "max-bytes", options.folder.read.max_bytes, 1,
+                                          std::uint64_t{1} << 40));
+  FEDRX_ASSIGN_OR_RETURN(std::uint64_t max_findings,
+                         IngestFlagNumber(flags, "max-findings", 20, 0, 1000));
   if (auto it = flags.find("report"); it != flags.end()) options.report_path = it->second;
   options.refuse_on_errors = flags.count("refuse-on-errors") != 0;
   StudyProgress progress(err, tty);
   options.progress = [&](const ingest::StudyIngestProgress& p) { progress.Update(p); };
-  FEDRX_ASSIGN_OR_RETURN(ingest::StudyIngestResult result, ingest::IngestStudy(in, store_dir, options));
+  FEDRX_ASSIGN_OR_RETURN(ingest::StudyIngestResult result,
+                         ingest::IngestStudy(in, store_dir, options));
   PrintStudySummary(result, static_cast<std::size_t>(max_findings), out);
   return core::Status::Ok();
 }
-
 
 }  // namespace fedrx::cli

@@ -64,8 +64,10 @@ std::string Lower(std::string s) {
 }
 
 std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -79,7 +81,8 @@ std::optional<std::int8_t> ParseLabel(std::string_view v) {
 }
 
 bool IsIdColumn(const std::string& lower) {
-  static const char* ids[] = {"mol_id", "id", "name", "num", "compound_id", "cid", "index", "smiles_id"};
+  static const char* ids[] = {"mol_id",      "id",  "name",  "num",
+                              "compound_id", "cid", "index", "smiles_id"};
   for (const char* id : ids) {
     if (lower == id) return true;
   }
@@ -138,7 +141,8 @@ class CsvCursor {
         field.push_back(c);
       }
     }
-    if (quoted) return core::InvalidArgument("unterminated quoted field", "line " + std::to_string(*line));
+    if (quoted)
+      return core::InvalidArgument("unterminated quoted field", "line " + std::to_string(*line));
     fields->push_back(std::move(field));
     return true;
   }
@@ -201,7 +205,8 @@ core::Result<std::vector<std::size_t>> ChooseTasks(
     }
     if (labels) out.push_back(c);
   }
-  if (out.empty()) return core::InvalidArgument("no label columns (0, 1 or empty values) found", where);
+  if (out.empty())
+    return core::InvalidArgument("no label columns (0, 1 or empty values) found", where);
   return out;
 }
 
@@ -217,7 +222,9 @@ core::Status ReadTable(std::string_view text, char delimiter, const CompoundRead
   {
     std::map<std::string, int> seen;
     for (const auto& h : header) {
-      if (++seen[h] == 2) return core::InvalidArgument("column \"" + h + "\" appears twice in the header", Where(path));
+      if (++seen[h] == 2)
+        return core::InvalidArgument("column \"" + h + "\" appears twice in the header",
+                                     Where(path));
     }
   }
   // The structure column.
@@ -227,7 +234,8 @@ core::Status ReadTable(std::string_view text, char delimiter, const CompoundRead
       if (Lower(header[i]) == Lower(options.smiles_column)) smiles = i;
     }
     if (!smiles) {
-      return core::InvalidArgument("no SMILES column \"" + options.smiles_column + "\" in the header", Where(path));
+      return core::InvalidArgument(
+          "no SMILES column \"" + options.smiles_column + "\" in the header", Where(path));
     }
   } else {
     for (const char* name : {"smiles", "drug", "structure", "canonical_smiles"}) {
@@ -265,14 +273,16 @@ core::Status ReadTable(std::string_view text, char delimiter, const CompoundRead
     rows.push_back(fields);
     lines.push_back(line);
   }
-  if (rows.empty()) return core::InvalidArgument("the table has a header but no records", Where(path));
+  if (rows.empty())
+    return core::InvalidArgument("the table has a header but no records", Where(path));
   std::vector<std::vector<std::string>> sample;
   for (std::size_t r = 0; r < rows.size() && r < kTaskSampleRecords; ++r) {
     if (rows[r].size() == header.size()) sample.push_back(rows[r]);
   }
   FEDRX_ASSIGN_OR_RETURN(std::vector<std::size_t> tasks,
                          ChooseTasks(header, candidates, sample, options.tasks, Where(path)));
-  if (tasks.size() > kMaxTasks) return core::InvalidArgument("more than 4096 task columns", Where(path));
+  if (tasks.size() > kMaxTasks)
+    return core::InvalidArgument("more than 4096 task columns", Where(path));
   for (std::size_t t : tasks) src->tasks.push_back(header[t]);
   src->has_split = split.has_value();
   src->records_read = rows.size();
@@ -281,8 +291,9 @@ core::Status ReadTable(std::string_view text, char delimiter, const CompoundRead
     const auto& f = rows[r];
     if (f.size() != header.size()) {
       src->findings.push_back({record, kFindingFieldCount,
-                               "line " + std::to_string(lines[r]) + ": " + std::to_string(f.size()) +
-                                   " fields, the header has " + std::to_string(header.size())});
+                               "line " + std::to_string(lines[r]) + ": " +
+                                   std::to_string(f.size()) + " fields, the header has " +
+                                   std::to_string(header.size())});
       continue;
     }
     CompoundSource::Record rec;
@@ -308,13 +319,16 @@ core::Status ReadTable(std::string_view text, char delimiter, const CompoundRead
   return core::Status::Ok();
 }
 
-core::Status ReadSdf(std::string_view text, const CompoundReadOptions& options, CompoundSource* src) {
+core::Status ReadSdf(std::string_view text, const CompoundReadOptions& options,
+                     CompoundSource* src) {
   const std::string& path = src->path;
   std::vector<SdfRecord> records = SplitSdf(text);
   if (records.empty()) return core::InvalidArgument("no SD records", Where(path));
   bool any_block = false;
   for (const auto& r : records) any_block = any_block || !r.molblock.empty();
-  if (!any_block) return core::InvalidArgument("no record holds a molfile block (\"M  END\"): not an SD file", Where(path));
+  if (!any_block)
+    return core::InvalidArgument("no record holds a molfile block (\"M  END\"): not an SD file",
+                                 Where(path));
   // Data item names in order of first appearance.
   std::vector<std::string> names;
   for (const auto& r : records) {
@@ -351,8 +365,9 @@ core::Status ReadSdf(std::string_view text, const CompoundReadOptions& options, 
   src->records_read = records.size();
   for (const auto& r : records) {
     if (r.molblock.empty()) {
-      src->findings.push_back({r.record, kFindingMissingStructure,
-                               "line " + std::to_string(r.line) + ": the record has no molfile block"});
+      src->findings.push_back(
+          {r.record, kFindingMissingStructure,
+           "line " + std::to_string(r.line) + ": the record has no molfile block"});
       continue;
     }
     CompoundSource::Record rec;
@@ -406,11 +421,12 @@ core::Result<ConsortiumKey> ConsortiumKey::FromFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return core::NotFound("cannot read the key file", path);
   std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) secret.pop_back();
+  while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back())))
+    secret.pop_back();
   if (secret.size() < kMinKeyBytes || secret.size() > kMaxKeyBytes) {
-    return core::InvalidArgument("a consortium key must be 16..4096 bytes, this one has " +
-                                     std::to_string(secret.size()),
-                                 path);
+    return core::InvalidArgument(
+        "a consortium key must be 16..4096 bytes, this one has " + std::to_string(secret.size()),
+        path);
   }
   return ConsortiumKey(std::move(secret));
 }
@@ -441,7 +457,8 @@ std::uint32_t ConsortiumKey::Fold(std::string_view group, std::uint32_t folds) c
   return static_cast<std::uint32_t>(h % std::max<std::uint32_t>(folds, 1));
 }
 
-core::Result<CompoundSource> ReadCompoundFile(const std::string& path, const CompoundReadOptions& options) {
+core::Result<CompoundSource> ReadCompoundFile(const std::string& path,
+                                              const CompoundReadOptions& options) {
   if (sodium_init() < 0) return core::Internal("libsodium failed to initialise");
   FEDRX_ASSIGN_OR_RETURN(internal::FileProbe probe, internal::ProbeFile(path, kHeadBytes));
   if (probe.size > options.max_file_bytes) {
@@ -457,7 +474,8 @@ core::Result<CompoundSource> ReadCompoundFile(const std::string& path, const Com
   }
   if (head.find('\0') != std::string_view::npos) {
     return core::InvalidArgument("binary content (a NUL byte in the first " +
-                                     std::to_string(head.size()) + " bytes): not a text table or SD file",
+                                     std::to_string(head.size()) +
+                                     " bytes): not a text table or SD file",
                                  Where(path));
   }
   CompoundSource src;
@@ -468,8 +486,8 @@ core::Result<CompoundSource> ReadCompoundFile(const std::string& path, const Com
   const bool table_ext = ext == ".csv" || ext == ".tsv" || ext == ".tab" || ext == ".txt";
   if (sdf_ext || (!table_ext && LooksLikeSdf(head))) {
     if (!LooksLikeSdf(head)) {
-      return core::InvalidArgument("named like an SD file but its first " + std::to_string(head.size()) +
-                                       " bytes hold no molfile block",
+      return core::InvalidArgument("named like an SD file but its first " +
+                                       std::to_string(head.size()) + " bytes hold no molfile block",
                                    Where(path));
     }
     src.format = CompoundSource::Format::kSdf;
@@ -479,13 +497,14 @@ core::Result<CompoundSource> ReadCompoundFile(const std::string& path, const Com
     // Check the header before reading the rest of a possibly large file.
     const std::size_t nl = head.find('\n');
     if (nl == std::string_view::npos && probe.size > head.size()) {
-      return core::InvalidArgument("no line break in the first " + std::to_string(head.size()) +
-                                       " bytes: not a table",
-                                   Where(path));
+      return core::InvalidArgument(
+          "no line break in the first " + std::to_string(head.size()) + " bytes: not a table",
+          Where(path));
     }
     CompoundSource probe_src;
     probe_src.path = path;
-    std::string_view first_lines = head.substr(0, head.rfind('\n') == std::string_view::npos ? head.size() : head.rfind('\n') + 1);
+    std::string_view first_lines = head.substr(
+        0, head.rfind('\n') == std::string_view::npos ? head.size() : head.rfind('\n') + 1);
     // A header-only check: the SMILES column must be there.
     CsvCursor cursor(first_lines, d);
     std::vector<std::string> header;
@@ -495,9 +514,10 @@ core::Result<CompoundSource> ReadCompoundFile(const std::string& path, const Com
       bool has_smiles = false;
       for (auto& h : header) {
         const std::string l = Lower(std::string(Trim(h)));
-        has_smiles = has_smiles || (options.smiles_column.empty()
-                                        ? (l == "smiles" || l == "drug" || l == "structure" || l == "canonical_smiles")
-                                        : l == Lower(options.smiles_column));
+        has_smiles = has_smiles ||
+                     (options.smiles_column.empty() ? (l == "smiles" || l == "drug" ||
+                                                       l == "structure" || l == "canonical_smiles")
+                                                    : l == Lower(options.smiles_column));
       }
       if (!has_smiles) {
         return core::InvalidArgument(
@@ -550,7 +570,8 @@ core::Result<PreparedCompounds> PrepareCompounds(const CompoundSource& source,
   };
   {
     std::vector<std::thread> workers;
-    const int threads = static_cast<int>(std::min<std::size_t>(options.threads, std::max<std::size_t>(n, 1)));
+    const int threads =
+        static_cast<int>(std::min<std::size_t>(options.threads, std::max<std::size_t>(n, 1)));
     for (int t = 0; t < threads; ++t) workers.emplace_back(work);
     if (progress) {
       while (done.load() < n) {
@@ -618,8 +639,9 @@ core::Result<PreparedCompounds> PrepareCompounds(const CompoundSource& source,
                                   " (same InChIKey) disagrees; label set to missing"});
     }
   }
-  std::stable_sort(out.findings.begin(), out.findings.end(),
-                   [](const RecordFinding& a, const RecordFinding& b) { return a.record < b.record; });
+  std::stable_sort(
+      out.findings.begin(), out.findings.end(),
+      [](const RecordFinding& a, const RecordFinding& b) { return a.record < b.record; });
   FEDRX_ASSIGN_OR_RETURN(out.reference_hash, ReferenceSetHash(options, key));
   out.preparation_hash = IngestPreparationHash(options, key, out.reference_hash);
   return out;
@@ -739,17 +761,20 @@ core::Result<LoadedCompounds> LoadCompoundVersion(const std::string& dir) {
   FEDRX_ASSIGN_OR_RETURN(bool any, cursor.Next(&fields, &line));
   if (!any) return core::InvalidArgument("empty prepared table", tpath);
   const std::size_t fixed = 6;
-  std::vector<std::string> tasks(fields.size() > fixed ? fields.begin() + fixed : fields.end(), fields.end());
+  std::vector<std::string> tasks(fields.size() > fixed ? fields.begin() + fixed : fields.end(),
+                                 fields.end());
   if (fields.size() < fixed || TableHeader(tasks) != [&] {
         std::string h;
         for (std::size_t i = 0; i < fields.size(); ++i) h += (i ? "," : "") + CsvField(fields[i]);
         return h;
       }()) {
-    return core::InvalidArgument("the prepared table's header is not " + std::string(kFixedColumns) + ",<tasks>", tpath);
+    return core::InvalidArgument(
+        "the prepared table's header is not " + std::string(kFixedColumns) + ",<tasks>", tpath);
   }
   const CompoundDescriptor& d = out.descriptor;
   if (tasks != d.tasks || SchemaHash(tasks) != d.schema_hash) {
-    return core::InvalidArgument("the prepared table's columns disagree with descriptor.json", tpath);
+    return core::InvalidArgument("the prepared table's columns disagree with descriptor.json",
+                                 tpath);
   }
   ml::Dataset& ds = out.dataset;
   ds.tasks = tasks;
@@ -763,11 +788,13 @@ core::Result<LoadedCompounds> LoadCompoundVersion(const std::string& dir) {
     if (!*more) break;
     ++record;
     const std::string where = Where(tpath, record);
-    if (fields.size() != fixed + tasks.size()) return core::InvalidArgument("wrong number of fields", where);
+    if (fields.size() != fixed + tasks.size())
+      return core::InvalidArgument("wrong number of fields", where);
     ds.smiles.push_back(fields[1]);
     ds.scaffolds.push_back(fields[2]);
     std::uint32_t fold = 0;
-    const auto [fp, fec] = std::from_chars(fields[3].data(), fields[3].data() + fields[3].size(), fold);
+    const auto [fp, fec] =
+        std::from_chars(fields[3].data(), fields[3].data() + fields[3].size(), fold);
     if (fec != std::errc() || fp != fields[3].data() + fields[3].size() || fold >= d.folds) {
       return core::InvalidArgument("bad fold \"" + fields[3] + "\"", where);
     }
@@ -811,6 +838,26 @@ core::Result<LoadedCompounds> LoadCurrentCompounds(const std::string& store_dir,
   if (!current) return core::NotFound("the store has no version yet (run fedrx ingest)", store_dir);
   if (version != nullptr) *version = current->number;
   return LoadCompoundVersion(current->dir);
+}
+
+core::Status IngestCompoundFile(const std::string& input, const std::string& store_root,
+                                const CompoundReadOptions& read, const PrepOptions& prep,
+                                const ConsortiumKey& key, const ProgressFn& progress,
+                                CompoundIngest& out) {
+  FEDRX_ASSIGN_OR_RETURN(DatasetStore store, DatasetStore::Open(store_root, true));
+  FEDRX_ASSIGN_OR_RETURN(out.source, ReadCompoundFile(input, read));
+  FEDRX_ASSIGN_OR_RETURN(out.prepared, PrepareCompounds(out.source, prep, key, progress));
+  out.prepared_ok = true;
+  if (out.prepared.compounds.empty()) {
+    return core::InvalidArgument("no record could be ingested (" +
+                                     std::to_string(out.prepared.findings.size()) + " findings)",
+                                 input);
+  }
+  out.descriptor = DescribeCompounds(out.prepared, out.source, prep);
+  FEDRX_ASSIGN_OR_RETURN(out.version, store.Commit([&](const std::string& dir) {
+    return WriteCompoundVersion(dir, out.prepared, out.descriptor);
+  }));
+  return core::Status::Ok();
 }
 
 }  // namespace fedrx::ingest

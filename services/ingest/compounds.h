@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "services/core/status.h"
+#include "services/ingest/dataset_store.h"
 #include "services/ingest/descriptor.h"
 #include "services/ml/chem.h"
 #include "services/ml/dataset.h"
@@ -91,12 +92,12 @@ struct CompoundSource {
   bool has_split = false;
   struct Record {
     std::size_t record = 0;
-    std::string structure;  // SMILES, or a molfile block for SDF
+    std::string structure;            // SMILES, or a molfile block for SDF
     std::vector<std::int8_t> labels;  // one per task: 0, 1 or ml::kMissing
     std::string split;
   };
-  std::vector<Record> records;       // records with a structure field
-  std::size_t records_read = 0;      // every data record, including ones without a structure
+  std::vector<Record> records;   // records with a structure field
+  std::size_t records_read = 0;  // every data record, including ones without a structure
   std::vector<RecordFinding> findings;
 };
 
@@ -107,7 +108,8 @@ struct CompoundSource {
 // without a SMILES column or with unknown/duplicate task columns, an SD file
 // without a single molfile block, an unterminated quote, no task columns.
 // kNotFound when the file cannot be opened. Blocks.
-core::Result<CompoundSource> ReadCompoundFile(const std::string& path, const CompoundReadOptions& options);
+core::Result<CompoundSource> ReadCompoundFile(const std::string& path,
+                                              const CompoundReadOptions& options);
 
 // One standardised, merged compound.
 struct PreparedCompound {
@@ -115,18 +117,18 @@ struct PreparedCompound {
   std::string smiles;    // canonical SMILES of the first record merged in
   std::string scaffold;  // Bemis-Murcko scaffold; empty for acyclic molecules
   std::uint32_t fold = 0;
-  std::string split;     // the first record's split tag
-  std::vector<std::uint32_t> bits;   // scrambled with the key (when there is one)
-  std::vector<std::int8_t> labels;   // merged, one per task
+  std::string split;                // the first record's split tag
+  std::vector<std::uint32_t> bits;  // scrambled with the key (when there is one)
+  std::vector<std::int8_t> labels;  // merged, one per task
   std::size_t first_record = 0;
-  std::size_t records = 1;           // input records merged into this one
+  std::size_t records = 1;  // input records merged into this one
 };
 
 struct PreparedCompounds {
   std::vector<std::string> tasks;
   bool has_split = false;
   std::vector<PreparedCompound> compounds;  // in order of first appearance
-  std::vector<RecordFinding> findings;            // the source's, then preparation's, by record
+  std::vector<RecordFinding> findings;      // the source's, then preparation's, by record
   std::size_t records_read = 0;
   std::size_t unparseable = 0;
   std::size_t duplicates_merged = 0;  // records folded into an earlier one
@@ -183,6 +185,27 @@ CompoundDescriptor DescribeCompounds(const PreparedCompounds& prepared,
 // fsynced. kUnavailable on I/O errors. Blocks.
 core::Status WriteCompoundVersion(const std::string& dir, const PreparedCompounds& prepared,
                                   const CompoundDescriptor& descriptor);
+
+// One ingest of a compound file into a store, as `fedrx ingest compounds`
+// and fedrx-ingest run it.
+struct CompoundIngest {
+  CompoundSource source;
+  PreparedCompounds prepared;
+  CompoundDescriptor descriptor;
+  StoreVersion version;      // the version written; number 0 until then
+  bool prepared_ok = false;  // `prepared` holds the preparation's result
+};
+
+// Opens (creating) the store at `store_root` first, so a bad store fails
+// before any work; reads `input`, prepares it, refuses it (kInvalidArgument
+// naming `input`) when no compound is left, describes it and commits it as a
+// new version. Fills `out` as the stages complete, so a caller can report
+// what was read and found even when the ingest failed; on any error nothing
+// was committed and the store's previous version is untouched. Blocks.
+core::Status IngestCompoundFile(const std::string& input, const std::string& store_root,
+                                const CompoundReadOptions& read, const PrepOptions& prep,
+                                const ConsortiumKey& key, const ProgressFn& progress,
+                                CompoundIngest& out);
 
 struct LoadedCompounds {
   ml::Dataset dataset;  // smiles, scaffolds, split (empty when the table has none), x, y

@@ -44,59 +44,47 @@ Json ErrorJson(const core::Status& s) {
 IngestService::Outcome IngestCompounds(IngestService::Outcome out, const std::string& input,
                                        const std::string& store_dir,
                                        const IngestServiceOptions& options) {
-  out.status = [&]() -> core::Status {
-    FEDRX_ASSIGN_OR_RETURN(ingest::DatasetStore store, ingest::DatasetStore::Open(store_dir, true));
-    ingest::CompoundReadOptions read;
-    read.max_file_bytes = options.max_bytes;
-    FEDRX_ASSIGN_OR_RETURN(ingest::CompoundSource source, ingest::ReadCompoundFile(input, read));
-    ingest::PrepOptions prep;
-    prep.folds = options.folds;
-    prep.threads = options.threads;
-    FEDRX_ASSIGN_OR_RETURN(ingest::PreparedCompounds prepared,
-                           ingest::PrepareCompounds(source, prep, options.key));
-    out.has_records = true;
-    out.records_read = prepared.records_read;
-    out.kept = prepared.compounds.size();
-    out.unparseable = prepared.unparseable;
-    out.duplicates_merged = prepared.duplicates_merged;
-    out.label_conflicts = prepared.label_conflicts;
-    // Built apart and put together at the end: ordered_json's members live
-    // in a vector, so a reference into one would dangle after an insert.
-    Json summary;
-    summary["format"] = source.format == ingest::CompoundSource::Format::kSdf   ? "sdf"
-                        : source.format == ingest::CompoundSource::Format::kTsv ? "tsv"
-                                                                                : "csv";
-    summary["bytes"] = source.bytes;
-    summary["source_sha256"] = source.sha256;
-    summary["tasks"] = prepared.tasks;
-    summary["records_read"] = prepared.records_read;
-    summary["compounds"] = prepared.compounds.size();
-    summary["unparseable"] = prepared.unparseable;
-    summary["duplicates_merged"] = prepared.duplicates_merged;
-    summary["label_conflicts"] = prepared.label_conflicts;
-    summary["findings"] = prepared.findings.size();
-    Json findings = Json::array();
-    for (std::size_t i = 0; i < prepared.findings.size() && i < kReportFindings; ++i) {
-      const auto& f = prepared.findings[i];
-      findings.push_back({{"record", f.record}, {"code", f.code}, {"message", f.message}});
-    }
-    const auto detail = [&] { return Dump(Json{{"summary", summary}, {"findings", findings}}); };
-    out.detail_json = detail();
-    if (prepared.compounds.empty()) {
-      return core::InvalidArgument(
-          "no record could be ingested (" + std::to_string(prepared.findings.size()) + " findings)",
-          input);
-    }
-    const ingest::CompoundDescriptor descriptor = ingest::DescribeCompounds(prepared, source, prep);
-    FEDRX_ASSIGN_OR_RETURN(ingest::StoreVersion version, store.Commit([&](const std::string& dir) {
-      return ingest::WriteCompoundVersion(dir, prepared, descriptor);
-    }));
-    out.version = version.number;
-    summary["preparation_hash"] = descriptor.preparation_hash;
-    summary["schema_hash"] = descriptor.schema_hash;
-    out.detail_json = detail();
-    return core::Status::Ok();
-  }();
+  ingest::CompoundReadOptions read;
+  read.max_file_bytes = options.max_bytes;
+  ingest::PrepOptions prep;
+  prep.folds = options.folds;
+  prep.threads = options.threads;
+  ingest::CompoundIngest run;
+  out.status = ingest::IngestCompoundFile(input, store_dir, read, prep, options.key, {}, run);
+  if (!run.prepared_ok) return out;
+  const ingest::PreparedCompounds& prepared = run.prepared;
+  out.has_records = true;
+  out.records_read = prepared.records_read;
+  out.kept = prepared.compounds.size();
+  out.unparseable = prepared.unparseable;
+  out.duplicates_merged = prepared.duplicates_merged;
+  out.label_conflicts = prepared.label_conflicts;
+  // Built apart and put together at the end: ordered_json's members live
+  // in a vector, so a reference into one would dangle after an insert.
+  Json summary;
+  summary["format"] = run.source.format == ingest::CompoundSource::Format::kSdf   ? "sdf"
+                      : run.source.format == ingest::CompoundSource::Format::kTsv ? "tsv"
+                                                                                  : "csv";
+  summary["bytes"] = run.source.bytes;
+  summary["source_sha256"] = run.source.sha256;
+  summary["tasks"] = prepared.tasks;
+  summary["records_read"] = prepared.records_read;
+  summary["compounds"] = prepared.compounds.size();
+  summary["unparseable"] = prepared.unparseable;
+  summary["duplicates_merged"] = prepared.duplicates_merged;
+  summary["label_conflicts"] = prepared.label_conflicts;
+  summary["findings"] = prepared.findings.size();
+  if (out.status.ok()) {
+    out.version = run.version.number;
+    summary["preparation_hash"] = run.descriptor.preparation_hash;
+    summary["schema_hash"] = run.descriptor.schema_hash;
+  }
+  Json findings = Json::array();
+  for (std::size_t i = 0; i < prepared.findings.size() && i < kReportFindings; ++i) {
+    const auto& f = prepared.findings[i];
+    findings.push_back({{"record", f.record}, {"code", f.code}, {"message", f.message}});
+  }
+  out.detail_json = Dump(Json{{"summary", summary}, {"findings", findings}});
   return out;
 }
 
