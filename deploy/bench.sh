@@ -34,6 +34,7 @@ OPENBLAS_NUM_THREADS=1 "$BUILD_DIR/tests/bench/fedrx_trainer_bench" --torch --ou
 # Compound ingest (Tox21 + the vendored ToxCast subset) against the same steps
 # on python3-rdkit, runs alternating; the ratios are fedrx / Python.
 "$BUILD_DIR/tests/bench/fedrx_ingest_bench" --out "$OUT"
+"$BUILD_DIR/tests/bench/fedrx_trial_bench" --out "$OUT"
 echo "ingest: uptime $(uptime)"
 grep -E '"metric": "records_per_s_(1thread_vs_python_1proc|2threads_vs_python_2proc)"' "$OUT" |
   sed -E 's/.*"metric": "([^"]+)", "value": ([^,]+),.*"baseline": ([^,]+), "ratio": ([^}]+)}.*/ingest: \1: fedrx \2 records\/s, python \3 records\/s, ratio \4 (aim >= 1.5)/'

@@ -13,7 +13,12 @@
 # in-process simulation with 10 simulated sites, 2 of them poisoning their
 # updates, compares FedAvg with the robust aggregation rules. A fourth study
 # gives four more institutions, each with different tasks, one shared trunk
-# and a private head each that never leaves its site.
+# and a private head each that never leaves its site. Last, a scientist takes
+# a candidate from the CRO's rat study to a first-in-human design through the
+# translational and trial services: a NOAEL proposed at the CRO from its SEND
+# data, the HED and starting dose (FDA 2005) with their working, the predicted
+# human exposure, a virtual trial from that dose, and 3+3, BOIN and CRM on the
+# toxicity it predicts.
 #
 # Security: the coordinator is a CurveZMQ server that admits only the keys in
 # its authorised clients file (here, the gateway's), so nothing on the platform
@@ -122,6 +127,12 @@ KEYS="$RUN/keys"  # the paths deploy/coordinator.conf and deploy/gateway.conf na
 GATEWAY_PUBLIC_KEY=$("$FEDRX" keys public "$KEYS/gateway.key")
 printf '# Who may connect to the coordinator: <id> <role> <public key>\ngateway gateway %s\n' \
   "$GATEWAY_PUBLIC_KEY" >"$KEYS/coordinator-clients"
+# The domain services behind the gateway admit the gateway's key only, too.
+cp "$KEYS/coordinator-clients" "$KEYS/platform-clients"
+for svc in translational trial; do
+  "$FEDRX" keys generate --out "$KEYS/$svc.key" >/dev/null
+  "$FEDRX" keys public "$KEYS/$svc.key" --out "$KEYS/$svc.pub"
+done
 # The audit trail's HMAC key stays with the gateway (and the bootstrap CLI),
 # never in Redis: whoever can write Redis still cannot rebuild the chain.
 "$FEDRX" keys audit --out "$KEYS/audit.key" >/dev/null
@@ -135,12 +146,18 @@ ADMIN=(--gateway "$GATEWAY" --key-file "$KEYS/platform-admin.key"
 SCIENTIST=(--gateway "$GATEWAY" --key-file "$KEYS/scientist.key"
   --server-key-file "$KEYS/gateway.pub")
 
-step "Starting the coordinator (a CurveZMQ server for the gateway's key only) and the gateway"
+step "Starting the coordinator, the translational and trial services (CurveZMQ servers for the gateway's key only) and the gateway"
 # Both read their key files from $KEYS (see deploy/coordinator.conf, deploy/gateway.conf).
 "$BIN/services/coordinator/fedrx-coordinator" --config deploy/coordinator.conf \
   >"$RUN/coordinator.log" 2>&1 &
 pids+=($!)
 wait_ready http://127.0.0.1:9464/readyz coordinator
+for svc in translational trial; do
+  "$BIN/services/$svc/fedrx-$svc" --config "deploy/$svc.conf" >"$RUN/$svc.log" 2>&1 &
+  pids+=($!)
+done
+wait_ready http://127.0.0.1:9482/readyz translational
+wait_ready http://127.0.0.1:9483/readyz trial
 "$BIN/gateway/fedrx-gateway" --config deploy/gateway.conf >"$RUN/gateway.log" 2>&1 &
 pids+=($!)
 wait_ready http://127.0.0.1:9465/readyz gateway
@@ -270,13 +287,59 @@ step "Secure aggregation: the platform's secure model against plain FedAvg; then
   --data "$RUN/store/pooled" --json "$RUN/secagg.json" --sites 10 --dropouts 3 |
   grep -v ' rows loaded$'
 
+step "First-in-human design, asked through the gateway as the scientist"
+FIH="$RUN/first-in-human"
+mkdir -p "$FIH"
+# The CRO proposes the NOAEL from its own ingested SEND study, on its machine
+# (ingest/noael.h: body-weight gain and ALT against the concurrent control);
+# only the species, the dose and the group evidence go to the platform.
+"$FEDRX" "${SCIENTIST[@]}" dose translate --from-study "$RUN/store/cro-c-send" \
+  --safety-factor 10 --json "$FIH/dose.json"
+MRSD_MG=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mrsd_mg"])' "$FIH/dose.json")
+# Human PK of the candidate: ASSUMED example parameters (oral, CL 10 L/h, V 50 L,
+# ka 1/h, F 0.8), and an ASSUMED rat AUC at the NOAEL of 400 mg.h/L (the
+# vendored study carries no toxicokinetics), for the exposure margin.
+"$FEDRX" "${SCIENTIST[@]}" dose pk --model oral_1cmt --cl 10 --v 50 --ka 1 --f 0.8 \
+  --dose "$MRSD_MG" --tau 24 --doses 7 --noael-auc 400 --json "$FIH/pk.json" |
+  sed -n '1,14p'
+# A virtual first-in-human trial from the MRSD: between-subject variability on
+# PK, an ASSUMED exposure-toxicity curve (AUC50 for a DLT 60 mg.h/L) and
+# exposure-response curve (AUC50 15 mg.h/L), BOIN escalation over 5 levels.
+"$FEDRX" "${SCIENTIST[@]}" trial virtual --model oral_1cmt --cl 10 --v 50 --ka 1 --f 0.8 \
+  --bsv-cv 0.3 --start-from "$FIH/dose.json" --doses-mg "$(python3 -c '
+import json, sys
+m = json.load(open(sys.argv[1]))["mrsd_mg"]
+print(",".join(f"{m * k:.6g}" for k in (1, 3, 10, 30, 60)))' "$FIH/dose.json")" \
+  --tox-auc50 60 --tox-hill 2.5 --response-auc50 15 --response-hill 1.5 --response-emax 0.8 \
+  --design boin --target 0.3 --max-patients 30 --trials 2000 --population 4000 --seed 17 \
+  --json "$FIH/virtual.json" | sed -n '1,16p'
+# The three escalation designs on the toxicity the virtual population predicts.
+TOX=$(python3 -c 'import json,sys; print(",".join(f"{p:.4f}" for p in json.load(open(sys.argv[1]))["p_dlt"]))' "$FIH/virtual.json")
+for design in 3+3 boin crm; do
+  "$FEDRX" "${SCIENTIST[@]}" trial escalate --design "$design" --tox "$TOX" --target 0.3 \
+    --max-patients 30 --trials 2000 --seed 23 --json "$FIH/escalate-${design/+3/plus3}.json" |
+    sed -n '1,9p'
+done
+# And the phase II that would follow: Simon's optimal two-stage design.
+"$FEDRX" "${SCIENTIST[@]}" trial sample-size --test simon_two_stage --p0 0.1 --p1 0.3 \
+  --alpha 0.05 --power 0.8 --json "$FIH/simon.json" | head -2
+python3 - "$FIH" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+out = {name: json.load(open(os.path.join(d, name + ".json")))
+       for name in ("dose", "pk", "virtual", "escalate-3plus3", "escalate-boin",
+                    "escalate-crm", "simon")}
+json.dump(out, open(os.path.join(d, "first-in-human.json"), "w"), indent=1)
+PY
+curl -fsS http://127.0.0.1:9483/metrics | grep -E '^fedrx_trial_requests_total' || true
+
 step "Comparison on the held-out scaffold test set"
 models=(federated="$RUN/models/federated.bin" pooled="$RUN/models/pooled.bin")
 for site in "${SITES[@]}"; do models+=("$site=$RUN/models/$site.bin"); done
 "$LAB" compare --study "$STUDY" --test "$RUN/store/test" --json "$RUN/comparison.json" \
   --dp-model "$RUN/models/dp.bin" --dp-study "$DP_STUDY" --dp-epsilon "$DP_EPSILON" \
   --dp-rounds "$DP_ROUNDS" --poisoning "$RUN/poisoning.json" \
-  --embed "secure_aggregation=$RUN/secagg.json,private_heads=$RUN/private-heads.json" \
+  --embed "secure_aggregation=$RUN/secagg.json,private_heads=$RUN/private-heads.json,first_in_human=$FIH/first-in-human.json" \
   "${models[@]}" | tail -n +2
 
 step "Audit trail: every admitted and refused action, hash-chained in Redis (checked through the gateway)"

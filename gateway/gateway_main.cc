@@ -1,5 +1,6 @@
 #include "gateway/gateway_main.h"
 
+#include "gateway/gateway_routes.h"
 #include "gateway/gateway_service.h"
 #include "gateway/registry_authenticator.h"
 #include "services/core/curve_keys.h"
@@ -21,6 +22,10 @@ constexpr char kUsage[] =
     "                                public key (`public = <z85>`, or its key-pair file);\n"
     "                                the gateway connects with its own key pair (needs\n"
     "                                gateway.curve_key_file)\n"
+    "  gateway.services.<name>.endpoint  a domain service behind the gateway (translational,\n"
+    "                                trial); requests for one not set are refused\n"
+    "  gateway.services.<name>.public_key_file  CURVE to that service: its public key\n"
+    "                                (needs gateway.curve_key_file)\n"
     "  gateway.audit_key_file        the audit trail's HMAC key (64 hex digits, 0600;\n"
     "                                `fedrx keys audit --out FILE`); unkeyed without it\n"
     "  gateway.status_ttl            how long an institution's status is cached (2s)\n"
@@ -48,6 +53,15 @@ core::Status ConfigureCurve(const core::Config& config, core::BusOptions& bus) {
             config.SourceOf(kCoordinatorKeyFile) + ")",
         kCurveKeyFile);
   }
+  for (std::string_view name : DomainServices()) {
+    const std::string key_file = "gateway.services." + std::string(name) + ".public_key_file";
+    if (config.Has(key_file) && !config.Has(kCurveKeyFile)) {
+      return core::InvalidArgument("a CURVE connection to the " + std::string(name) +
+                                       " service needs the gateway's own key pair: set " +
+                                       kCurveKeyFile + " as well",
+                                   kCurveKeyFile);
+    }
+  }
   if (!config.Has(kCurveKeyFile)) return core::Status::Ok();
   FEDRX_ASSIGN_OR_RETURN(std::string path, config.String(kCurveKeyFile));
   FEDRX_ASSIGN_OR_RETURN(core::CurveKeyPair pair, core::LoadCurveKeyPair(path));
@@ -56,6 +70,16 @@ core::Status ConfigureCurve(const core::Config& config, core::BusOptions& bus) {
   if (config.Has(kCoordinatorKeyFile)) {
     FEDRX_ASSIGN_OR_RETURN(std::string server, config.String(kCoordinatorKeyFile));
     FEDRX_ASSIGN_OR_RETURN(bus.curve_server_key, core::LoadCurvePublicKey(server));
+  }
+  for (std::string_view name : DomainServices()) {
+    const std::string prefix = "gateway.services." + std::string(name) + ".";
+    if (!config.Has(prefix + "public_key_file")) continue;
+    if (!config.Has(prefix + "endpoint")) {
+      return core::InvalidArgument("a public key without an endpoint", prefix + "endpoint");
+    }
+    FEDRX_ASSIGN_OR_RETURN(std::string endpoint, config.String(prefix + "endpoint"));
+    FEDRX_ASSIGN_OR_RETURN(std::string key_path, config.String(prefix + "public_key_file"));
+    FEDRX_ASSIGN_OR_RETURN(bus.curve_server_keys[endpoint], core::LoadCurvePublicKey(key_path));
   }
   return core::Status::Ok();
 }
@@ -73,6 +97,11 @@ core::Result<std::unique_ptr<core::Service>> Make(core::ProcessParts& p) {
   options.sites_endpoint = p.config.StringOr("gateway.sites_endpoint", options.sites_endpoint);
   options.coordinator_endpoint =
       p.config.StringOr("gateway.coordinator_endpoint", options.coordinator_endpoint);
+  for (std::string_view name : DomainServices()) {
+    const std::string key = "gateway.services." + std::string(name) + ".endpoint";
+    if (!p.config.Has(key)) continue;
+    FEDRX_ASSIGN_OR_RETURN(options.service_endpoints[std::string(name)], p.config.String(key));
+  }
   GatewaySecurity security;
   if (p.config.Has(kCurveKeyFile)) {
     FEDRX_ASSIGN_OR_RETURN(security.status_ttl,

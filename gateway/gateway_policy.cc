@@ -1,7 +1,6 @@
 #include "gateway/gateway_policy.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <type_traits>
 
 namespace fedrx::gateway {
@@ -44,7 +43,8 @@ constexpr std::size_t IndexOf() {
 }
 
 // Roles per body. Site traffic only from sites; study management only from
-// admins; reading studies, models and sites from people; health from anyone.
+// admins; reading studies, models and sites from people; health from anyone;
+// the domain services' requests (dose translation, PK, trial design) from people.
 std::vector<std::vector<std::string_view>> BuildTable() {
   std::vector<std::vector<std::string_view>> t(codec::kBodyCount);
   const std::vector<std::string_view> site{"site"};
@@ -66,6 +66,14 @@ std::vector<std::vector<std::string_view>> BuildTable() {
         IndexOf<codec::ListInstitutions>(), IndexOf<codec::SetInstitutionStatus>(),
         IndexOf<codec::VerifyAudit>()}) {
     t[i] = admin;
+  }
+  // Translational and trial-design requests from people; their answers come
+  // only from the services.
+  for (std::size_t i :
+       {IndexOf<codec::TranslateDose>(), IndexOf<codec::SimulatePk>(), IndexOf<codec::FitPk>(),
+        IndexOf<codec::ComputeSampleSize>(), IndexOf<codec::SimulateEscalation>(),
+        IndexOf<codec::RunVirtualTrial>()}) {
+    t[i] = people;
   }
   return t;
 }
@@ -104,7 +112,9 @@ double TokenBucket::SecondsUntilNext(std::chrono::steady_clock::time_point now) 
 ReplayGuard::Verdict ReplayGuard::Check(const std::string& message_id, std::int64_t sent_at_ms,
                                         std::int64_t now_ms,
                                         std::chrono::steady_clock::time_point now) {
-  if (std::llabs(now_ms - sent_at_ms) > window_.count()) return Verdict::kStale;
+  // A peer writes sent_at_ms; any 64-bit value must compare without overflow.
+  const __int128 skew = static_cast<__int128>(now_ms) - static_cast<__int128>(sent_at_ms);
+  if (skew > window_.count() || -skew > window_.count()) return Verdict::kStale;
   while (!order_.empty() && now - order_.front().first > window_) {
     seen_.erase(order_.front().second);
     order_.pop_front();

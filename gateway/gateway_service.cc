@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "gateway/gateway_routes.h"
 #include "services/core/keys.h"
 
 namespace fedrx::gateway {
@@ -34,6 +35,27 @@ core::Status GatewayService::Start() {
                          bus_.Connect(options_.coordinator_endpoint, [this](codec::Message&& m) {
                            OnCoordinatorMessage(std::move(m));
                          }));
+  for (const auto& [name, endpoint] : options_.service_endpoints) {
+    if (std::find(DomainServices().begin(), DomainServices().end(), name) ==
+        DomainServices().end()) {
+      return core::InvalidArgument("no domain service is called '" + name + "'",
+                                   "gateway.services." + name + ".endpoint");
+    }
+    Backend backend;
+    backend.endpoint = endpoint;
+    FEDRX_ASSIGN_OR_RETURN(backend.channel,
+                           bus_.Connect(endpoint, [this, service = name](codec::Message&& m) {
+                             OnServiceMessage(service, std::move(m));
+                           }));
+    backend.up_gauge = metrics_.Gauge("backend_up",
+                                      "Whether a domain service behind the gateway answered its "
+                                      "last health probe (1) or not (0)",
+                                      {{"service", name}});
+    backend.up_gauge.Set(1);
+    backend.forwarded =
+        metrics_.Counter("forwarded_total", "Messages forwarded", {{"direction", "to_" + name}});
+    backends_.emplace(name, std::move(backend));
+  }
   return core::Status::Ok();
 }
 
@@ -444,7 +466,37 @@ void GatewayService::AnswerAdmin(const core::Inbound& in) {
 }
 
 void GatewayService::ForwardRequest(core::Inbound&& in) {
-  // Ids are only unique per sender: the coordinator sees the gateway's own.
+  const std::string_view service = ServiceFor(in.message.body);
+  core::ChannelId channel = coordinator_;
+  Backend* backend = nullptr;
+  if (service != kCoordinatorService) {
+    auto found = backends_.find(service);
+    if (found == backends_.end()) {
+      CachedCounter("unavailable_total", "Requests for a service the gateway cannot reach",
+                    "service", std::string(service))
+          .Inc();
+      core::ReplyError(bus_, in,
+                       core::Unavailable("no " + std::string(service) +
+                                             " service is configured at this gateway",
+                                         "gateway.services." + std::string(service) + ".endpoint"))
+          .IgnoreError();
+      return;
+    }
+    backend = &found->second;
+    if (!backend->up) {
+      CachedCounter("unavailable_total", "Requests for a service the gateway cannot reach",
+                    "service", std::string(service))
+          .Inc();
+      core::ReplyError(bus_, in,
+                       core::Unavailable("the " + std::string(service) + " service at " +
+                                             backend->endpoint + " is not answering",
+                                         "gateway"))
+          .IgnoreError();
+      return;
+    }
+    channel = backend->channel;
+  }
+  // Ids are only unique per sender: the service sees the gateway's own.
   const std::string id = "gw-" + std::to_string(++next_request_);
   pending_[id] = Pending{in.peer, in.message.header.message_id,
                          clock_.Now() + options_.request_timeout};
@@ -454,15 +506,20 @@ void GatewayService::ForwardRequest(core::Inbound&& in) {
   // as the gateway's own and answers it by correlation.
   m.header.origin.clear();
   m.header.route_to.clear();
-  if (core::Status s = bus_.Send(coordinator_, std::move(m)); !s.ok()) {
+  if (core::Status s = bus_.Send(channel, std::move(m)); !s.ok()) {
     pending_.erase(id);
     metrics_.CountError("gateway", "forward");
-    core::ReplyError(bus_, in, core::Unavailable("coordinator unreachable: " + s.message(),
-                                                 "gateway"))
+    core::ReplyError(bus_, in,
+                     core::Unavailable(std::string(service) + " unreachable: " + s.message(),
+                                       "gateway"))
         .IgnoreError();
     return;
   }
-  to_coordinator_.Inc();
+  if (backend != nullptr) {
+    backend->forwarded.Inc();
+  } else {
+    to_coordinator_.Inc();
+  }
 }
 
 void GatewayService::Sweep() {
@@ -557,19 +614,32 @@ void GatewayService::Forward(codec::Message&& m, const std::string& site) {
   to_coordinator_.Inc();
 }
 
-void GatewayService::OnCoordinatorMessage(codec::Message&& message) {
-  if (auto p = pending_.find(message.header.correlation_id); p != pending_.end()) {
-    const core::PeerId peer = p->second.peer;
-    message.header.correlation_id = p->second.original_id;
-    pending_.erase(p);
-    if (core::Status s = bus_.SendTo(peer, std::move(message)); !s.ok()) {
-      metrics_.CountError("gateway", "deliver");
-      std::cerr << "gateway: could not deliver an answer: " << s << "\n";
-      return;
-    }
-    to_people_.Inc();
-    return;
+bool GatewayService::DeliverToPerson(codec::Message& message) {
+  auto p = pending_.find(message.header.correlation_id);
+  if (p == pending_.end()) return false;
+  const core::PeerId peer = p->second.peer;
+  message.header.correlation_id = p->second.original_id;
+  pending_.erase(p);
+  if (core::Status s = bus_.SendTo(peer, std::move(message)); !s.ok()) {
+    metrics_.CountError("gateway", "deliver");
+    std::cerr << "gateway: could not deliver an answer: " << s << "\n";
+    return true;
   }
+  to_people_.Inc();
+  return true;
+}
+
+void GatewayService::OnServiceMessage(const std::string& service, codec::Message&& message) {
+  if (DeliverToPerson(message)) return;
+  // Domain services only answer; an answer nobody waits for (expired) is dropped, counted.
+  unroutable_.Inc();
+  std::cerr << "gateway: a " << codec::BodyName(message.body) << " from the " << service
+            << " service answers no pending request (id " << message.header.correlation_id
+            << ")\n";
+}
+
+void GatewayService::OnCoordinatorMessage(codec::Message&& message) {
+  if (DeliverToPerson(message)) return;
   const std::string site = message.header.route_to;
   auto it = site_to_peer_.find(site);
   if (site.empty() || it == site_to_peer_.end()) {
@@ -612,12 +682,33 @@ core::Status GatewayService::Tick() {
   FlushAudit();
   if (probe_in_flight_ || now < next_probe_) return core::Status::Ok();
   next_probe_ = now + options_.probe_interval;
+  ProbeServices();
   probe_in_flight_ = true;
   return bus_.Request(coordinator_, core::MakeMessage(codec::HealthCheck{}), options_.probe_interval,
                       [this](core::Result<codec::Message>&& reply) {
                         probe_in_flight_ = false;
                         if (reply.ok()) last_coordinator_answer_ = clock_.Now();
                       });
+}
+
+void GatewayService::ProbeServices() {
+  for (auto& [name, backend] : backends_) {
+    if (backend.probe_in_flight) continue;
+    backend.probe_in_flight = true;
+    Backend* b = &backend;
+    const core::Status sent = bus_.Request(
+        backend.channel, core::MakeMessage(codec::HealthCheck{}), options_.probe_interval,
+        [b](core::Result<codec::Message>&& reply) {
+          b->probe_in_flight = false;
+          b->up = reply.ok();
+          b->up_gauge.Set(b->up ? 1 : 0);
+        });
+    if (!sent.ok()) {
+      backend.probe_in_flight = false;
+      backend.up = false;
+      backend.up_gauge.Set(0);
+    }
+  }
 }
 
 core::Readiness GatewayService::CheckReady() {

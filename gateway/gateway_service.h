@@ -9,7 +9,9 @@
 // name it. Every decision goes to the audit trail. Admins manage
 // institutions and check the audit trail here; scientists' and admins'
 // requests to the coordinator are forwarded and their answers returned by
-// correlation. Runs on the runner's thread; not thread-safe.
+// correlation; requests for a domain service (translational, trial, ...;
+// gateway_routes.h) go to that service the same way. Runs on the runner's
+// thread; not thread-safe.
 #pragma once
 
 #include <chrono>
@@ -34,6 +36,9 @@ struct GatewayOptions {
   std::string sites_endpoint = "tcp://0.0.0.0:5560";
   // The coordinator behind the gateway.
   std::string coordinator_endpoint = "tcp://127.0.0.1:5570";
+  // The domain services behind the gateway, by name (DomainServices()). A
+  // request for a service not listed is refused as unavailable.
+  std::map<std::string, std::string> service_endpoints;
   // How often the gateway checks the coordinator answers, and how stale an
   // answer may be before the gateway reports itself not ready.
   std::chrono::milliseconds probe_interval{2000};
@@ -79,6 +84,10 @@ class GatewayService final : public core::Service {
  private:
   void OnSiteMessage(core::Inbound&& in);
   void OnCoordinatorMessage(codec::Message&& message);
+  // An answer from a domain service: delivered to the person who asked.
+  void OnServiceMessage(const std::string& service, codec::Message&& message);
+  bool DeliverToPerson(codec::Message& message);
+  void ProbeServices();
   void Refuse(const core::Inbound& in, const core::Status& status, const char* reason);
   core::CounterRef CachedCounter(const char* name, const char* help, const char* label,
                                  const std::string& value);
@@ -151,6 +160,17 @@ class GatewayService final : public core::Service {
   std::chrono::steady_clock::time_point next_sweep_{};
 
   core::ChannelId coordinator_ = -1;
+  // A domain service behind the gateway and what its health probes said.
+  struct Backend {
+    std::string endpoint;
+    core::ChannelId channel = -1;
+    bool probe_in_flight = false;
+    // False once a probe failed, true again when one is answered.
+    bool up = true;
+    core::GaugeRef up_gauge;
+    core::CounterRef forwarded;
+  };
+  std::map<std::string, Backend, std::less<>> backends_;
   std::map<std::string, core::PeerId> site_to_peer_;
   std::map<core::PeerId, std::string> peer_to_site_;
   std::chrono::steady_clock::time_point next_probe_{};

@@ -390,6 +390,237 @@ struct SecAggUnmaskResponse {
   std::vector<std::uint32_t> failed_shares;
 };
 
+// --- Shared by the domain services: quantities and an answer's working ------
+// (translational.fbs documents each field.)
+
+struct Quantity {
+  std::string name;
+  double value = 0;
+  std::string unit;
+};
+
+struct WorkStep {
+  std::string label;
+  std::string formula;
+  std::vector<Quantity> inputs;
+  Quantity result;
+  std::string reference;
+};
+
+struct Working {
+  std::string method;
+  std::string guidance;
+  std::vector<WorkStep> steps;
+  std::vector<std::string> notes;
+};
+
+// --- translational: dose translation and pharmacokinetics --------------------
+
+struct SpeciesNoael {
+  std::string species;
+  double noael_mg_per_kg = 0;
+  double body_weight_kg = 0;
+  std::string source;
+};
+
+struct TranslateDose {
+  std::vector<SpeciesNoael> noaels;
+  std::string method = "bsa";
+  double exponent = 0.67;
+  std::string species;
+  std::string species_reason;
+  double safety_factor = 10;
+  std::string safety_factor_reason;
+  double human_weight_kg = 60;
+};
+
+struct SpeciesHed {
+  std::string species;
+  double noael_mg_per_kg = 0;
+  double body_weight_kg = 0;
+  double km = 0;
+  double conversion_factor = 0;
+  double hed_mg_per_kg = 0;
+  std::string source;
+};
+
+struct DoseTranslation {
+  std::vector<SpeciesHed> heds;
+  std::string chosen_species;
+  std::string species_reason;
+  double hed_mg_per_kg = 0;
+  double safety_factor = 0;
+  std::string safety_factor_reason;
+  double mrsd_mg_per_kg = 0;
+  double human_weight_kg = 0;
+  double mrsd_mg = 0;
+  Working working;
+};
+
+struct PkModel {
+  std::string kind;
+  double cl_l_per_h = 0;
+  double v_l = 0;
+  double ka_per_h = 0;
+  double bioavailability = 1;
+  double q_l_per_h = 0;
+  double v2_l = 0;
+};
+
+struct SimulatePk {
+  PkModel model;
+  double dose_mg = 0;
+  double tau_h = 0;
+  std::int32_t doses = 1;
+  std::vector<double> times_h;
+  double noael_auc_mg_h_per_l = 0;
+  double noael_cmax_mg_per_l = 0;
+};
+
+struct PkProfile {
+  std::vector<double> times_h;
+  std::vector<double> conc_mg_per_l;
+  std::vector<Quantity> metrics;
+  Working working;
+};
+
+struct FitPk {
+  std::vector<double> times_h;
+  std::vector<double> conc_mg_per_l;
+  double dose_mg = 0;
+  std::vector<Quantity> start;
+};
+
+struct Estimate {
+  std::string name;
+  double value = 0;
+  double std_error = 0;
+  std::string unit;
+};
+
+struct PkFit {
+  std::vector<Estimate> estimates;
+  double residual_se = 0;
+  std::int32_t df = 0;
+  std::int32_t iterations = 0;
+  std::vector<double> fitted;
+  Working working;
+};
+
+// --- trial: sample size, dose escalation, virtual trials ---------------------
+
+struct ComputeSampleSize {
+  std::string test;
+  std::string solve_for = "n";
+  std::int32_t sides = 2;
+  double alpha = 0.05;
+  double power = 0.8;
+  double n = 0;
+  double delta = 0;
+  double sd = 1;
+  double p0 = 0;
+  double p1 = 0;
+  double p2 = 0;
+  double hazard_ratio = 0;
+  double allocation = 0.5;
+  double accrual_time = 0;
+  double follow_up = 0;
+  double median_control = 0;
+  std::string simon_design = "optimal";
+};
+
+struct SampleSizeResult {
+  std::string test;
+  double n = 0;
+  std::int64_t n_per_group = 0;
+  std::int64_t n_total = 0;
+  double power = 0;
+  double events = 0;
+  double event_probability = 0;
+  std::int32_t simon_r1 = 0;
+  std::int32_t simon_n1 = 0;
+  std::int32_t simon_r = 0;
+  std::int32_t simon_n = 0;
+  double simon_en0 = 0;
+  double simon_pet0 = 0;
+  double achieved_alpha = 0;
+  Working working;
+};
+
+struct EscalationDesign {
+  std::string design;
+  double target = 0.3;
+  std::int32_t cohort_size = 3;
+  std::int32_t max_patients = 30;
+  std::int32_t start_dose = 1;
+  std::vector<double> skeleton;
+  double prior_sd = 1.16;
+  double overdose_probability = 0.25;
+  double elimination_cutoff = 0.95;
+  bool extra_safe = false;
+  double phi1 = 0;
+  double phi2 = 0;
+  std::int32_t stop_at_n = 0;
+};
+
+struct SimulateEscalation {
+  EscalationDesign design;
+  std::vector<double> true_tox;
+  std::int32_t trials = 1000;
+  std::uint64_t seed = 1;
+};
+
+struct BoundaryRow {
+  std::int32_t n = 0;
+  std::int32_t escalate_at_most = -1;
+  std::int32_t deescalate_at_least = -1;
+  std::int32_t eliminate_at_least = -1;
+};
+
+struct OperatingCharacteristics {
+  std::string design;
+  std::int32_t trials = 0;
+  std::uint64_t seed = 0;
+  std::vector<double> selection_pct;
+  std::vector<double> patients_mean;
+  std::vector<double> dlt_mean;
+  double early_stop_pct = 0;
+  double correct_selection_pct = 0;
+  double patients_total_mean = 0;
+  double dlt_total_mean = 0;
+  double lambda_e = 0;
+  double lambda_d = 0;
+  std::vector<BoundaryRow> boundaries;
+  Working working;
+};
+
+struct RunVirtualTrial {
+  PkModel model;
+  double bsv_cv = 0.3;
+  std::vector<double> dose_mg;
+  double start_dose_mg = 0;
+  double tox_auc50 = 0;
+  double tox_hill = 2;
+  double response_auc50 = 0;
+  double response_hill = 1;
+  double response_emax = 1;
+  EscalationDesign design;
+  std::int32_t trials = 1000;
+  std::int32_t population = 2000;
+  std::uint64_t seed = 1;
+};
+
+struct VirtualTrialResult {
+  std::vector<double> dose_mg;
+  std::vector<double> auc_median;
+  std::vector<double> auc_p05;
+  std::vector<double> auc_p95;
+  std::vector<double> p_dlt;
+  std::vector<double> p_response;
+  OperatingCharacteristics oc;
+  Working working;
+};
+
 // The union of bodies, in wire::Body order (append only).
 using Body =
     std::variant<Error, Ack, HealthCheck, HealthStatus, RegisterSite, SiteRegistered, ListSites,
@@ -398,7 +629,10 @@ using Body =
                  GetStudy, StudyInfo, GetModel, EnrolInstitution, InstitutionEnrolled,
                  ListInstitutions, InstitutionList, SetInstitutionStatus, VerifyAudit, AuditReport,
                  SecAggStart, SecAggRoster, SecAggBundle, SecAggUnmaskRequest, SecAggKeys,
-                 SecAggShares, SecAggMaskedInput, SecAggUnmaskResponse>;
+                 SecAggShares, SecAggMaskedInput, SecAggUnmaskResponse, TranslateDose,
+                 DoseTranslation, SimulatePk, PkProfile, FitPk, PkFit, ComputeSampleSize,
+                 SampleSizeResult, SimulateEscalation, OperatingCharacteristics, RunVirtualTrial,
+                 VirtualTrialResult>;
 
 // A bounded, stable name for a body type (metric labels, logs), e.g. "RegisterSite".
 const char* BodyName(const Body& body);

@@ -15,6 +15,8 @@
 #include <optional>
 #include <sstream>
 
+#include "services/cli/cli_common.h"
+#include "services/cli/design_command.h"
 #include "services/cli/ingest_command.h"
 #include "services/core/clock.h"
 #include "services/core/config.h"
@@ -59,6 +61,29 @@ constexpr char kUsage[] =
     "                                  compound table (`fedrx ingest` for its options)\n"
     "  ingest study --in DIR --store DIR ...   site-side: check a SEND/SDTM study folder,\n"
     "                                  map it to the common data model and store it\n"
+    "  dose translate [--noael SPECIES=MG_PER_KG[@BODY_WEIGHT_KG],...] [--from-study STORE\n"
+    "                 [--noael-group SETCD] [--bw-drop PCT] [--alt-fold X]] [--species S]\n"
+    "                 [--species-reason TEXT] [--safety-factor F] [--safety-factor-reason TEXT]\n"
+    "                 [--method bsa|weight_exponent] [--exponent B] [--human-weight KG]\n"
+    "                                  HED and MRSD (FDA 2005) with the working; --from-study\n"
+    "                                  proposes the NOAEL of an ingested SEND study here first\n"
+    "  dose pk --model iv_bolus_1cmt|oral_1cmt|iv_bolus_2cmt --cl L_PER_H --v L [--ka /H]\n"
+    "          [--f F] [--q L_PER_H] [--v2 L] --dose MG [--tau H --doses N] [--times H,...]\n"
+    "          [--noael-auc MG_H_PER_L] [--noael-cmax MG_PER_L]   a profile, exposure, margins\n"
+    "  dose fit --data CSV --dose MG   one-compartment oral fit (CSV: time_h,conc_mg_per_l)\n"
+    "  trial sample-size --test t_two_sample|two_proportions|log_rank|simon_two_stage\n"
+    "          [--solve n|power] [--sides 1|2] [--alpha A] [--power P] [--n N] [--delta D]\n"
+    "          [--sd S] [--p0 P] [--p1 P] [--p2 P] [--hr HR] [--allocation A] [--accrual T]\n"
+    "          [--follow-up T] [--median-control T] [--simon-design optimal|minimax]\n"
+    "  trial escalate --design 3+3|boin|crm --tox P1,P2,... [--target T] [--cohort N]\n"
+    "          [--max-patients N] [--start D] [--skeleton P1,...] [--prior-sd S]\n"
+    "          [--overdose P] [--elimination P] [--extra-safe yes|no] [--phi1 P] [--phi2 P]\n"
+    "          [--stop-at N] [--trials N] [--seed S]   operating characteristics\n"
+    "  trial virtual (pk flags as dose pk) --bsv-cv CV (--start-dose MG | --start-from FILE)\n"
+    "          [--doses-mg D1,...] --tox-auc50 X [--tox-hill H] [--response-auc50 X]\n"
+    "          [--response-hill H] [--response-emax E] (design flags as escalate)\n"
+    "          [--population N]   a simulated first-in-human trial from the MRSD\n"
+    "  (dose and trial: through --gateway; --json FILE writes the answer as JSON)\n"
     "ENDPOINT defaults to $FEDRX_COORDINATOR or tcp://127.0.0.1:5570 (plaintext).\n"
     "--gateway: every command goes through the gateway over CurveZMQ as the enrolled\n"
     "institution whose key pair is --key-file (an admin for `institutions`, `audit` and\n"
@@ -69,101 +94,6 @@ constexpr char kUsage[] =
     "[--audit-key-file FILE] when the audit trail is keyed. That is how the very first\n"
     "admin is enrolled (bootstrap); enrol everyone else through the gateway.";
 
-struct Options {
-  std::string endpoint;
-  // True with --gateway: endpoint is the gateway's, reached over CurveZMQ.
-  bool via_gateway = false;
-  std::string key_file;         // --key-file: the caller's key pair
-  std::string server_key_file;  // --server-key-file: the gateway's public key
-  std::chrono::milliseconds timeout{5000};
-  std::vector<std::string> command;
-  std::map<std::string, std::string> flags;
-  // The connection, made by the first request and reused by later ones (`study
-  // watch` asks every interval; through the gateway each new connection would
-  // be another CURVE handshake and registry lookup).
-  mutable std::optional<core::ChannelId> channel;
-};
-
-core::Result<Options> Parse(const std::vector<std::string>& args) {
-  Options o;
-  const char* env = std::getenv("FEDRX_COORDINATOR");
-  o.endpoint = env != nullptr ? env : "tcp://127.0.0.1:5570";
-  bool coordinator_given = false;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a.rfind("--", 0) == 0) {
-      if (i + 1 >= args.size()) return core::InvalidArgument(a + " needs a value", a);
-      const std::string& v = args[++i];
-      if (v.empty() && (a == "--gateway" || a == "--key-file" || a == "--server-key-file")) {
-        return core::InvalidArgument(a + " is empty", a);
-      }
-      if (a == "--coordinator") {
-        o.endpoint = v;
-        coordinator_given = true;
-      } else if (a == "--gateway") {
-        o.endpoint = v;
-        o.via_gateway = true;
-      } else if (a == "--key-file") {
-        o.key_file = v;
-      } else if (a == "--server-key-file") {
-        o.server_key_file = v;
-      } else if (a == "--timeout") {
-        int ms = 0;
-        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), ms);
-        if (ec != std::errc() || p != v.data() + v.size() || ms <= 0) {
-          return core::InvalidArgument("'" + v + "' is not a positive number of milliseconds",
-                                       "--timeout");
-        }
-        o.timeout = std::chrono::milliseconds(ms);
-      } else {
-        o.flags[a.substr(2)] = v;
-      }
-    } else {
-      o.command.push_back(a);
-    }
-  }
-  if (o.via_gateway) {
-    if (coordinator_given) {
-      return core::InvalidArgument("give --gateway or --coordinator, not both", "--gateway");
-    }
-    if (o.key_file.empty()) {
-      return core::InvalidArgument(
-          "--gateway needs --key-file (your institution's key pair, from its enrolment)",
-          "--key-file");
-    }
-    if (o.server_key_file.empty()) {
-      return core::InvalidArgument("--gateway needs --server-key-file (the gateway's public key)",
-                                   "--server-key-file");
-    }
-  } else if (!o.key_file.empty() || !o.server_key_file.empty()) {
-    return core::InvalidArgument(
-        "--key-file and --server-key-file are for connections through --gateway",
-        o.key_file.empty() ? "--server-key-file" : "--key-file");
-  }
-  return o;
-}
-
-// Who answers a command sent over the bus, for messages.
-std::string Peer(const Options& o) { return o.via_gateway ? "the gateway" : "the coordinator"; }
-
-core::Result<std::string> Required(const Options& o, const std::string& flag) {
-  auto it = o.flags.find(flag);
-  if (it == o.flags.end() || it->second.empty()) {
-    return core::InvalidArgument("--" + flag + " is required", "--" + flag);
-  }
-  return it->second;
-}
-
-std::vector<std::string> SplitComma(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 std::string Timestamp(std::int64_t ms) {
   if (ms <= 0) return "-";
   const std::time_t t = static_cast<std::time_t>(ms / 1000);
@@ -172,30 +102,6 @@ std::string Timestamp(std::int64_t ms) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
-}
-
-core::Result<codec::Message> Ask(core::Bus& bus, const Options& o, codec::Body body) {
-  if (!o.channel) {
-    FEDRX_ASSIGN_OR_RETURN(o.channel, bus.Connect(o.endpoint, [](codec::Message&&) {}));
-  }
-  auto reply = core::Call(bus, *o.channel, core::MakeMessage(std::move(body)), o.timeout);
-  if (!reply.ok() && reply.status().code() == core::StatusCode::kDeadlineExceeded) {
-    // A refused CURVE handshake looks like silence from the client's side.
-    return core::DeadlineExceeded(
-        "no answer from " + Peer(o) + " within " + std::to_string(o.timeout.count()) + " ms" +
-            (o.via_gateway ? " (is the key pair in " + o.key_file + " enrolled and active, and " +
-                                 o.server_key_file + " the gateway's public key?)"
-                           : ""),
-        o.endpoint);
-  }
-  return reply;
-}
-
-template <typename T>
-core::Result<T> Expect(codec::Message&& m) {
-  if (auto* v = std::get_if<T>(&m.body)) return std::move(*v);
-  return core::Internal(std::string("unexpected reply ") + codec::BodyName(m.body),
-                        "envelope.body");
 }
 
 core::Status Health(core::Bus& bus, const Options& o, std::ostream& out) {
@@ -758,6 +664,8 @@ int RunCommand(const std::vector<std::string>& args, core::Bus& bus, std::ostrea
     s = ChangeStatusThroughGateway(bus, o, c[1], c[2], out);
   } else if (c == std::vector<std::string>{"audit", "verify"}) {
     s = VerifyAuditThroughGateway(bus, o, out);
+  } else if (IsDesignCommand(o)) {
+    s = RunDesignCommand(bus, o, out);
   } else {
     err << kUsage << "\n";
     return 2;

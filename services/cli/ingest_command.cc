@@ -8,6 +8,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "services/cli/cli_common.h"
 #include "services/cli/ingest_study_command.h"
 #include "services/core/status.h"
 #include "services/ingest/compounds.h"
@@ -61,16 +62,6 @@ core::Result<Flags> ParseFlags(const std::vector<std::string>& args) {
     }
   }
   return f;
-}
-
-std::vector<std::string> SplitComma(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
 }
 
 // Progress on stderr: a redrawn bar on a terminal, else a line every 10 s.

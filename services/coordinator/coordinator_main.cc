@@ -1,11 +1,9 @@
 #include "services/coordinator/coordinator_main.h"
 
-#include <iostream>
 
 #include "services/coordinator/coordinator_service.h"
-#include "services/core/curve_keys.h"
+#include "services/core/curve_server.h"
 #include "services/core/process.h"
-#include "services/core/static_authenticator.h"
 
 namespace fedrx::coordinator {
 namespace {
@@ -26,33 +24,9 @@ constexpr char kUsage[] =
     "  redis.host, redis.port, redis.password, redis.db, redis.startup_wait\n"
     "  bus.max_envelope_bytes, bus.max_tensor_bytes, bus.high_water_mark";
 
-constexpr char kCurveKeyFile[] = "coordinator.curve_key_file";
-constexpr char kClientsFile[] = "coordinator.clients_file";
-
-// CURVE mode needs both keys: a key pair without clients would admit nobody,
-// clients without a key pair would leave the socket plaintext.
-core::Result<bool> CurveMode(const core::Config& config) {
-  const bool keys = config.Has(kCurveKeyFile);
-  const bool clients = config.Has(kClientsFile);
-  if (keys != clients) {
-    const char* missing = keys ? kClientsFile : kCurveKeyFile;
-    const char* given = keys ? kCurveKeyFile : kClientsFile;
-    return core::InvalidArgument(std::string("CURVE mode needs ") + missing + " as well as " +
-                                     given + " (set at " + config.SourceOf(given) + ")",
-                                 missing);
-  }
-  return keys;
-}
-
-// With coordinator.curve_key_file, the served socket is a CURVE server.
+// coordinator.curve_key_file and coordinator.clients_file: a CURVE server.
 core::Status ConfigureCurve(const core::Config& config, core::BusOptions& bus) {
-  FEDRX_ASSIGN_OR_RETURN(bool curve, CurveMode(config));
-  if (!curve) return core::Status::Ok();
-  FEDRX_ASSIGN_OR_RETURN(std::string path, config.String(kCurveKeyFile));
-  FEDRX_ASSIGN_OR_RETURN(core::CurveKeyPair pair, core::LoadCurveKeyPair(path));
-  bus.curve_public_key = pair.public_key;
-  bus.curve_secret_key = pair.secret_key;
-  return core::Status::Ok();
+  return core::ConfigureCurveServer(config, bus, "coordinator");
 }
 
 core::Result<std::unique_ptr<core::Service>> Make(core::ProcessParts& p) {
@@ -71,17 +45,7 @@ core::Result<std::unique_ptr<core::Service>> Make(core::ProcessParts& p) {
   FEDRX_ASSIGN_OR_RETURN(options.site_alive_window,
                          config.DurationOr("coordinator.site_alive_window",
                                            options.site_alive_window));
-  FEDRX_ASSIGN_OR_RETURN(options.authenticated, CurveMode(config));
-  if (options.authenticated) {
-    FEDRX_ASSIGN_OR_RETURN(std::string clients, config.String(kClientsFile));
-    FEDRX_ASSIGN_OR_RETURN(std::unique_ptr<core::StaticAuthenticator> authenticator,
-                           core::StaticAuthenticator::Load(clients));
-    std::cerr << "coordinator: CURVE mode, " << authenticator->size()
-              << " authorised client key(s) from " << clients << "\n";
-    std::shared_ptr<core::StaticAuthenticator> shared = std::move(authenticator);
-    p.bus.SetAuthenticator(shared.get());
-    p.keep_alive.push_back(shared);
-  }
+  FEDRX_ASSIGN_OR_RETURN(options.authenticated, core::InstallCurveClients(p, "coordinator"));
   FEDRX_ASSIGN_OR_RETURN(std::unique_ptr<core::RedisStateStore> redis,
                          core::ConnectRedisWithRetry(config, p.metrics, p.clock));
   std::shared_ptr<core::StateStore> store = std::move(redis);

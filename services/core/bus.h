@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,11 @@ struct BusOptions {
   std::string curve_public_key;
   std::string curve_secret_key;  // a secret: never log it
   std::string curve_server_key;
+  // Client: server public keys by endpoint, for a bus that connects to
+  // several CURVE servers (the gateway to the coordinator and the domain
+  // services); a Connect() to an endpoint listed here uses its key instead of
+  // curve_server_key.
+  std::map<std::string, std::string> curve_server_keys;
 };
 
 // A message received by a server, with who sent it.

@@ -541,9 +541,15 @@ Status ZmqBus::SendTo(const PeerId& peer, codec::Message message) {
 
 Result<ChannelId> ZmqBus::Connect(const std::string& endpoint, PushHandler on_push) {
   const BusOptions& o = impl_->options;
-  const bool curve = !o.curve_server_key.empty();
+  const auto listed = o.curve_server_keys.find(endpoint);
+  const std::string& server_key =
+      listed != o.curve_server_keys.end() ? listed->second : o.curve_server_key;
+  const bool curve = !server_key.empty();
   if (curve) {
-    FEDRX_RETURN_IF_ERROR(CheckCurveKey(o.curve_server_key, "BusOptions.curve_server_key"));
+    const std::string what = listed != o.curve_server_keys.end()
+                                 ? "BusOptions.curve_server_keys[" + endpoint + "]"
+                                 : std::string("BusOptions.curve_server_key");
+    FEDRX_RETURN_IF_ERROR(CheckCurveKey(server_key, what));
     if (o.curve_public_key.empty() || o.curve_secret_key.empty()) {
       return InvalidArgument(
           "a CURVE client needs its own key pair "
@@ -557,7 +563,7 @@ Result<ChannelId> ZmqBus::Connect(const std::string& endpoint, PushHandler on_pu
     zmq::socket_t socket(impl_->context, zmq::socket_type::dealer);
     impl_->Configure(socket);
     if (curve) {
-      socket.set(zmq::sockopt::curve_serverkey, o.curve_server_key);
+      socket.set(zmq::sockopt::curve_serverkey, server_key);
       socket.set(zmq::sockopt::curve_publickey, o.curve_public_key);
       socket.set(zmq::sockopt::curve_secretkey, o.curve_secret_key);
     }

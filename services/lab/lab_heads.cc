@@ -14,7 +14,7 @@
 #include "services/lab/lab_common.h"
 #include "services/ml/csv_dataset.h"
 #include "services/ml/private_head.h"
-#include "services/ml/random.h"
+#include "services/core/random.h"
 #include "services/ml/split.h"
 #include "services/ml/trainer.h"
 
@@ -35,7 +35,7 @@ struct HeadsSite {
 std::vector<std::size_t> DrawRows(std::size_t n, std::size_t count, std::uint64_t seed) {
   std::vector<std::size_t> rows(n);
   for (std::size_t i = 0; i < n; ++i) rows[i] = i;
-  ml::Xoshiro256 rng(seed);
+  core::Xoshiro256 rng(seed);
   rng.Shuffle(rows.data(), rows.size());
   rows.resize(std::min(count, n));
   std::sort(rows.begin(), rows.end());
@@ -192,8 +192,8 @@ core::Status HeadsPrepareCommand(const Flags& f, std::ostream& out) {
   }
   // Two labs screened two independently drawn shares of one compound library.
   const auto share = static_cast<std::size_t>(std::llround(fraction * tox21.size()));
-  const ml::Dataset nr_rows = tox21.Subset(DrawRows(tox21.size(), share, ml::MixKeys(seed, 1)));
-  const ml::Dataset sr_rows = tox21.Subset(DrawRows(tox21.size(), share, ml::MixKeys(seed, 2)));
+  const ml::Dataset nr_rows = tox21.Subset(DrawRows(tox21.size(), share, core::MixKeys(seed, 1)));
+  const ml::Dataset sr_rows = tox21.Subset(DrawRows(tox21.size(), share, core::MixKeys(seed, 2)));
   std::vector<HeadsSite> sites(4);
   sites[0].file = "nr-site.csv";
   FEDRX_ASSIGN_OR_RETURN(sites[0].data, OwnTasks(nr_rows, nr, tox21_path));

@@ -1,3 +1,4 @@
+#include "services/core/random.h"
 #include "services/ml/chem.h"
 
 #include <DataStructs/ExplicitBitVect.h>
@@ -404,14 +405,6 @@ core::Status CheckSmilesText(std::string_view smiles) {
   return core::Status::Ok();
 }
 
-std::uint64_t SplitMix64(std::uint64_t& state) {
-  state += 0x9E3779B97F4A7C15ull;
-  std::uint64_t z = state;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 std::uint64_t Fnv1a64(std::string_view s) {
   std::uint64_t h = 0xcbf29ce484222325ull;
   for (unsigned char c : s) {
@@ -477,7 +470,7 @@ BitScrambler::BitScrambler(std::uint64_t key, std::uint32_t dim) : perm_(dim) {
     const std::uint64_t reject_below = (0 - n) % n;
     std::uint64_t x;
     do {
-      x = SplitMix64(state);
+      x = core::SplitMix64(state);
     } while (x < reject_below);
     std::swap(perm_[i], perm_[static_cast<std::size_t>(x % n)]);
   }

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "services/ml/net_kernels.h"
-#include "services/ml/random.h"
+#include "services/core/random.h"
 
 namespace fedrx::ml {
 namespace {
@@ -129,7 +129,7 @@ LayerView<float> Layer(const NetSpec& spec, std::span<float> params, std::size_t
 std::vector<float> InitParameters(const NetSpec& spec, std::uint64_t seed) {
   const std::vector<LayerLayout> layout = Layout(spec);
   std::vector<float> params(layout.back().end());
-  Xoshiro256 rng(seed);
+  core::Xoshiro256 rng(seed);
   for (const LayerLayout& ly : layout) {
     const double bound = 1.0 / std::sqrt(static_cast<double>(ly.in));
     for (std::size_t i = ly.offset; i < ly.end(); ++i) {
@@ -216,7 +216,7 @@ core::Status ValidateTrunkParameters(const NetSpec& spec, std::span<const float>
 std::vector<float> InitHead(const NetSpec& spec, std::uint64_t seed) {
   const LayerLayout head = Layout(spec).back();
   std::vector<float> params(head.size());
-  Xoshiro256 rng(seed);
+  core::Xoshiro256 rng(seed);
   const double bound = 1.0 / std::sqrt(static_cast<double>(head.in));
   for (float& v : params) v = static_cast<float>((2.0 * rng.NextDouble() - 1.0) * bound);
   return params;

@@ -1,3 +1,4 @@
+#include "services/core/random.h"
 #include "services/ml/private_head.h"
 
 #include <cmath>
@@ -7,12 +8,8 @@
 namespace fedrx::ml {
 namespace {
 
-std::uint64_t Mix(std::uint64_t x) {  // SplitMix64's finaliser
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+// One step of splitmix64 from state x.
+std::uint64_t Mix(std::uint64_t x) { return core::SplitMix64(x); }
 
 std::string JoinTasks(const std::vector<std::string>& tasks) {
   std::string s;

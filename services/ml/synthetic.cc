@@ -4,12 +4,12 @@
 #include <string>
 #include <vector>
 
-#include "services/ml/random.h"
+#include "services/core/random.h"
 
 namespace fedrx::ml {
 namespace {
 
-std::vector<std::uint32_t> DrawRow(const SyntheticOptions& o, Xoshiro256& rng) {
+std::vector<std::uint32_t> DrawRow(const SyntheticOptions& o, core::Xoshiro256& rng) {
   const std::uint32_t lo = std::max<std::uint32_t>(o.bits_per_row / 2, 1);
   const std::uint32_t hi = std::max(lo, o.bits_per_row + o.bits_per_row / 2);
   const std::uint32_t count = std::min<std::uint32_t>(
@@ -34,7 +34,7 @@ double Score(const std::vector<double>& w, const std::vector<std::uint32_t>& bit
 
 Dataset MakeSyntheticDataset(const SyntheticOptions& o) {
   // The planted model and its per-task thresholds depend on model_seed only.
-  Xoshiro256 model_rng(o.model_seed);
+  core::Xoshiro256 model_rng(o.model_seed);
   std::vector<std::vector<double>> weights(o.tasks, std::vector<double>(o.dim));
   for (auto& w : weights) {
     for (double& v : w) v = 2.0 * model_rng.NextDouble() - 1.0;
@@ -57,7 +57,7 @@ Dataset MakeSyntheticDataset(const SyntheticOptions& o) {
   d.smiles.assign(o.rows, "");
   d.scaffolds.assign(o.rows, "");
   d.y.reserve(o.rows * o.tasks);
-  Xoshiro256 rng(MixKeys(o.model_seed, o.sample_seed));
+  core::Xoshiro256 rng(core::MixKeys(o.model_seed, o.sample_seed));
   for (std::size_t i = 0; i < o.rows; ++i) {
     const std::vector<std::uint32_t> bits = DrawRow(o, rng);
     d.x.AddRow(bits);

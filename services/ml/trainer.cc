@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "services/ml/net_kernels.h"
-#include "services/ml/random.h"
+#include "services/core/random.h"
 
 namespace fedrx::ml {
 namespace {
@@ -351,7 +351,7 @@ class BatchEngine {
     for (std::size_t k = begin; k < end; ++k) {
       // One generator per (batch, layer, row): the mask does not depend on
       // which thread computes the row.
-      Xoshiro256 rng(MixKeys(dropout->batch_key, (std::uint64_t{l} << 32) | k));
+      core::Xoshiro256 rng(core::MixKeys(dropout->batch_key, (std::uint64_t{l} << 32) | k));
       for (std::size_t c = 0; c < width; c += 2) {
         const std::uint64_t bits = rng.Next();
         draws[c] = static_cast<std::uint32_t>(bits);
@@ -546,7 +546,7 @@ class BatchStream {
       if (first_ == 0 && index_ == 0) {
         order.resize(n);
         std::iota(order.begin(), order.end(), std::size_t{0});
-        Xoshiro256(MixKeys(seed_, epoch_)).Shuffle(order.data(), n);
+        core::Xoshiro256(core::MixKeys(seed_, epoch_)).Shuffle(order.data(), n);
       }
       if (first_ >= n) {
         ++epoch_;
@@ -554,7 +554,7 @@ class BatchStream {
         index_ = 0;
         continue;
       }
-      out.epoch_key = MixKeys(seed_, epoch_);
+      out.epoch_key = core::MixKeys(seed_, epoch_);
       out.epoch = epoch_;
       out.index = index_++;
       out.rows = std::span<const std::size_t>(order.data() + first_, std::min(batch_, n - first_));
@@ -653,7 +653,7 @@ core::Result<TrainStats> Trainer::Train(const NetSpec& spec, const Dataset& data
     const double bc2 = 1.0 - std::pow(static_cast<double>(options_.beta2), t);
     adam.step_size = static_cast<float>(options_.learning_rate / bc1);
     adam.inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bc2));
-    dropout.batch_key = MixKeys(current.epoch_key, current.index + 1);
+    dropout.batch_key = core::MixKeys(current.epoch_key, current.index + 1);
     loss_sum[current.epoch] +=
         engine_->Step(data, current.rows, state.params, 1.0f / static_cast<float>(current.labelled),
                       dropout_ptr, Mode::kAdam, {}, state.m, state.v, adam, anchor,

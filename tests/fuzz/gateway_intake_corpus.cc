@@ -89,6 +89,72 @@ class Corpus {
   std::vector<Seed> seeds_;
 };
 
+// Requests a person sends to the translational and trial services, with the
+// values of a realistic first-in-human plan (doubles, vectors, nested tables).
+void AddDomainRequests(Corpus& c, const std::string& p, Sender who) {
+  codec::TranslateDose dose;
+  dose.noaels = {{"rat", 50, 0, "request"}, {"dog", 10, 12, "SEND study PC201708, dose group 3"}};
+  c.Add(p + "translate-dose", who, Encoded(dose, "m-td"));
+  const codec::PkModel oral{"oral_1cmt", 3.5, 20, 1.2, 0.8, 0, 0};
+  c.Add(p + "simulate-pk", who,
+        Encoded(codec::SimulatePk{oral, 100, 12, 5, {0, 1, 2, 4, 8, 12}, 250, 12}, "m-sp"));
+  c.Add(p + "fit-pk", who,
+        Encoded(codec::FitPk{{0.25, 0.5, 1, 2, 4, 8, 12, 24},
+                             {2.8, 6.6, 10.5, 9.7, 8.6, 6.9, 5.0, 1.9},
+                             320,
+                             {{"lKe", -2.5, ""}}},
+                "m-fp"));
+  codec::ComputeSampleSize size;
+  size.test = "simon_two_stage";
+  size.p0 = 0.1;
+  size.p1 = 0.3;
+  c.Add(p + "sample-size", who, Encoded(size, "m-ss"));
+  codec::EscalationDesign boin;
+  boin.design = "boin";
+  boin.max_patients = 24;
+  c.Add(p + "escalation", who,
+        Encoded(codec::SimulateEscalation{boin, {0.05, 0.1, 0.2, 0.3, 0.5}, 100, 7}, "m-se"));
+  codec::RunVirtualTrial virtual_trial;
+  virtual_trial.model = oral;
+  virtual_trial.start_dose_mg = 30;
+  virtual_trial.tox_auc50 = 400;
+  virtual_trial.response_auc50 = 150;
+  virtual_trial.design = boin;
+  virtual_trial.trials = 50;
+  virtual_trial.population = 100;
+  c.Add(p + "virtual-trial", who, Encoded(virtual_trial, "m-vt"));
+}
+
+// The domain services' answers, sent by a person: refused as bodies only
+// services send.
+void AddDomainAnswers(Corpus& c) {
+  codec::Working working{"bsa", "FDA 2005", {{"HED", "NOAEL x Km ratio", {{"noael", 50, "mg/kg"}},
+                                              {"hed", 8.1, "mg/kg"}, "Table 1"}},
+                         {"note"}};
+  codec::DoseTranslation dose;
+  dose.heds = {{"rat", 50, 0.15, 6, 0.162, 8.1, "request"}};
+  dose.working = working;
+  c.Add("scientist-sends-dose-translation", kScientist, Encoded(dose, "m-dt"));
+  c.Add("scientist-sends-pk-profile", kScientist,
+        Encoded(codec::PkProfile{{0, 1}, {5, 4}, {{"cmax", 5, "mg/L"}}, working}, "m-pp"));
+  c.Add("admin-sends-pk-fit", kAdmin,
+        Encoded(codec::PkFit{{{"lKe", -2.4, 0.2, ""}}, 0.7, 8, 6, {2.5}, working}, "m-pf"));
+  codec::SampleSizeResult size;
+  size.test = "t_two_sample";
+  size.n = 63.8;
+  c.Add("admin-sends-sample-size-result", kAdmin, Encoded(size, "m-sr"));
+  codec::OperatingCharacteristics oc;
+  oc.design = "boin";
+  oc.selection_pct = {10, 60, 30};
+  oc.boundaries = {{1, 0, 1, -1}, {3, 0, 2, 3}};
+  c.Add("scientist-sends-operating-characteristics", kScientist, Encoded(oc, "m-oc"));
+  codec::VirtualTrialResult result;
+  result.dose_mg = {30, 60};
+  result.auc_median = {8, 16};
+  result.oc = oc;
+  c.Add("site-sends-virtual-trial-result", kSite, Encoded(result, "m-vr"));
+}
+
 void Build(Corpus& c) {
   const codec::RegisterSite reg{"site-1", "Site One", 120, {"NR-AR", "SR-p53"}, "hash"};
   const codec::UpdateReady ready{"study", 1, 0, 120, {{"loss", 0.5}}};
@@ -144,12 +210,16 @@ void Build(Corpus& c) {
     c.Add(p + "set-status", who,
           Encoded(codec::SetInstitutionStatus{"site-2", "active"}, "m-ss"));
     c.Add(p + "verify-audit", who, Encoded(codec::VerifyAudit{}, "m-va"));
+    // The translational and trial services' requests.
+    AddDomainRequests(c, p, who);
   }
   // Bodies only services send.
   c.Add("site-sends-train-task", kSite,
         Encoded(codec::TrainTask{"study", 1, 0, 1, 8, 0.1f, 7, 0}, "m-tt", Weights()));
   c.Add("site-sends-error", kSite,
         Encoded(codec::Error{codec::ErrorCode::kInternal, "boom", "here"}, "m-er"));
+  // The domain services' answers, which no role may send.
+  AddDomainAnswers(c);
 
   // The plaintext path: register, then send as the registered site.
   const std::uint8_t plain = Control(kNone, 0, false, true);

@@ -7,7 +7,7 @@
 #include <limits>
 #include <vector>
 
-#include "services/ml/random.h"
+#include "services/core/random.h"
 
 namespace fedrx::ml {
 namespace {
@@ -145,7 +145,7 @@ TEST(HistogramTest, RejectsBadInput) {
 
 // Random scores with some signal, and one task.
 Dataset RandomScored(std::size_t n, std::uint64_t seed, std::vector<float>* probs) {
-  Xoshiro256 rng(seed);
+  core::Xoshiro256 rng(seed);
   Dataset d;
   d.tasks = {"a"};
   d.x.dim = 1;

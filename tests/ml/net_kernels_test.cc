@@ -6,7 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#include "services/ml/random.h"
+#include "services/core/random.h"
 #include "services/ml/synthetic.h"
 
 namespace fedrx::ml::internal {
@@ -17,7 +17,7 @@ bool BitIdentical(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 std::vector<float> Random(std::size_t n, std::uint64_t seed, double lo = -1, double hi = 1) {
-  Xoshiro256 rng(seed);
+  core::Xoshiro256 rng(seed);
   std::vector<float> v(n);
   for (float& x : v) x = static_cast<float>(lo + (hi - lo) * rng.NextDouble());
   return v;
@@ -132,7 +132,7 @@ std::vector<std::vector<float>> RunAll(const KernelSet& k) {
 
   std::vector<float> a = Random(1001, 9), gate(1001);
   std::vector<std::uint32_t> draws(1001);
-  Xoshiro256 rng(10);
+  core::Xoshiro256 rng(10);
   for (std::uint32_t& x : draws) x = static_cast<std::uint32_t>(rng.Next());
   k.relu_dropout(a.data(), gate.data(), draws.data(), 0x40000000u, 1.25f, 1001);
   out.push_back(a);

@@ -1,4 +1,4 @@
-// Deterministic pseudo-random numbers for the ML core: splitmix64 and
+// Deterministic pseudo-random numbers (the ML core, trial simulations): splitmix64 and
 // xoshiro256** with conversions defined here, so a seed gives the same stream
 // on every platform and standard library (std:: distributions do not).
 // Value types; not thread-safe (use one generator per thread).
@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <utility>
 
-namespace fedrx::ml {
+namespace fedrx::core {
 
 // One step of splitmix64 on `state`; also a good 64-bit mixing function.
 inline std::uint64_t SplitMix64(std::uint64_t& state) {
@@ -63,4 +63,4 @@ class Xoshiro256 {
   std::uint64_t s_[4];
 };
 
-}  // namespace fedrx::ml
+}  // namespace fedrx::core

@@ -1,0 +1,37 @@
+#include "gateway/gateway_routes.h"
+
+#include <string_view>
+#include <type_traits>
+
+namespace fedrx::gateway {
+namespace {
+
+template <typename T, typename... Ts>
+constexpr bool IsOneOf = (std::is_same_v<T, Ts> || ...);
+
+// Requests only; the answers come back by correlation and are not routed.
+template <typename T>
+constexpr std::string_view ServiceOfType() {
+  if constexpr (IsOneOf<T, codec::TranslateDose, codec::SimulatePk, codec::FitPk>) {
+    return "translational";
+  } else if constexpr (IsOneOf<T, codec::ComputeSampleSize, codec::SimulateEscalation,
+                                  codec::RunVirtualTrial>) {
+    return "trial";
+  } else {
+    return kCoordinatorService;
+  }
+}
+
+}  // namespace
+
+std::string_view ServiceFor(const codec::Body& body) {
+  return std::visit([](const auto& v) { return ServiceOfType<std::decay_t<decltype(v)>>(); },
+                    body);
+}
+
+const std::vector<std::string_view>& DomainServices() {
+  static const std::vector<std::string_view> services{"translational", "trial"};
+  return services;
+}
+
+}  // namespace fedrx::gateway
