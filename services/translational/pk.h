@@ -23,9 +23,11 @@
 
 namespace fedrx::translational {
 
-// Bounds on a request, so that an answer stays cheap to compute.
+// Bounds on a request, so that an answer stays cheap to compute and its
+// PkProfile (times and concentrations, 16 bytes a point) fits the bus's 1 MiB
+// envelope with room to spare.
 inline constexpr int kMaxDoses = 10000;
-inline constexpr std::size_t kMaxTimes = 100000;
+inline constexpr std::size_t kMaxTimes = 20000;
 // Bound on times × doses (each concentration sums over the earlier doses).
 inline constexpr double kMaxEvaluations = 5e7;
 

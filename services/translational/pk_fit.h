@@ -23,7 +23,9 @@ namespace fedrx::translational {
 inline constexpr double kFitTolerance = 1e-6;
 inline constexpr int kFitMaxIterations = 100;
 inline constexpr double kFitMinStepFactor = 1.0 / 1024;
-inline constexpr std::size_t kFitMaxObservations = 100000;
+// A FitPk request carries 16 bytes an observation; this keeps it well inside
+// the bus's 1 MiB envelope.
+inline constexpr std::size_t kFitMaxObservations = 20000;
 
 // Estimates in this order: lKe, lKa, lCl, ke, ka, cl, t_half. Starting values
 // not given in request.start come from the data (see pk_fit.cc: log-linear

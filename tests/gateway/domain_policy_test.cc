@@ -1,12 +1,15 @@
 // Gateway admission policy for the domain services' bodies: people
 // (scientists and admins) may send the translational and trial requests;
 // sites may not; no role may send the answers, which only the services write.
-// The table (RolesAllowed), and the gateway refusing such messages over the
-// in-memory bus with the reason and location a client sees.
+// The table (RolesAllowed); the gateway over the in-memory bus refusing such
+// messages with the reason and location a client sees; and admitted requests
+// reaching the translational or trial service (never the coordinator) and
+// their answers coming back by correlation.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -114,11 +117,13 @@ class DomainGatewayTest : public ::testing::Test {
     ASSERT_TRUE(gateway_.Start().ok());
   }
 
-  // A connection from `client_` as `id`, enrolled with `role`.
-  core::ChannelId As(const std::string& id, security::Role role) {
+  // A connection from `client_` as `id`, enrolled with `role`, to the gateway
+  // at `endpoint`.
+  core::ChannelId As(const std::string& id, security::Role role,
+                     const std::string& endpoint = "inproc://domain-gateway") {
     EXPECT_TRUE(registry_.Enrol(id, "Institution " + id, role).ok());
     network_.SetIdentity("client", {id, security::RoleName(role)});
-    auto ch = client_.Connect("inproc://domain-gateway", [](codec::Message&&) {});
+    auto ch = client_.Connect(endpoint, [](codec::Message&&) {});
     EXPECT_TRUE(ch.ok());
     return *ch;
   }
@@ -175,6 +180,106 @@ TEST_F(DomainGatewayTest, AnswersAreRefusedFromPeopleAsBodiesOnlyServicesSend) {
   }
   EXPECT_EQ(Denied("message_type"), static_cast<double>(sent));
   EXPECT_EQ(Denied("role"), 0);
+  EXPECT_TRUE(reached_coordinator_.empty());
+}
+
+// With no translational service configured, the gateway answers a
+// scientist's admitted request itself: unavailable, naming the setting.
+TEST_F(DomainGatewayTest, ARequestForAnUnconfiguredServiceIsUnavailable) {
+  auto scientist = As("lab-x", security::Role::kScientist);
+  auto reply = Send(scientist, BodiesOf<codec::SimulatePk>()[0]);
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), core::StatusCode::kUnavailable);
+  EXPECT_EQ(reply.status().where(), "gateway.services.translational.endpoint");
+  EXPECT_EQ(Denied("role"), 0);
+  EXPECT_TRUE(reached_coordinator_.empty());
+}
+
+// A gateway with both domain services behind it, each a fake that records
+// the bodies it receives and answers the ones it knows.
+class DomainRoutingTest : public DomainGatewayTest {
+ protected:
+  void SetUp() override {
+    DomainGatewayTest::SetUp();
+    Serve(translational_bus_, "inproc://translational", translational_seen_);
+    Serve(trial_bus_, "inproc://trial", trial_seen_);
+    GatewayOptions options{"inproc://routed-gateway", "inproc://coordinator"};
+    options.service_endpoints = {{"translational", "inproc://translational"},
+                                 {"trial", "inproc://trial"}};
+    routed_ = std::make_unique<GatewayService>(
+        options, routed_bus_, routed_metrics_, clock_,
+        GatewaySecurity{&registry_, &audit_, std::chrono::milliseconds(2000)});
+    ASSERT_TRUE(routed_->Start().ok());
+  }
+
+  void Serve(core::testing::FakeBus& bus, const std::string& endpoint,
+             std::vector<std::string>& seen) {
+    ASSERT_TRUE(bus.Serve(endpoint,
+                          [&bus, &seen](core::Inbound&& in) {
+                            seen.push_back(codec::BodyName(in.message.body));
+                            const codec::Body& body = in.message.body;
+                            if (std::holds_alternative<codec::TranslateDose>(body)) {
+                              codec::DoseTranslation answer;
+                              answer.chosen_species = "rat";
+                              answer.mrsd_mg = 48.6;
+                              EXPECT_TRUE(core::Reply(bus, in, std::move(answer)).ok());
+                            } else if (std::holds_alternative<codec::ComputeSampleSize>(body)) {
+                              codec::SampleSizeResult answer;
+                              answer.test = std::get<codec::ComputeSampleSize>(body).test;
+                              answer.n_total = 128;
+                              EXPECT_TRUE(core::Reply(bus, in, std::move(answer)).ok());
+                            }
+                          })
+                    .ok());
+  }
+
+  // Sends `body` as message `id` and waits for the answer.
+  core::Result<codec::Message> Ask(core::ChannelId ch, codec::Body body, const std::string& id) {
+    codec::Message m = core::MakeMessage(std::move(body));
+    m.header.message_id = id;
+    return core::Call(client_, ch, std::move(m), std::chrono::milliseconds(1000));
+  }
+
+  core::Metrics routed_metrics_{"gateway"};
+  core::testing::FakeBus routed_bus_{network_, core::BusOptions{"routed-gateway"}, routed_metrics_,
+                                     clock_};
+  core::testing::FakeBus translational_bus_{network_, core::BusOptions{"translational"},
+                                            other_metrics_, clock_};
+  core::testing::FakeBus trial_bus_{network_, core::BusOptions{"trial"}, other_metrics_, clock_};
+  std::unique_ptr<GatewayService> routed_;
+  std::vector<std::string> translational_seen_;
+  std::vector<std::string> trial_seen_;
+};
+
+TEST_F(DomainRoutingTest, AScientistsDoseRequestReachesTranslationalAndIsAnswered) {
+  auto scientist = As("lab-x", security::Role::kScientist, "inproc://routed-gateway");
+  codec::TranslateDose request;
+  request.noaels = {{"rat", 50, 0, "request"}};
+  auto reply = Ask(scientist, std::move(request), "dose-1");
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->header.correlation_id, "dose-1");
+  ASSERT_TRUE(std::holds_alternative<codec::DoseTranslation>(reply->body))
+      << codec::BodyName(reply->body);
+  EXPECT_EQ(std::get<codec::DoseTranslation>(reply->body).chosen_species, "rat");
+  EXPECT_EQ(std::get<codec::DoseTranslation>(reply->body).mrsd_mg, 48.6);
+  EXPECT_EQ(translational_seen_, std::vector<std::string>{"TranslateDose"});
+  EXPECT_TRUE(trial_seen_.empty());
+  EXPECT_TRUE(reached_coordinator_.empty());
+}
+
+TEST_F(DomainRoutingTest, AnAdminsSampleSizeRequestReachesTrialAndIsAnswered) {
+  auto admin = As("admin-1", security::Role::kAdmin, "inproc://routed-gateway");
+  codec::ComputeSampleSize request;
+  request.test = "t_two_sample";
+  auto reply = Ask(admin, std::move(request), "size-1");
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->header.correlation_id, "size-1");
+  ASSERT_TRUE(std::holds_alternative<codec::SampleSizeResult>(reply->body))
+      << codec::BodyName(reply->body);
+  EXPECT_EQ(std::get<codec::SampleSizeResult>(reply->body).test, "t_two_sample");
+  EXPECT_EQ(std::get<codec::SampleSizeResult>(reply->body).n_total, 128);
+  EXPECT_EQ(trial_seen_, std::vector<std::string>{"ComputeSampleSize"});
+  EXPECT_TRUE(translational_seen_.empty());
   EXPECT_TRUE(reached_coordinator_.empty());
 }
 

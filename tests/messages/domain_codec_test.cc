@@ -769,6 +769,32 @@ TEST(DomainCodecTest, BodyNamesAreStable) {
   EXPECT_STREQ(BodyName(Body{VirtualTrialResult{}}), "VirtualTrialResult");
 }
 
+// A profile travels inside the envelope, which the default Limits bound to
+// 1 MiB: 60 000 time points (times and concentrations, 16 bytes a point)
+// fit; 70 000 do not, and the receiver refuses the envelope as oversized
+// before parsing it. A service must keep its grids below about 65 000 points.
+TEST(DomainCodecTest, PkProfileSizeIsBoundedByTheEnvelopeLimit) {
+  const auto profile = [](std::size_t points) {
+    PkProfile p;
+    p.times_h.resize(points);
+    p.conc_mg_per_l.resize(points);
+    for (std::size_t i = 0; i < points; ++i) {
+      p.times_h[i] = 0.01 * static_cast<double>(i);
+      p.conc_mg_per_l[i] = 1.0 / (1.0 + static_cast<double>(i));
+    }
+    return p;
+  };
+  const PkProfile fits = profile(60000);
+  const PkProfile got = RoundTrip(fits);
+  EXPECT_EQ(got.times_h, fits.times_h);
+  EXPECT_EQ(got.conc_mg_per_l, fits.conc_mg_per_l);
+
+  Decoded d = Decode(Encode(WithBody(profile(70000))));
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.error().fault, DecodeFault::kOversized);
+  EXPECT_EQ(d.error().where, "frame 0");
+}
+
 // ---- Absent fields and tables -----------------------------------------------
 
 // An empty body table (what an older or terse sender writes) decodes to the
