@@ -49,7 +49,9 @@ TEST(DpMechanismTest, SameSeedSameNoiseOtherSeedOtherNoise) {
   for (int i = 0; i < 10000; ++i) {  // crosses a buffer refill
     const double x = a.Next();
     EXPECT_EQ(x, b.Next());
-    if (i < 3) EXPECT_NE(x, c.Next());
+    if (i < 3) {
+      EXPECT_NE(x, c.Next());
+    }
   }
 }
 
