@@ -16,7 +16,7 @@ namespace {
 // IGMHBA IGGHBA, and the MISPEC/OMSPEC values used here (MISPEC EAR excepted). Codes not seen in
 // those studies (TROPONI, AMYLASE, LIPASE, TSH, T4, T3, SYSBP, DIABP, RESP)
 // and MISPEC EAR are the CDISC SEND/SDTM controlled-terminology values as
-// published; the lead should re-check them against the current CT package.
+// published, not yet re-checked against the current CT package.
 //
 // Assay families: Tox21 column names (NR-*, SR-*) and ToxCast assay-source
 // prefixes (TOX21_, ATG_ Attagene, BSK_ BioMAP, NVS_ NovaScreen, APR_

@@ -59,7 +59,7 @@ double TerminalHalfLife(const codec::PkModel& model);
 
 // Concentration-time profile of `request.doses` doses every tau_h (first at
 // t = 0), concentrations by superposition of single doses, and metrics by name
-// (see SimulatePk in /work/spec/issue7_messages.md): auc_0_inf, cmax, tmax,
+// (messages/translational.fbs documents each): auc_0_inf, cmax, tmax,
 // t_half; with doses > 1 also auc_0_tau (last interval), accumulation_ratio,
 // css_max, css_min, css_avg, auc_0_tau_ss; margin_auc / margin_cmax when the
 // NOAEL exposures are given. InvalidArgument on a bad request.
