@@ -29,10 +29,13 @@ float Sigmoid(float z) {
   return e / (1.0f + e);
 }
 
-// Forward pass of rows [begin, end) of x into probs (row-major, num_tasks wide).
+// Forward pass of rows [begin, end) of x into probs (row-major, num_tasks
+// wide) and, when `embedding` is not null, the last hidden layer's
+// activations into it (row-major, hidden.back() wide).
 void PredictChunk(const NetSpec& spec, std::span<const float> params,
                   const std::vector<LayerLayout>& layout, const SparseRows& x, std::size_t begin,
-                  std::size_t end, std::vector<float>& a, std::vector<float>& b, float* probs) {
+                  std::size_t end, std::vector<float>& a, std::vector<float>& b, float* probs,
+                  float* embedding) {
   const std::size_t n = end - begin;
   std::vector<std::size_t> rows(n);
   for (std::size_t i = 0; i < n; ++i) rows[i] = begin + i;
@@ -41,6 +44,9 @@ void PredictChunk(const NetSpec& spec, std::span<const float> params,
   internal::SparseForward(x, rows, params.data() + first.offset,
                           params.data() + first.bias_offset(), first.out, a.data());
   for (float& v : a) v = std::max(v, 0.0f);
+  // Layers 0 .. layout.size() - 2 are the trunk's; the last is the output.
+  const std::size_t last_hidden = layout.size() - 2;
+  if (embedding != nullptr && last_hidden == 0) std::copy(a.begin(), a.end(), embedding);
   for (std::size_t l = 1; l < layout.size(); ++l) {
     const LayerLayout& ly = layout[l];
     b.resize(n * ly.out);
@@ -52,6 +58,7 @@ void PredictChunk(const NetSpec& spec, std::span<const float> params,
       for (float& v : b) v = std::max(v, 0.0f);
     }
     std::swap(a, b);
+    if (embedding != nullptr && l == last_hidden) std::copy(a.begin(), a.end(), embedding);
   }
   for (std::size_t i = 0; i < n * spec.num_tasks; ++i) probs[i] = Sigmoid(a[i]);
 }
@@ -283,13 +290,18 @@ core::Status ValidateInput(const NetSpec& spec, const SparseRows& x) {
   return core::Status::Ok();
 }
 
-core::Result<std::vector<float>> Predict(const NetSpec& spec, std::span<const float> params,
-                                         const SparseRows& x, int threads) {
+namespace {
+
+// Predict and PredictWithEmbedding: `embedding` empty means not wanted.
+core::Status Forward(const NetSpec& spec, std::span<const float> params, const SparseRows& x,
+                     int threads, std::vector<float>& probs, std::vector<float>* embedding) {
   FEDRX_RETURN_IF_ERROR(ValidateParameters(spec, params));
   FEDRX_RETURN_IF_ERROR(ValidateInput(spec, x));
   const std::vector<LayerLayout> layout = Layout(spec);
   const std::size_t n = x.rows();
-  std::vector<float> probs(n * spec.num_tasks);
+  probs.assign(n * spec.num_tasks, 0.0f);
+  const std::size_t width = spec.hidden.back();
+  if (embedding != nullptr) embedding->assign(n * width, 0.0f);
   const std::size_t chunks = (n + kPredictChunk - 1) / kPredictChunk;
   const std::size_t workers = std::min<std::size_t>(static_cast<std::size_t>(std::max(threads, 1)),
                                                     std::max<std::size_t>(chunks, 1));
@@ -300,14 +312,32 @@ core::Result<std::vector<float>> Predict(const NetSpec& spec, std::span<const fl
       const std::size_t begin = c * kPredictChunk;
       const std::size_t end = std::min(n, begin + kPredictChunk);
       PredictChunk(spec, params, layout, x, begin, end, a, b,
-                   probs.data() + begin * spec.num_tasks);
+                   probs.data() + begin * spec.num_tasks,
+                   embedding != nullptr ? embedding->data() + begin * width : nullptr);
     }
   };
   std::vector<std::thread> pool;
   for (std::size_t w = 1; w < workers; ++w) pool.emplace_back(work, w);
   work(0);
   for (std::thread& t : pool) t.join();
+  return core::Status::Ok();
+}
+
+}  // namespace
+
+core::Result<std::vector<float>> Predict(const NetSpec& spec, std::span<const float> params,
+                                         const SparseRows& x, int threads) {
+  std::vector<float> probs;
+  FEDRX_RETURN_IF_ERROR(Forward(spec, params, x, threads, probs, nullptr));
   return probs;
+}
+
+core::Result<PredictionWithEmbedding> PredictWithEmbedding(const NetSpec& spec,
+                                                           std::span<const float> params,
+                                                           const SparseRows& x, int threads) {
+  PredictionWithEmbedding out;
+  FEDRX_RETURN_IF_ERROR(Forward(spec, params, x, threads, out.probabilities, &out.embedding));
+  return out;
 }
 
 }  // namespace fedrx::ml

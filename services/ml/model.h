@@ -127,4 +127,15 @@ core::Status ValidateInput(const NetSpec& spec, const SparseRows& x);
 core::Result<std::vector<float>> Predict(const NetSpec& spec, std::span<const float> params,
                                          const SparseRows& x, int threads = 1);
 
+// Predict's probabilities and, from the same forward pass, the trunk's last
+// hidden layer (ReLU applied) of each row: row-major x.rows() x
+// spec.hidden.back(). What serving needs for an applicability-domain check.
+struct PredictionWithEmbedding {
+  std::vector<float> probabilities;
+  std::vector<float> embedding;
+};
+core::Result<PredictionWithEmbedding> PredictWithEmbedding(const NetSpec& spec,
+                                                           std::span<const float> params,
+                                                           const SparseRows& x, int threads = 1);
+
 }  // namespace fedrx::ml

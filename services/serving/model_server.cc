@@ -16,45 +16,6 @@ std::string FingerprintCacheKey(const ml::FingerprintOptions& fp) {
 
 }  // namespace
 
-core::Result<std::vector<float>> TrunkEmbedding(const ml::NetSpec& net,
-                                                std::span<const float> params,
-                                                const ml::SparseRows& x) {
-  FEDRX_RETURN_IF_ERROR(ml::ValidateParameters(net, params));
-  FEDRX_RETURN_IF_ERROR(ml::ValidateInput(net, x));
-  const std::size_t n = x.rows();
-  // Layer 0 is sparse: its bias plus the rows of the set bits, in ascending
-  // bit order as ml::Predict adds them.
-  const ml::LayerView<const float> first = ml::Layer(net, params, 0);
-  std::vector<float> a(n * first.out);
-  for (std::size_t r = 0; r < n; ++r) {
-    float* out = a.data() + r * first.out;
-    std::copy(first.bias.begin(), first.bias.end(), out);
-    for (std::uint32_t bit : x.row(r)) {
-      const float* w = first.weights.data() + std::size_t{bit} * first.out;
-      for (std::size_t c = 0; c < first.out; ++c) out[c] += w[c];
-    }
-    for (std::size_t c = 0; c < first.out; ++c) out[c] = std::max(out[c], 0.0f);
-  }
-  std::vector<float> b;
-  for (std::size_t l = 1; l < net.hidden.size(); ++l) {
-    const ml::LayerView<const float> ly = ml::Layer(net, params, l);
-    b.assign(n * ly.out, 0.0f);
-    for (std::size_t r = 0; r < n; ++r) {
-      float* out = b.data() + r * ly.out;
-      const float* in = a.data() + r * ly.in;
-      for (std::size_t i = 0; i < ly.in; ++i) {
-        const float v = in[i];
-        if (v == 0.0f) continue;
-        const float* w = ly.weights.data() + i * ly.out;
-        for (std::size_t c = 0; c < ly.out; ++c) out[c] += v * w[c];
-      }
-      for (std::size_t c = 0; c < ly.out; ++c) out[c] = std::max(out[c] + ly.bias[c], 0.0f);
-    }
-    std::swap(a, b);
-  }
-  return a;
-}
-
 core::Result<PredictionBatch> PredictWith(std::shared_ptr<const ServedModel> model,
                                           const std::vector<std::string>& smiles,
                                           const PredictOptions& options, std::size_t max_batch,
@@ -101,16 +62,20 @@ core::Result<PredictionBatch> PredictWith(std::shared_ptr<const ServedModel> mod
   }
   if (!valid.empty()) {
     const std::size_t tasks = model->net.num_tasks;
-    FEDRX_ASSIGN_OR_RETURN(std::vector<float> probs,
-                           ml::Predict(model->net, model->weights, x, threads));
+    ml::PredictionWithEmbedding out;
+    if (options.embeddings) {
+      FEDRX_ASSIGN_OR_RETURN(out, ml::PredictWithEmbedding(model->net, model->weights, x, threads));
+    } else {
+      FEDRX_ASSIGN_OR_RETURN(out.probabilities, ml::Predict(model->net, model->weights, x, threads));
+    }
+    const std::vector<float>& probs = out.probabilities;
     for (std::size_t r = 0; r < valid.size(); ++r) {
       batch.results[valid[r]].probabilities.assign(probs.begin() + r * tasks,
                                                    probs.begin() + (r + 1) * tasks);
     }
     if (options.embeddings) {
       const std::size_t width = model->net.hidden.back();
-      FEDRX_ASSIGN_OR_RETURN(std::vector<float> emb,
-                             TrunkEmbedding(model->net, model->weights, x));
+      const std::vector<float>& emb = out.embedding;
       for (std::size_t r = 0; r < valid.size(); ++r) {
         batch.results[valid[r]].embedding.assign(emb.begin() + r * width,
                                                  emb.begin() + (r + 1) * width);

@@ -92,11 +92,6 @@ core::Result<PredictionBatch> PredictWith(std::shared_ptr<const ServedModel> mod
                                           const PredictOptions& options = {},
                                           std::size_t max_batch = 4096, int threads = 1);
 
-// The trunk's last hidden layer (ReLU applied, inference mode) of each row
-// of `x`, row-major x.rows() x net.hidden.back(). Errors as ml::Predict.
-core::Result<std::vector<float>> TrunkEmbedding(const ml::NetSpec& net,
-                                                std::span<const float> params,
-                                                const ml::SparseRows& x);
 
 class ModelServer {
  public:

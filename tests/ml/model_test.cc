@@ -189,6 +189,57 @@ TEST(ModelPredictTest, MatchesHandComputedForwardPass) {
   EXPECT_NEAR((*probs)[2], Sigmoid(0.75), 1e-6);
 }
 
+// The trunk embedding comes from the same forward pass: the hand-computed
+// hidden activations, and probabilities identical to Predict's.
+TEST(ModelPredictTest, EmbeddingIsTheLastHiddenLayerOfTheSamePass) {
+  const HandNet net;
+  SparseRows x;
+  x.dim = 3;
+  const std::uint32_t r0[] = {0, 2};
+  const std::uint32_t r1[] = {1};
+  x.AddRow(r0);
+  x.AddRow(r1);
+  const auto with = PredictWithEmbedding(net.spec, net.params, x);
+  ASSERT_TRUE(with.ok()) << with.status();
+  const std::vector<float> expected_embedding = {1.5f, 1.5f, 2.5f, 0.0f};
+  EXPECT_EQ(with->embedding, expected_embedding);
+  const auto probs = Predict(net.spec, net.params, x);
+  ASSERT_TRUE(probs.ok());
+  EXPECT_EQ(with->probabilities, *probs);
+}
+
+// With two hidden layers and several chunks and threads, the embedding is the
+// second hidden layer, the same for any thread count.
+TEST(ModelPredictTest, EmbeddingOfADeeperNetDoesNotDependOnThreads) {
+  NetSpec spec;
+  spec.input_dim = 300;
+  spec.hidden = {40, 24};
+  spec.num_tasks = 5;
+  SyntheticOptions o;
+  o.rows = 150;
+  o.dim = 300;
+  o.bits_per_row = 12;
+  o.tasks = 5;
+  const Dataset d = MakeSyntheticDataset(o);
+  const std::vector<float> params = InitParameters(spec, 5);
+  const auto one = PredictWithEmbedding(spec, params, d.x, 1);
+  const auto two = PredictWithEmbedding(spec, params, d.x, 2);
+  ASSERT_TRUE(one.ok() && two.ok());
+  ASSERT_EQ(one->embedding.size(), 150u * 24);
+  EXPECT_EQ(one->embedding, two->embedding);
+  // The head applied to the embedding gives the probabilities.
+  const LayerView<const float> head = Layer(spec, params, 2);
+  for (std::size_t r = 0; r < 150; ++r) {
+    for (std::size_t t = 0; t < 5; ++t) {
+      double z = head.bias[t];
+      for (std::size_t i = 0; i < 24; ++i) {
+        z += one->embedding[r * 24 + i] * head.weights[i * 5 + t];
+      }
+      EXPECT_NEAR(one->probabilities[r * 5 + t], Sigmoid(z), 1e-5);
+    }
+  }
+}
+
 TEST(ModelPredictTest, ResultDoesNotDependOnThreadCount) {
   NetSpec spec;
   spec.input_dim = 300;
