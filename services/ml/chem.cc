@@ -1,4 +1,3 @@
-#include "services/core/random.h"
 #include "services/ml/chem.h"
 
 #include <DataStructs/ExplicitBitVect.h>
@@ -25,6 +24,8 @@
 #include <ostream>
 #include <streambuf>
 #include <utility>
+
+#include "services/core/random.h"
 
 namespace fedrx::ml {
 namespace {
@@ -146,7 +147,8 @@ core::Result<std::string> InChIKeyOf(const RDKit::ROMol& input) {
     std::memset(&a, 0, sizeof a);
     const std::string& symbol = atom->getSymbol();
     if (symbol.size() >= ATOM_EL_LEN || atom->getAtomicNum() == 0) {
-      return core::InvalidArgument("InChI cannot take a dummy or query atom");
+      return core::InvalidArgument("atom " + std::to_string(atom->getIdx() + 1) + " ('" + symbol +
+                                   "') is a dummy or query atom, which has no InChI");
     }
     std::memcpy(a.elname, symbol.c_str(), symbol.size() + 1);
     a.num_iso_H[0] = static_cast<S_CHAR>(atom->getTotalNumHs(/*includeNeighbors=*/false));
@@ -160,14 +162,24 @@ core::Result<std::string> InChIKeyOf(const RDKit::ROMol& input) {
     for (const RDKit::Bond* bond : mol.atomBonds(atom)) {
       const unsigned int other = bond->getOtherAtomIdx(atom->getIdx());
       if (other < atom->getIdx()) continue;
-      if (a.num_bonds >= MAXVAL) return core::InvalidArgument("an atom has too many bonds for InChI");
+      if (a.num_bonds >= MAXVAL)
+        return core::InvalidArgument("an atom has too many bonds for InChI");
       S_CHAR type;
       switch (bond->getBondType()) {
-        case RDKit::Bond::SINGLE: type = INCHI_BOND_TYPE_SINGLE; break;
-        case RDKit::Bond::DOUBLE: type = INCHI_BOND_TYPE_DOUBLE; break;
-        case RDKit::Bond::TRIPLE: type = INCHI_BOND_TYPE_TRIPLE; break;
-        case RDKit::Bond::AROMATIC: type = INCHI_BOND_TYPE_ALTERN; break;
-        default: return core::InvalidArgument("InChI cannot take a bond of this type");
+        case RDKit::Bond::SINGLE:
+          type = INCHI_BOND_TYPE_SINGLE;
+          break;
+        case RDKit::Bond::DOUBLE:
+          type = INCHI_BOND_TYPE_DOUBLE;
+          break;
+        case RDKit::Bond::TRIPLE:
+          type = INCHI_BOND_TYPE_TRIPLE;
+          break;
+        case RDKit::Bond::AROMATIC:
+          type = INCHI_BOND_TYPE_ALTERN;
+          break;
+        default:
+          return core::InvalidArgument("InChI cannot take a bond of this type");
       }
       a.neighbor[a.num_bonds] = static_cast<AT_NUM>(other);
       a.bond_type[a.num_bonds] = type;

@@ -5,9 +5,13 @@
 #include <string>
 #include <vector>
 
-#include "services/translational/working.h"
+#include "services/domain/working.h"
 
 namespace fedrx::translational {
+
+using domain::FormatNumber;
+using domain::Qty;
+using domain::WorkingBuilder;
 namespace {
 
 // Lower case without spaces, '-' and '_': "Guinea_Pig" and "guinea pig" match.

@@ -6,9 +6,13 @@
 #include <utility>
 #include <vector>
 
-#include "services/translational/working.h"
+#include "services/domain/working.h"
 
 namespace fedrx::translational {
+
+using domain::FormatNumber;
+using domain::Qty;
+using domain::WorkingBuilder;
 namespace {
 
 constexpr double kLn2 = 0.693147180559945309417;

@@ -8,10 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "services/domain/working.h"
 #include "services/translational/pk.h"
-#include "services/translational/working.h"
 
 namespace fedrx::translational {
+
+using domain::FormatNumber;
+using domain::Qty;
+using domain::WorkingBuilder;
 namespace {
 
 constexpr double kLn2 = 0.693147180559945309417;

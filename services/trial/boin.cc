@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "services/domain/working.h"
 #include "services/trial/isotonic.h"
 
 namespace fedrx::trial {
@@ -11,12 +12,6 @@ namespace {
 
 // The package's n.earlystop default "essentially turns off" that rule.
 constexpr int kDefaultStopAtN = 100;
-
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
 
 }  // namespace
 
@@ -40,18 +35,22 @@ core::Result<BoinBoundaries> BoinBoundaryTable(double target, int max_patients, 
                                                double phi1, double phi2, double elimination_cutoff,
                                                int stop_at_n, double extra_safe_offset) {
   if (!(target > 0 && target < 1)) {
-    return core::InvalidArgument("target DLT rate must be in (0, 1), got " + Num(target), "target");
+    return core::InvalidArgument(
+        "target DLT rate must be in (0, 1), got " + domain::FormatNumber(target), "target");
   }
   if (phi1 == 0) phi1 = 0.6 * target;
   if (phi2 == 0) phi2 = 1.4 * target;
   if (!(phi1 > 0 && phi1 < target)) {
     return core::InvalidArgument(
-        "phi1 (highest rate deemed subtherapeutic) must be in (0, target), got " + Num(phi1),
+        "phi1 (highest rate deemed subtherapeutic) must be in (0, target), got " +
+            domain::FormatNumber(phi1),
         "phi1");
   }
   if (!(phi2 > target && phi2 < 1)) {
     return core::InvalidArgument(
-        "phi2 (lowest rate deemed overly toxic) must be in (target, 1), got " + Num(phi2), "phi2");
+        "phi2 (lowest rate deemed overly toxic) must be in (target, 1), got " +
+            domain::FormatNumber(phi2),
+        "phi2");
   }
   if (cohort_size < 1) return core::InvalidArgument("cohort size must be >= 1", "cohort_size");
   if (max_patients < 1 || max_patients % cohort_size != 0 ||
@@ -63,7 +62,7 @@ core::Result<BoinBoundaries> BoinBoundaryTable(double target, int max_patients, 
   }
   if (!(elimination_cutoff > 0 && elimination_cutoff < 1)) {
     return core::InvalidArgument(
-        "elimination cutoff must be in (0, 1), got " + Num(elimination_cutoff),
+        "elimination cutoff must be in (0, 1), got " + domain::FormatNumber(elimination_cutoff),
         "elimination_cutoff");
   }
   if (stop_at_n < 0) return core::InvalidArgument("stop_at_n must be >= 0", "stop_at_n");
@@ -259,13 +258,13 @@ void BoinDesign::Describe(codec::OperatingCharacteristics& oc) const {
       "per n: escalate if DLTs <= floor(n lambda_e), de-escalate if DLTs >= ceil(n lambda_d) "
       "(capped at the elimination boundary), eliminate the dose and all above if n >= 3 and "
       "P(p > target | Beta(1+y, 1+n-y)) > " +
-      Num(design_.elimination_cutoff));
+      domain::FormatNumber(design_.elimination_cutoff));
   oc.working.notes.push_back("stop when the current dose has " + std::to_string(stop_at_n_) +
                              " patients and the decision is to stay (n.earlystop)");
   if (design_.extra_safe) {
     oc.working.notes.push_back(
         "extrasafe: stop the trial when the lowest dose has >= 3 patients and P(p > target) > " +
-        Num(design_.elimination_cutoff - 0.05));
+        domain::FormatNumber(design_.elimination_cutoff - 0.05));
   }
   oc.working.notes.push_back(
       "MTD: isotonic regression of (y+0.05)/(n+0.1) over tried, non-eliminated doses; the dose "

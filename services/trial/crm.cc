@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <string>
 
+#include "services/domain/working.h"
+
 namespace fedrx::trial {
 namespace {
 
@@ -16,12 +18,6 @@ constexpr double kGlW[4] = {0.3626837833783620, 0.3137066458778873, 0.2223810344
 // Largest expected Fisher information about a from one patient:
 // max over x > 0 of x^2 / (e^x - 1) (x = -ln p), about 0.6476.
 constexpr double kMaxInfoPerPatient = 0.65;
-
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
 
 }  // namespace
 
@@ -229,11 +225,11 @@ void CrmDesign::Describe(codec::OperatingCharacteristics& oc) const {
       "next dose: closest to target by posterior mean of p_d (ties: lower), at most one level "
       "above the highest dose tried; an escalation goes no higher than the last dose with "
       "P(p_d > target | data) <= " +
-      Num(design_.overdose_probability) +
+      domain::FormatNumber(design_.overdose_probability) +
       " (staying when the next is above it); de-escalation and staying are not limited");
   oc.working.notes.push_back(
       "safety stop (no MTD): lowest dose has >= 3 patients and P(p_1 > target | data) > " +
-      Num(kCrmSafetyStopProbability));
+      domain::FormatNumber(kCrmSafetyStopProbability));
   oc.working.notes.push_back(
       "MTD: the dose closest to target after the last cohort, among doses up to the highest "
       "tried (overdose control governs dosing, not the final estimate); dfcrm "

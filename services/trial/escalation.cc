@@ -6,18 +6,13 @@
 #include <cstdio>
 #include <string>
 
+#include "services/domain/working.h"
 #include "services/trial/boin.h"
 #include "services/trial/crm.h"
 #include "services/trial/three_plus_three.h"
 
 namespace fedrx::trial {
 namespace {
-
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
 
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -78,13 +73,15 @@ core::Status CheckSimulationWork(const codec::EscalationDesign& design, int ndos
   const std::string kind = Lower(design.design);
   const double per_trial = kind == "3+3" ? 6.0 * ndose : design.max_patients;
   if (static_cast<double>(trials) * per_trial > kMaxSimulatedPatients) {
-    return core::InvalidArgument(
-        "trials x patients per trial exceeds " + Num(kMaxSimulatedPatients) + "; use fewer trials",
-        std::string(where));
+    return core::InvalidArgument("trials x patients per trial exceeds " +
+                                     domain::FormatNumber(kMaxSimulatedPatients) +
+                                     "; use fewer trials",
+                                 std::string(where));
   }
   if (kind == "crm" &&
       static_cast<double>(trials) * (design.max_patients / design.cohort_size) > kMaxCrmUpdates) {
-    return core::InvalidArgument("trials x cohorts exceeds " + Num(kMaxCrmUpdates) +
+    return core::InvalidArgument("trials x cohorts exceeds " +
+                                     domain::FormatNumber(kMaxCrmUpdates) +
                                      " CRM posterior updates; use fewer trials or larger cohorts",
                                  std::string(where));
   }
@@ -100,8 +97,9 @@ core::Result<std::unique_ptr<DoseFinder>> MakeDoseFinder(const codec::Escalation
                                  w + ".design");
   }
   if (!InOpenUnit(design.target)) {
-    return core::InvalidArgument("target DLT rate must be in (0, 1), got " + Num(design.target),
-                                 w + ".target");
+    return core::InvalidArgument(
+        "target DLT rate must be in (0, 1), got " + domain::FormatNumber(design.target),
+        w + ".target");
   }
   if (design.start_dose < 1 || design.start_dose > ndose) {
     return core::InvalidArgument("start dose must be a dose level in 1.." + std::to_string(ndose) +
@@ -144,13 +142,14 @@ core::Result<std::unique_ptr<DoseFinder>> MakeDoseFinder(const codec::Escalation
   }
   // crm
   if (!(design.prior_sd > 0 && design.prior_sd <= 10)) {
-    return core::InvalidArgument("prior_sd must be in (0, 10], got " + Num(design.prior_sd),
-                                 w + ".prior_sd");
+    return core::InvalidArgument(
+        "prior_sd must be in (0, 10], got " + domain::FormatNumber(design.prior_sd),
+        w + ".prior_sd");
   }
   if (!(design.overdose_probability > 0 && design.overdose_probability <= 1)) {
-    return core::InvalidArgument(
-        "overdose_probability must be in (0, 1], got " + Num(design.overdose_probability),
-        w + ".overdose_probability");
+    return core::InvalidArgument("overdose_probability must be in (0, 1], got " +
+                                     domain::FormatNumber(design.overdose_probability),
+                                 w + ".overdose_probability");
   }
   std::vector<double> skeleton = design.skeleton;
   const bool generated = skeleton.empty();
@@ -170,9 +169,9 @@ core::Result<std::unique_ptr<DoseFinder>> MakeDoseFinder(const codec::Escalation
   }
   for (int i = 0; i < ndose; ++i) {
     if (!InOpenUnit(skeleton[i]) || (i > 0 && !(skeleton[i] > skeleton[i - 1]))) {
-      return core::InvalidArgument(
-          "skeleton must be strictly increasing in (0, 1), got " + Num(skeleton[i]),
-          w + ".skeleton[" + std::to_string(i) + "]");
+      return core::InvalidArgument("skeleton must be strictly increasing in (0, 1), got " +
+                                       domain::FormatNumber(skeleton[i]),
+                                   w + ".skeleton[" + std::to_string(i) + "]");
     }
   }
   return std::unique_ptr<DoseFinder>(new CrmDesign(d, ndose, std::move(skeleton), generated));
@@ -224,7 +223,7 @@ codec::OperatingCharacteristics Simulate(const DoseFinder& finder, const Outcome
       std::to_string(trials) + " simulated trials, seed " + std::to_string(seed) +
       " (trial i draws from xoshiro256** seeded by splitmix64 of (seed, i)); correct selection = "
       "the dose(s) whose true DLT rate is closest to the target " +
-      Num(target));
+      domain::FormatNumber(target));
   if (extras != nullptr) {
     extras->reached_pct.clear();
     for (int d = 0; d < ndose; ++d) extras->reached_pct.push_back(100.0 * reached[d] / trials);
@@ -245,7 +244,8 @@ core::Result<codec::OperatingCharacteristics> SimulateEscalation(
     const double p = request.true_tox[d];
     const std::string where = "SimulateEscalation.true_tox[" + std::to_string(d) + "]";
     if (!(p >= 0 && p <= 1)) {
-      return core::InvalidArgument("true DLT rate must be in [0, 1], got " + Num(p), where);
+      return core::InvalidArgument(
+          "true DLT rate must be in [0, 1], got " + domain::FormatNumber(p), where);
     }
     if (d > 0 && p < request.true_tox[d - 1]) {
       return core::InvalidArgument("true DLT rates must be non-decreasing with dose", where);

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "services/domain/working.h"
 #include "services/trial/distributions.h"
 
 namespace fedrx::trial {
@@ -322,15 +323,8 @@ bool Better(const SimonDesign& a, const SimonDesign& b, SimonCriterion criterion
 
 // --- Working ------------------------------------------------------------------
 
-codec::Quantity Q(std::string name, double value, std::string unit = {}) {
-  return codec::Quantity{std::move(name), value, std::move(unit)};
-}
-
-void AddStep(codec::Working& w, std::string label, std::string formula,
-             std::vector<codec::Quantity> inputs, codec::Quantity result, std::string reference) {
-  w.steps.push_back(codec::WorkStep{std::move(label), std::move(formula), std::move(inputs),
-                                    std::move(result), std::move(reference)});
-}
+using domain::AddStep;
+using domain::Qty;
 
 std::int64_t CeilToInt(double x) { return static_cast<std::int64_t>(std::ceil(x)); }
 
@@ -345,28 +339,28 @@ core::Result<codec::SampleSizeResult> TTwoSample(const codec::ComputeSampleSize&
       "(R stats::power.t.test, type = \"two.sample\", strict = TRUE)";
   w.guidance = kGuidance;
   const std::string ref = "R stats::power.t.test (strict = TRUE); pwr::pwr.t.test";
-  AddStep(w, "standardised effect", "d = delta / sd", {Q("delta", rq.delta), Q("sd", rq.sd)},
-          Q("d", rq.delta / rq.sd), "Cohen (1988), Statistical Power Analysis, ch. 2");
+  AddStep(w, "standardised effect", "d = delta / sd", {Qty("delta", rq.delta), Qty("sd", rq.sd)},
+          Qty("d", rq.delta / rq.sd), "Cohen (1988), Statistical Power Analysis, ch. 2");
   double n = rq.n;
   if (rq.solve_for == "n") {
     FEDRX_ASSIGN_OR_RETURN(n, SolveNTTest(rq.delta, rq.sd, rq.alpha, rq.power, rq.sides));
     AddStep(w, "solve n", "n such that power(n) = target power (bisection on real n)",
-            {Q("target_power", rq.power), Q("alpha", rq.alpha), Q("sides", rq.sides)},
-            Q("n", n, "subjects per group"), "R uniroot on power.t.test's power");
+            {Qty("target_power", rq.power), Qty("alpha", rq.alpha), Qty("sides", rq.sides)},
+            Qty("n", n, "subjects per group"), "R uniroot on power.t.test's power");
   }
   const TDetail d = TTest(n, rq.delta, rq.sd, rq.alpha, rq.sides);
-  AddStep(w, "degrees of freedom", "df = 2 (n - 1)", {Q("n", n, "subjects per group")},
-          Q("df", d.df), ref);
+  AddStep(w, "degrees of freedom", "df = 2 (n - 1)", {Qty("n", n, "subjects per group")},
+          Qty("df", d.df), ref);
   AddStep(w, "critical value", "t_crit = qt(1 - alpha / sides, df)",
-          {Q("alpha", rq.alpha), Q("sides", rq.sides), Q("df", d.df)}, Q("t_crit", d.t_crit),
-          "Student t quantile");
+          {Qty("alpha", rq.alpha), Qty("sides", rq.sides), Qty("df", d.df)},
+          Qty("t_crit", d.t_crit), "Student t quantile");
   AddStep(w, "noncentrality", "ncp = sqrt(n / 2) * |delta| / sd",
-          {Q("n", n, "subjects per group"), Q("delta", rq.delta), Q("sd", rq.sd)}, Q("ncp", d.ncp),
-          ref);
+          {Qty("n", n, "subjects per group"), Qty("delta", rq.delta), Qty("sd", rq.sd)},
+          Qty("ncp", d.ncp), ref);
   AddStep(w, "power",
           rq.sides == 2 ? "power = P(T > t_crit) + P(T < -t_crit), T ~ t(df, ncp)"
                         : "power = P(T > t_crit), T ~ t(df, ncp)",
-          {Q("t_crit", d.t_crit), Q("df", d.df), Q("ncp", d.ncp)}, Q("power", d.power),
+          {Qty("t_crit", d.t_crit), Qty("df", d.df), Qty("ncp", d.ncp)}, Qty("power", d.power),
           "noncentral t; " + ref);
   out.test = rq.test;
   out.n = n;
@@ -376,8 +370,8 @@ core::Result<codec::SampleSizeResult> TTwoSample(const codec::ComputeSampleSize&
   const TDetail at_ceil =
       TTest(static_cast<double>(out.n_per_group), rq.delta, rq.sd, rq.alpha, rq.sides);
   AddStep(w, "power at the rounded-up n", "power(ceil(n))",
-          {Q("n_per_group", static_cast<double>(out.n_per_group), "subjects per group")},
-          Q("power", at_ceil.power), ref);
+          {Qty("n_per_group", static_cast<double>(out.n_per_group), "subjects per group")},
+          Qty("power", at_ceil.power), ref);
   if (rq.sides == 1) {
     w.notes.push_back("One-sided test in the direction of delta's sign (|delta| is used).");
   }
@@ -400,35 +394,37 @@ core::Result<codec::SampleSizeResult> TwoProportions(const codec::ComputeSampleS
   if (rq.solve_for == "n") {
     FEDRX_ASSIGN_OR_RETURN(n, SolveNTwoProportions(rq.p1, rq.p2, rq.alpha, rq.power, rq.sides));
     AddStep(w, "solve n", "n such that power(n) = target power (bisection on real n)",
-            {Q("target_power", rq.power), Q("alpha", rq.alpha), Q("sides", rq.sides)},
-            Q("n", n, "subjects per group"), "R uniroot on power.prop.test's power");
+            {Qty("target_power", rq.power), Qty("alpha", rq.alpha), Qty("sides", rq.sides)},
+            Qty("n", n, "subjects per group"), "R uniroot on power.prop.test's power");
   }
   const PropDetail d = Proportions(n, rq.p1, rq.p2, rq.alpha, rq.sides);
   AddStep(w, "critical value", "z = qnorm(1 - alpha / sides)",
-          {Q("alpha", rq.alpha), Q("sides", rq.sides)}, Q("z", d.z), "standard normal quantile");
-  AddStep(w, "pooled proportion", "pbar = (p1 + p2) / 2", {Q("p1", rq.p1), Q("p2", rq.p2)},
-          Q("pbar", d.pbar), ref);
-  AddStep(w, "sd under H0", "sqrt(2 pbar (1 - pbar))", {Q("pbar", d.pbar)}, Q("sd_h0", d.sd_h0),
+          {Qty("alpha", rq.alpha), Qty("sides", rq.sides)}, Qty("z", d.z),
+          "standard normal quantile");
+  AddStep(w, "pooled proportion", "pbar = (p1 + p2) / 2", {Qty("p1", rq.p1), Qty("p2", rq.p2)},
+          Qty("pbar", d.pbar), ref);
+  AddStep(w, "sd under H0", "sqrt(2 pbar (1 - pbar))", {Qty("pbar", d.pbar)}, Qty("sd_h0", d.sd_h0),
           ref);
-  AddStep(w, "sd under H1", "sqrt(p1 (1 - p1) + p2 (1 - p2))", {Q("p1", rq.p1), Q("p2", rq.p2)},
-          Q("sd_h1", d.sd_h1), ref);
+  AddStep(w, "sd under H1", "sqrt(p1 (1 - p1) + p2 (1 - p2))", {Qty("p1", rq.p1), Qty("p2", rq.p2)},
+          Qty("sd_h1", d.sd_h1), ref);
   AddStep(w, "power",
           rq.sides == 2 ? "Phi((sqrt(n)|p1 - p2| - z sd_h0) / sd_h1) + "
                           "1 - Phi((sqrt(n)|p1 - p2| + z sd_h0) / sd_h1)"
                         : "Phi((sqrt(n)|p1 - p2| - z sd_h0) / sd_h1)",
-          {Q("n", n, "subjects per group"), Q("z", d.z), Q("sd_h0", d.sd_h0), Q("sd_h1", d.sd_h1)},
-          Q("power", d.power), ref);
+          {Qty("n", n, "subjects per group"), Qty("z", d.z), Qty("sd_h0", d.sd_h0),
+           Qty("sd_h1", d.sd_h1)},
+          Qty("power", d.power), ref);
   out.test = rq.test;
   out.n = n;
   out.n_per_group = CeilToInt(n);
   out.n_total = 2 * out.n_per_group;
   out.power = rq.solve_for == "n" ? rq.power : d.power;
-  AddStep(
-      w, "power at the rounded-up n", "power(ceil(n))",
-      {Q("n_per_group", static_cast<double>(out.n_per_group), "subjects per group")},
-      Q("power",
-        Proportions(static_cast<double>(out.n_per_group), rq.p1, rq.p2, rq.alpha, rq.sides).power),
-      ref);
+  AddStep(w, "power at the rounded-up n", "power(ceil(n))",
+          {Qty("n_per_group", static_cast<double>(out.n_per_group), "subjects per group")},
+          Qty("power",
+              Proportions(static_cast<double>(out.n_per_group), rq.p1, rq.p2, rq.alpha, rq.sides)
+                  .power),
+          ref);
   w.notes.push_back(
       "Normal approximation without continuity correction; pwr::pwr.2p.test's arcsine "
       "(Cohen's h) formula is the separate test \"two_proportions_arcsine\".");
@@ -450,28 +446,31 @@ core::Result<codec::SampleSizeResult> TwoProportionsArcsine(const codec::Compute
     FEDRX_ASSIGN_OR_RETURN(n,
                            SolveNTwoProportionsArcsine(rq.p1, rq.p2, rq.alpha, rq.power, rq.sides));
     AddStep(w, "solve n", "n such that power(n) = target power (bisection on real n)",
-            {Q("target_power", rq.power), Q("alpha", rq.alpha), Q("sides", rq.sides)},
-            Q("n", n, "subjects per group"), "R uniroot on pwr.2p.test's power");
+            {Qty("target_power", rq.power), Qty("alpha", rq.alpha), Qty("sides", rq.sides)},
+            Qty("n", n, "subjects per group"), "R uniroot on pwr.2p.test's power");
   }
   const ArcsineDetail d = Arcsine(n, rq.p1, rq.p2, rq.alpha, rq.sides);
   AddStep(w, "effect size", "h = |2 asin(sqrt(p1)) - 2 asin(sqrt(p2))|",
-          {Q("p1", rq.p1), Q("p2", rq.p2)}, Q("h", d.h), ref);
+          {Qty("p1", rq.p1), Qty("p2", rq.p2)}, Qty("h", d.h), ref);
   AddStep(w, "critical value", "z = qnorm(1 - alpha / sides)",
-          {Q("alpha", rq.alpha), Q("sides", rq.sides)}, Q("z", d.z), "standard normal quantile");
+          {Qty("alpha", rq.alpha), Qty("sides", rq.sides)}, Qty("z", d.z),
+          "standard normal quantile");
   AddStep(w, "power",
           rq.sides == 2 ? "1 - Phi(z - h sqrt(n / 2)) + Phi(-z - h sqrt(n / 2))"
                         : "1 - Phi(z - h sqrt(n / 2))",
-          {Q("n", n, "subjects per group"), Q("z", d.z), Q("h", d.h)}, Q("power", d.power), ref);
+          {Qty("n", n, "subjects per group"), Qty("z", d.z), Qty("h", d.h)}, Qty("power", d.power),
+          ref);
   out.test = rq.test;
   out.n = n;
   out.n_per_group = CeilToInt(n);
   out.n_total = 2 * out.n_per_group;
   out.power = rq.solve_for == "n" ? rq.power : d.power;
-  AddStep(w, "power at the rounded-up n", "power(ceil(n))",
-          {Q("n_per_group", static_cast<double>(out.n_per_group), "subjects per group")},
-          Q("power",
-            Arcsine(static_cast<double>(out.n_per_group), rq.p1, rq.p2, rq.alpha, rq.sides).power),
-          ref);
+  AddStep(
+      w, "power at the rounded-up n", "power(ceil(n))",
+      {Qty("n_per_group", static_cast<double>(out.n_per_group), "subjects per group")},
+      Qty("power",
+          Arcsine(static_cast<double>(out.n_per_group), rq.p1, rq.p2, rq.alpha, rq.sides).power),
+      ref);
   w.notes.push_back("n is per group; n_total = 2 * ceil(n).");
   return out;
 }
@@ -497,23 +496,24 @@ core::Result<codec::SampleSizeResult> LogRank(const codec::ComputeSampleSize& rq
   if (rq.solve_for == "n") {
     SchoenfeldEventsUnchecked(rq.hazard_ratio, a, rq.alpha, rq.power, rq.sides, &d);
     AddStep(w, "critical value", "z_alpha = qnorm(1 - alpha / sides)",
-            {Q("alpha", rq.alpha), Q("sides", rq.sides)}, Q("z_alpha", d.z_alpha),
+            {Qty("alpha", rq.alpha), Qty("sides", rq.sides)}, Qty("z_alpha", d.z_alpha),
             "standard normal quantile");
-    AddStep(w, "power quantile", "z_power = qnorm(power)", {Q("power", rq.power)},
-            Q("z_power", d.z_power), "standard normal quantile");
+    AddStep(w, "power quantile", "z_power = qnorm(power)", {Qty("power", rq.power)},
+            Qty("z_power", d.z_power), "standard normal quantile");
     AddStep(w, "events", "d = (z_alpha + z_power)^2 / (a (1 - a) log(HR)^2)",
-            {Q("z_alpha", d.z_alpha), Q("z_power", d.z_power), Q("allocation", a),
-             Q("log_hr", d.log_hr)},
-            Q("events", d.events), schoenfeld);
+            {Qty("z_alpha", d.z_alpha), Qty("z_power", d.z_power), Qty("allocation", a),
+             Qty("log_hr", d.log_hr)},
+            Qty("events", d.events), schoenfeld);
     out.power = rq.power;
   } else {
     LogRankPowerUnchecked(rq.n, rq.hazard_ratio, a, rq.alpha, rq.sides, &d);
     AddStep(w, "critical value", "z_alpha = qnorm(1 - alpha / sides)",
-            {Q("alpha", rq.alpha), Q("sides", rq.sides)}, Q("z_alpha", d.z_alpha),
+            {Qty("alpha", rq.alpha), Qty("sides", rq.sides)}, Qty("z_alpha", d.z_alpha),
             "standard normal quantile");
     AddStep(w, "power", "power = Phi(sqrt(d a (1 - a)) |log(HR)| - z_alpha)",
-            {Q("events", rq.n), Q("allocation", a), Q("log_hr", d.log_hr), Q("z_alpha", d.z_alpha)},
-            Q("power", d.power), schoenfeld);
+            {Qty("events", rq.n), Qty("allocation", a), Qty("log_hr", d.log_hr),
+             Qty("z_alpha", d.z_alpha)},
+            Qty("power", d.power), schoenfeld);
     out.power = d.power;
     w.notes.push_back("The opposite tail of a two-sided test is not added (Schoenfeld's formula).");
   }
@@ -533,25 +533,26 @@ core::Result<codec::SampleSizeResult> LogRank(const codec::ComputeSampleSize& rq
       "Collett, Modelling Survival Data in Medical Research (sample size chapter); exact "
       "integral over uniform accrual";
   AddStep(w, "control hazard", "lambda_c = ln 2 / median_control",
-          {Q("median_control", rq.median_control, "time")},
-          Q("lambda_c", p.hazard_control, "1/time"), "exponential survival");
+          {Qty("median_control", rq.median_control, "time")},
+          Qty("lambda_c", p.hazard_control, "1/time"), "exponential survival");
   AddStep(w, "experimental hazard", "lambda_e = lambda_c * HR",
-          {Q("lambda_c", p.hazard_control, "1/time"), Q("hazard_ratio", rq.hazard_ratio)},
-          Q("lambda_e", p.hazard_experimental, "1/time"), "proportional hazards");
+          {Qty("lambda_c", p.hazard_control, "1/time"), Qty("hazard_ratio", rq.hazard_ratio)},
+          Qty("lambda_e", p.hazard_experimental, "1/time"), "proportional hazards");
   const char* arm_formula = rq.accrual_time > 0
                                 ? "P = 1 - (exp(-lambda F) - exp(-lambda (A + F))) / (lambda A)"
                                 : "P = 1 - exp(-lambda F) (no accrual period)";
   AddStep(w, "event probability, control", arm_formula,
-          {Q("lambda_c", p.hazard_control, "1/time"), Q("accrual_time", rq.accrual_time, "time"),
-           Q("follow_up", rq.follow_up, "time")},
-          Q("p_control", p.control), collett);
+          {Qty("lambda_c", p.hazard_control, "1/time"),
+           Qty("accrual_time", rq.accrual_time, "time"), Qty("follow_up", rq.follow_up, "time")},
+          Qty("p_control", p.control), collett);
   AddStep(w, "event probability, experimental", arm_formula,
-          {Q("lambda_e", p.hazard_experimental, "1/time"),
-           Q("accrual_time", rq.accrual_time, "time"), Q("follow_up", rq.follow_up, "time")},
-          Q("p_experimental", p.experimental), collett);
-  AddStep(w, "event probability", "P = a P_exp + (1 - a) P_ctl",
-          {Q("allocation", a), Q("p_experimental", p.experimental), Q("p_control", p.control)},
-          Q("event_probability", p.pooled), collett);
+          {Qty("lambda_e", p.hazard_experimental, "1/time"),
+           Qty("accrual_time", rq.accrual_time, "time"), Qty("follow_up", rq.follow_up, "time")},
+          Qty("p_experimental", p.experimental), collett);
+  AddStep(
+      w, "event probability", "P = a P_exp + (1 - a) P_ctl",
+      {Qty("allocation", a), Qty("p_experimental", p.experimental), Qty("p_control", p.control)},
+      Qty("event_probability", p.pooled), collett);
   out.event_probability = p.pooled;
   out.n = d.events / p.pooled;
   if (!(out.n <= kMaxN)) {
@@ -564,12 +565,12 @@ core::Result<codec::SampleSizeResult> LogRank(const codec::ComputeSampleSize& rq
   const std::int64_t n_ctl = CeilToInt((1.0 - a) * out.n);
   out.n_total = n_exp + n_ctl;
   out.n_per_group = std::max(n_exp, n_ctl);
-  AddStep(w, "subjects", "N = d / P", {Q("events", d.events), Q("event_probability", p.pooled)},
-          Q("n", out.n, "subjects"), collett);
-  AddStep(w, "experimental arm", "ceil(a N)", {Q("allocation", a), Q("n", out.n, "subjects")},
-          Q("n_experimental", static_cast<double>(n_exp), "subjects"), "rounding up");
-  AddStep(w, "control arm", "ceil((1 - a) N)", {Q("allocation", a), Q("n", out.n, "subjects")},
-          Q("n_control", static_cast<double>(n_ctl), "subjects"), "rounding up");
+  AddStep(w, "subjects", "N = d / P", {Qty("events", d.events), Qty("event_probability", p.pooled)},
+          Qty("n", out.n, "subjects"), collett);
+  AddStep(w, "experimental arm", "ceil(a N)", {Qty("allocation", a), Qty("n", out.n, "subjects")},
+          Qty("n_experimental", static_cast<double>(n_exp), "subjects"), "rounding up");
+  AddStep(w, "control arm", "ceil((1 - a) N)", {Qty("allocation", a), Qty("n", out.n, "subjects")},
+          Qty("n_control", static_cast<double>(n_ctl), "subjects"), "rounding up");
   w.notes.push_back(
       "Exponential survival in both arms, uniform accrual over accrual_time, analysis "
       "follow_up after the end of accrual, no loss to follow-up; n_per_group is the larger arm.");
@@ -611,20 +612,21 @@ core::Result<codec::SampleSizeResult> SimonTwoStageAnswer(const codec::ComputeSa
               ? "minimise EN0 over (r1, n1, r, n) with alpha(p0) <= alpha, power(p1) >= power"
               : "minimise n, then EN0, over (r1, n1, r, n) with alpha(p0) <= alpha, "
                 "power(p1) >= power",
-          {Q("p0", rq.p0), Q("p1", rq.p1), Q("alpha", rq.alpha), Q("power", rq.power)},
-          Q("n", s.n, "subjects"), ref);
+          {Qty("p0", rq.p0), Qty("p1", rq.p1), Qty("alpha", rq.alpha), Qty("power", rq.power)},
+          Qty("n", s.n, "subjects"), ref);
   AddStep(w, "early termination under p0", "PET0 = P(X1 <= r1), X1 ~ Bin(n1, p0)",
-          {Q("r1", s.r1), Q("n1", s.n1, "subjects"), Q("p0", rq.p0)}, Q("pet0", s.pet0), ref);
+          {Qty("r1", s.r1), Qty("n1", s.n1, "subjects"), Qty("p0", rq.p0)}, Qty("pet0", s.pet0),
+          ref);
   AddStep(w, "expected sample size under p0", "EN0 = n1 + (1 - PET0) (n - n1)",
-          {Q("n1", s.n1, "subjects"), Q("n", s.n, "subjects"), Q("pet0", s.pet0)},
-          Q("en0", s.en0, "subjects"), ref);
+          {Qty("n1", s.n1, "subjects"), Qty("n", s.n, "subjects"), Qty("pet0", s.pet0)},
+          Qty("en0", s.en0, "subjects"), ref);
   AddStep(w, "type I error",
           "alpha = sum_{x1 > r1} P(X1 = x1) P(X2 > r - x1), X2 ~ Bin(n - n1, p0)",
-          {Q("r1", s.r1), Q("n1", s.n1), Q("r", s.r), Q("n", s.n), Q("p0", rq.p0)},
-          Q("achieved_alpha", s.alpha), ref);
+          {Qty("r1", s.r1), Qty("n1", s.n1), Qty("r", s.r), Qty("n", s.n), Qty("p0", rq.p0)},
+          Qty("achieved_alpha", s.alpha), ref);
   AddStep(w, "power", "same sum with p1",
-          {Q("r1", s.r1), Q("n1", s.n1), Q("r", s.r), Q("n", s.n), Q("p1", rq.p1)},
-          Q("power", s.power), ref);
+          {Qty("r1", s.r1), Qty("n1", s.n1), Qty("r", s.r), Qty("n", s.n), Qty("p1", rq.p1)},
+          Qty("power", s.power), ref);
   w.notes.push_back(
       "Stop after stage 1 if responses <= r1 of n1; reject the drug if responses "
       "<= r of n.");

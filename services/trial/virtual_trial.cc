@@ -7,17 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "services/domain/working.h"
 #include "services/translational/pk.h"
 #include "services/trial/escalation.h"
 
 namespace fedrx::trial {
 namespace {
-
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
-}
 
 bool PositiveFinite(double v) { return std::isfinite(v) && v > 0; }
 
@@ -77,8 +72,9 @@ class VirtualPatientSource final : public OutcomeSource {
 core::Result<codec::VirtualTrialResult> RunVirtualTrial(const codec::RunVirtualTrial& r) {
   FEDRX_RETURN_IF_ERROR(translational::ValidatePkModel(r.model, "RunVirtualTrial.model"));
   if (!(std::isfinite(r.bsv_cv) && r.bsv_cv >= 0 && r.bsv_cv <= 10)) {
-    return core::InvalidArgument("bsv_cv must be in [0, 10], got " + Num(r.bsv_cv),
-                                 "RunVirtualTrial.bsv_cv");
+    return core::InvalidArgument(
+        "bsv_cv must be in [0, 10], got " + domain::FormatNumber(r.bsv_cv, 4),
+        "RunVirtualTrial.bsv_cv");
   }
   std::vector<double> doses = r.dose_mg;
   const bool default_doses = doses.empty();
@@ -86,7 +82,7 @@ core::Result<codec::VirtualTrialResult> RunVirtualTrial(const codec::RunVirtualT
     if (!PositiveFinite(r.start_dose_mg)) {
       return core::InvalidArgument(
           "start_dose_mg (the MRSD in mg) must be finite and > 0 when dose_mg is empty, got " +
-              Num(r.start_dose_mg),
+              domain::FormatNumber(r.start_dose_mg, 4),
           "RunVirtualTrial.start_dose_mg");
     }
     for (double k : kDefaultDoseMultiples) doses.push_back(r.start_dose_mg * k);
@@ -107,13 +103,15 @@ core::Result<codec::VirtualTrialResult> RunVirtualTrial(const codec::RunVirtualT
                                                       {r.response_hill, "response_hill"}};
   for (const auto& [v, field] : positives) {
     if (!PositiveFinite(v)) {
-      return core::InvalidArgument(std::string(field) + " must be finite and > 0, got " + Num(v),
-                                   std::string("RunVirtualTrial.") + field);
+      return core::InvalidArgument(
+          std::string(field) + " must be finite and > 0, got " + domain::FormatNumber(v, 4),
+          std::string("RunVirtualTrial.") + field);
     }
   }
   if (!(r.response_emax >= 0 && r.response_emax <= 1)) {
-    return core::InvalidArgument("response_emax must be in [0, 1], got " + Num(r.response_emax),
-                                 "RunVirtualTrial.response_emax");
+    return core::InvalidArgument(
+        "response_emax must be in [0, 1], got " + domain::FormatNumber(r.response_emax, 4),
+        "RunVirtualTrial.response_emax");
   }
   FEDRX_RETURN_IF_ERROR(ValidateTrials(r.trials, "RunVirtualTrial.trials"));
   if (r.population < 1 || r.population > kMaxPopulation) {
@@ -197,7 +195,7 @@ core::Result<codec::VirtualTrialResult> RunVirtualTrial(const codec::RunVirtualT
                        "exposure-response"});
   }
   if (default_doses) {
-    w.notes.push_back("dose levels: start dose " + Num(r.start_dose_mg) +
+    w.notes.push_back("dose levels: start dose " + domain::FormatNumber(r.start_dose_mg, 4) +
                       " mg x modified Fibonacci {1, 2, 3.3, 5, 7}");
   }
   w.notes.push_back("typical PK values are population medians; " + std::to_string(r.population) +
@@ -209,16 +207,19 @@ core::Result<codec::VirtualTrialResult> RunVirtualTrial(const codec::RunVirtualT
   }
   std::string reach;
   for (int d = 0; d < ndose; ++d) {
-    reach += (d ? ", " : "") + Num(doses[d]) + " mg " + Num(extras.reached_pct[d]) + "%";
+    reach += (d ? ", " : "") + domain::FormatNumber(doses[d], 4) + " mg " +
+             domain::FormatNumber(extras.reached_pct[d], 4) + "%";
   }
-  w.notes.push_back("first-in-human outlook: P(DLT) at the start dose " + Num(doses[0]) +
-                    " mg is " + Num(out.p_dlt[0]) + " (P(response) " + Num(out.p_response[0]) +
-                    "); trials treating each level: " + reach + "; mean highest level reached " +
-                    Num(extras.highest_dose_mean) + " of " + std::to_string(ndose) +
-                    "; most often selected MTD " + Num(doses[most]) + " mg (" +
-                    Num(out.oc.selection_pct[most]) + "% of trials), no MTD in " +
-                    Num(out.oc.early_stop_pct) + "%; mean " + Num(out.oc.patients_total_mean) +
-                    " patients and " + Num(out.oc.dlt_total_mean) + " DLTs per trial");
+  w.notes.push_back(
+      "first-in-human outlook: P(DLT) at the start dose " + domain::FormatNumber(doses[0], 4) +
+      " mg is " + domain::FormatNumber(out.p_dlt[0], 4) + " (P(response) " +
+      domain::FormatNumber(out.p_response[0], 4) + "); trials treating each level: " + reach +
+      "; mean highest level reached " + domain::FormatNumber(extras.highest_dose_mean, 4) + " of " +
+      std::to_string(ndose) + "; most often selected MTD " + domain::FormatNumber(doses[most], 4) +
+      " mg (" + domain::FormatNumber(out.oc.selection_pct[most], 4) + "% of trials), no MTD in " +
+      domain::FormatNumber(out.oc.early_stop_pct, 4) + "%; mean " +
+      domain::FormatNumber(out.oc.patients_total_mean, 4) + " patients and " +
+      domain::FormatNumber(out.oc.dlt_total_mean, 4) + " DLTs per trial");
   int above = -1;
   for (int d = 0; d < ndose; ++d) {
     if (out.p_dlt[d] > r.design.target) {
@@ -227,9 +228,10 @@ core::Result<codec::VirtualTrialResult> RunVirtualTrial(const codec::RunVirtualT
     }
   }
   w.notes.push_back(above < 0 ? "no dose level's population P(DLT) exceeds the target " +
-                                    Num(r.design.target) + ": the MTD may lie above the range"
+                                    domain::FormatNumber(r.design.target, 4) +
+                                    ": the MTD may lie above the range"
                               : "first level with population P(DLT) above the target: " +
-                                    Num(doses[above]) + " mg");
+                                    domain::FormatNumber(doses[above], 4) + " mg");
   return out;
 }
 

@@ -184,25 +184,11 @@ std::string BuildScript() {
   return r.str();
 }
 
-class EscalationVsR : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    r_ = new testing::RResults(
-        testing::RunRscriptForValues(BuildScript(), std::chrono::seconds(100)));
-  }
-  static void TearDownTestSuite() {
-    delete r_;
-    r_ = nullptr;
-  }
-  void SetUp() override { ASSERT_TRUE(r_->error.empty()) << r_->error; }
-
-  // R's value for `key`; a missing key fails the test.
-  static double R(const std::string& key) { return r_->Get(key); }
-
-  static testing::RResults* r_;
+class EscalationVsR : public testing::RComparisonTest<EscalationVsR> {
+ public:
+  static std::string Script() { return BuildScript(); }
+  static constexpr std::chrono::seconds kTimeout{100};
 };
-
-testing::RResults* EscalationVsR::r_ = nullptr;
 
 TEST_F(EscalationVsR, BoinBoundariesEqualGetBoundary) {
   for (int t = 0; t < 6; ++t) {

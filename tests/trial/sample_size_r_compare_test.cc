@@ -210,25 +210,11 @@ std::string BuildScript() {
 
 // --- Running R once --------------------------------------------------------------
 
-class SampleSizeVsR : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    r_ = new testing::RResults(
-        testing::RunRscriptForValues(BuildScript(), std::chrono::seconds(90)));
-  }
-  static void TearDownTestSuite() {
-    delete r_;
-    r_ = nullptr;
-  }
-  void SetUp() override { ASSERT_TRUE(r_->error.empty()) << r_->error; }
-
-  // R's value for `key`; a missing key fails the test.
-  static double R(const std::string& key) { return r_->Get(key); }
-
-  static testing::RResults* r_;
+class SampleSizeVsR : public testing::RComparisonTest<SampleSizeVsR> {
+ public:
+  static std::string Script() { return BuildScript(); }
+  static constexpr std::chrono::seconds kTimeout{90};
 };
-
-testing::RResults* SampleSizeVsR::r_ = nullptr;
 
 // |ours - R| <= rel |R|; 5e-5 is agreement to 4 significant digits.
 void ExpectRel(double ours, double r, double rel, const std::string& what) {
