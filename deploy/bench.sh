@@ -35,6 +35,14 @@ OPENBLAS_NUM_THREADS=1 "$BUILD_DIR/tests/bench/fedrx_trainer_bench" --torch --ou
 # on python3-rdkit, runs alternating; the ratios are fedrx / Python.
 "$BUILD_DIR/tests/bench/fedrx_ingest_bench" --out "$OUT"
 "$BUILD_DIR/tests/bench/fedrx_trial_bench" --out "$OUT"
+# The tox panel end to end through the gateway (structures in, probabilities
+# with conformal p-values and the domain flag out) against the same
+# featurisation, forward pass and p-values in python3-rdkit + python3-torch.
+if [ -x "$BUILD_DIR/tests/bench/fedrx_tox_bench" ]; then
+  "$BUILD_DIR/tests/bench/fedrx_tox_bench" --out "$OUT"
+  grep -E '"bench": "tox"' "$OUT" |
+    sed -E 's/.*"metric": "([^"]+)", "value": ([^,]+), "unit": "([^"]+)", "baseline": ([^,]+), "ratio": ([^}]+)}.*/tox: \1: fedrx \2 \3, python \4, ratio \5/'
+fi
 echo "ingest: uptime $(uptime)"
 grep -E '"metric": "records_per_s_(1thread_vs_python_1proc|2threads_vs_python_2proc)"' "$OUT" |
   sed -E 's/.*"metric": "([^"]+)", "value": ([^,]+),.*"baseline": ([^,]+), "ratio": ([^}]+)}.*/ingest: \1: fedrx \2 records\/s, python \3 records\/s, ratio \4 (aim >= 1.5)/'

@@ -18,7 +18,13 @@
 # translational and trial services: a NOAEL proposed at the CRO from its SEND
 # data, the HED and starting dose (FDA 2005) with their working, the predicted
 # human exposure, a virtual trial from that dose, and 3+3, BOIN and CRM on the
-# toxicity it predicts.
+# toxicity it predicts. Then three clinical institutions train a ClinTox
+# model and securely sum the association counts between clinical outcomes and
+# Tox21 assays, three screening institutions train a ToxCast panel, and the
+# scientist asks the tox, clinical and reverse-translation services about a
+# few candidates: predictions with conformal uncertainty and a domain flag,
+# phase-transition success adjusted by predicted risk, and the assays and SEND
+# endpoints to study for a clinical signal.
 #
 # Security: the coordinator is a CurveZMQ server that admits only the keys in
 # its authorised clients file (here, the gateway's), so nothing on the platform
@@ -129,7 +135,7 @@ printf '# Who may connect to the coordinator: <id> <role> <public key>\ngateway 
   "$GATEWAY_PUBLIC_KEY" >"$KEYS/coordinator-clients"
 # The domain services behind the gateway admit the gateway's key only, too.
 cp "$KEYS/coordinator-clients" "$KEYS/platform-clients"
-for svc in translational trial; do
+for svc in translational trial tox clinical reverse; do
   "$FEDRX" keys generate --out "$KEYS/$svc.key" >/dev/null
   "$FEDRX" keys public "$KEYS/$svc.key" --out "$KEYS/$svc.pub"
 done
@@ -146,7 +152,7 @@ ADMIN=(--gateway "$GATEWAY" --key-file "$KEYS/platform-admin.key"
 SCIENTIST=(--gateway "$GATEWAY" --key-file "$KEYS/scientist.key"
   --server-key-file "$KEYS/gateway.pub")
 
-step "Starting the coordinator, the translational and trial services (CurveZMQ servers for the gateway's key only) and the gateway"
+step "Starting the coordinator, the domain services (CurveZMQ servers for the gateway's key only) and the gateway"
 # Both read their key files from $KEYS (see deploy/coordinator.conf, deploy/gateway.conf).
 "$BIN/services/coordinator/fedrx-coordinator" --config deploy/coordinator.conf \
   >"$RUN/coordinator.log" 2>&1 &
@@ -158,6 +164,16 @@ for svc in translational trial; do
 done
 wait_ready http://127.0.0.1:9482/readyz translational
 wait_ready http://127.0.0.1:9483/readyz trial
+# The ML domain services read the federated models (and their calibration)
+# from Redis as the coordinator publishes them; until a study has a model
+# they answer Unavailable naming it.
+for svc in tox clinical reverse; do
+  "$BIN/services/$svc/fedrx-$svc" --config "deploy/$svc.conf" >"$RUN/$svc.log" 2>&1 &
+  pids+=($!)
+done
+wait_ready http://127.0.0.1:9484/readyz tox
+wait_ready http://127.0.0.1:9485/readyz clinical
+wait_ready http://127.0.0.1:9486/readyz reverse
 "$BIN/gateway/fedrx-gateway" --config deploy/gateway.conf >"$RUN/gateway.log" 2>&1 &
 pids+=($!)
 wait_ready http://127.0.0.1:9465/readyz gateway
@@ -333,13 +349,129 @@ json.dump(out, open(os.path.join(d, "first-in-human.json"), "w"), indent=1)
 PY
 curl -fsS http://127.0.0.1:9483/metrics | grep -E '^fedrx_trial_requests_total' || true
 
+step "Clinical institutions: ClinTox outcomes with the Tox21 results of the same compounds, at three hospitals and a pharma"
+# Each institution holds the clinical outcome of its compounds (ClinTox:
+# failed in trials for toxicity, FDA approved) and, where Tox21 screened the
+# same compound (matched by InChIKey), its Tox21 results. Scaffold-disjoint
+# shares and a held-out test set, as for Tox21.
+CLIN_SITES=(hospital-d pharma-e hospital-f)
+CLIN_INSTITUTIONS=("University Hospital D" "Pharma E" "Hospital F")
+mkdir -p "$RUN/clinical"
+"$LAB" clinical-prepare --clintox deploy/data/clintox/clintox.csv --tox21 deploy/data/tox21/tox21.csv \
+  --out "$RUN/clinical" --sites "$(IFS=,; echo "${CLIN_SITES[*]}")" --shares 0.4,0.35,0.25 --seed 7
+for s in "${CLIN_SITES[@]}"; do ingest "$RUN/clinical/$s.csv" "$RUN/store/$s" brief; done
+ingest "$RUN/clinical/pooled.csv" "$RUN/store/clintox-pooled" brief
+ingest "$RUN/clinical/test.csv" "$RUN/store/clintox-test" brief
+for i in "${!CLIN_SITES[@]}"; do
+  "$FEDRX" "${ADMIN[@]}" institutions enrol --id "${CLIN_SITES[$i]}" \
+    --name "${CLIN_INSTITUTIONS[$i]}" --role site --key-out "$KEYS/${CLIN_SITES[$i]}.key"
+done
+for i in "${!CLIN_SITES[@]}"; do
+  site=${CLIN_SITES[$i]}
+  FEDRX_SITE_ID=$site FEDRX_SITE_INSTITUTION="${CLIN_INSTITUTIONS[$i]}" \
+    FEDRX_SITE_STORE="$RUN/store/$site" FEDRX_HTTP_LISTEN="127.0.0.1:$((9490 + i))" \
+    FEDRX_SITE_KEY_FILE="$KEYS/$site.key" FEDRX_SITE_GATEWAY_PUBLIC_KEY="$GATEWAY_PUBLIC_KEY" \
+    FEDRX_SITE_APPROVED_STUDIES=clintox-demo,reverse-counts \
+    "$BIN/services/site/fedrx-site" --config deploy/site.conf >"$RUN/$site.log" 2>&1 &
+  pids+=($!)
+done
+for i in "${!CLIN_SITES[@]}"; do wait_ready "http://127.0.0.1:$((9490 + i))/readyz" "${CLIN_SITES[$i]}"; done
+# The clinical model: every round's evaluation also leaves the conformal
+# calibration and the embedding statistics at the platform (sums only).
+"$FEDRX" "${ADMIN[@]}" study create deploy/studies/clintox-demo.study
+timeout 300 "$FEDRX" "${SCIENTIST[@]}" study watch clintox-demo --interval 500
+"$FEDRX" "${SCIENTIST[@]}" study model clintox-demo --out "$RUN/models/clintox.bin"
+# Reverse translation's evidence: each site counts, over its own compounds,
+# the 2x2 tables of (clinical outcome, Tox21 assay); the counts are masked
+# (secure aggregation) so the coordinator learns only their sum.
+"$FEDRX" "${ADMIN[@]}" study create deploy/studies/reverse-counts.study
+timeout 300 "$FEDRX" "${SCIENTIST[@]}" study watch reverse-counts --interval 500
+
+step "ToxCast panel: three screening institutions train the tox service's second panel"
+TOXCAST_SITES=(toxcast-g toxcast-h toxcast-i)
+TOXCAST_INSTITUTIONS=("Screening lab G" "Pharma H" "CRO I")
+mkdir -p "$RUN/toxcast"
+# The panel: the assays with enough measured compounds and positives (the
+# rule and the counts: deploy/data/toxcast/README.md).
+"$LAB" prepare --data deploy/data/toxcast/toxcast.csv --out "$RUN/toxcast" \
+  --sites "$(IFS=,; echo "${TOXCAST_SITES[*]}")" --shares 0.5,0.3,0.2 --seed 7 \
+  --min-labelled 2500 --min-positives 500 --max-positive-rate 0.4 | tail -n 3
+for s in "${TOXCAST_SITES[@]}"; do ingest "$RUN/toxcast/$s.csv" "$RUN/store/$s" brief; done
+ingest "$RUN/toxcast/pooled.csv" "$RUN/store/toxcast-pooled" brief
+ingest "$RUN/toxcast/test.csv" "$RUN/store/toxcast-test" brief
+for i in "${!TOXCAST_SITES[@]}"; do
+  "$FEDRX" "${ADMIN[@]}" institutions enrol --id "${TOXCAST_SITES[$i]}" \
+    --name "${TOXCAST_INSTITUTIONS[$i]}" --role site --key-out "$KEYS/${TOXCAST_SITES[$i]}.key"
+done
+for i in "${!TOXCAST_SITES[@]}"; do
+  site=${TOXCAST_SITES[$i]}
+  FEDRX_SITE_ID=$site FEDRX_SITE_INSTITUTION="${TOXCAST_INSTITUTIONS[$i]}" \
+    FEDRX_SITE_STORE="$RUN/store/$site" FEDRX_HTTP_LISTEN="127.0.0.1:$((9493 + i))" \
+    FEDRX_SITE_KEY_FILE="$KEYS/$site.key" FEDRX_SITE_GATEWAY_PUBLIC_KEY="$GATEWAY_PUBLIC_KEY" \
+    FEDRX_SITE_APPROVED_STUDIES=toxcast-demo \
+    "$BIN/services/site/fedrx-site" --config deploy/site.conf >"$RUN/$site.log" 2>&1 &
+  pids+=($!)
+done
+for i in "${!TOXCAST_SITES[@]}"; do wait_ready "http://127.0.0.1:$((9493 + i))/readyz" "${TOXCAST_SITES[$i]}"; done
+"$FEDRX" "${ADMIN[@]}" study create deploy/studies/toxcast-demo.study
+timeout 300 "$FEDRX" "${SCIENTIST[@]}" study watch toxcast-demo --interval 500
+"$FEDRX" "${SCIENTIST[@]}" study model toxcast-demo --out "$RUN/models/toxcast.bin"
+
+step "Domain models through the gateway, as the scientist: toxicity panels, clinical risk and success, reverse translation"
+DM="$RUN/domain-models"
+mkdir -p "$DM"
+# The services switch to new model versions (and their calibration) on their
+# own; wait until each serves its study's final version, calibrated.
+wait_served() {  # port service study
+  local version
+  version=$("$FEDRX" "${SCIENTIST[@]}" study show "$3" | sed -n '1s/.*model version \([0-9]*\).*/\1/p')
+  for _ in $(seq 1 200); do
+    curl -fsS "http://127.0.0.1:$1/metrics" | grep -q "^fedrx_$2_model_version{study=\"$3\"} $version\$" &&
+      curl -fsS "http://127.0.0.1:$1/metrics" | grep -q "^fedrx_$2_model_calibrated{study=\"$3\"} 1\$" &&
+      return 0
+    sleep 0.1
+  done
+  echo "demo: fedrx-$2 does not serve $3 version $version calibrated; see $RUN/$2.log" >&2
+  exit 1
+}
+wait_served 9484 tox tox21-demo
+wait_served 9484 tox toxcast-demo
+wait_served 9485 clinical clintox-demo
+# Candidates: paracetamol, thalidomide, troglitazone (withdrawn for liver
+# injury), an octapeptide (far from the small molecules the sites screened:
+# see its domain p-value), and one unparseable entry, refused on its own.
+CANDIDATES='CC(=O)Nc1ccc(O)cc1,O=C1CCC(N2C(=O)c3ccccc3C2=O)C(=O)N1,Cc1c(C)c2OC(C)(COc3ccc(CC4SC(=O)NC4=O)cc3)CCc2c(C)c1O,CC[C@H](C)[C@H](NC(=O)[C@H](CC(C)C)NC(=O)[C@@H](NC(=O)[C@H](Cc1ccccc1)NC(=O)[C@H](CO)NC(=O)[C@H](CCCNC(N)=N)NC(=O)CN)C(C)C)C(=O)N[C@@H](Cc1c[nH]c2ccccc12)C(=O)O,C1CC(('
+"$FEDRX" "${SCIENTIST[@]}" tox predict --panel tox21 --smiles "$CANDIDATES" --confidence 0.9 \
+  --json "$DM/tox21.json"
+"$FEDRX" "${SCIENTIST[@]}" tox predict --panel toxcast --smiles "$CANDIDATES" --confidence 0.9 \
+  --json "$DM/toxcast.json"
+"$FEDRX" "${SCIENTIST[@]}" clinical assess --smiles "$CANDIDATES" --area oncology \
+  --confidence 0.9 --json "$DM/clinical.json"
+"$FEDRX" "${SCIENTIST[@]}" reverse translate --organ-class "Hepatobiliary disorders" \
+  --adverse-event "torsade de pointes" --label CT_TOX,FDA_APPROVED --fdr 0.05 \
+  --json "$DM/reverse.json"
+# The risk adjustment, evaluated on the held-out ClinTox compounds.
+"$LAB" clinical-evaluate --study deploy/studies/clintox-demo.study --test "$RUN/store/clintox-test" \
+  --redis "127.0.0.1:$REDIS_PORT" --json "$DM/clinical-evaluation.json"
+python3 - "$DM" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+out = {name.replace("-", "_"): json.load(open(os.path.join(d, name + ".json")))
+       for name in ("tox21", "toxcast", "clinical", "reverse", "clinical-evaluation")}
+json.dump(out, open(os.path.join(d, "domain-models.json"), "w"), indent=1)
+PY
+for port in 9484 9485 9486; do
+  curl -fsS "http://127.0.0.1:$port/metrics" |
+    grep -E '^fedrx_(tox|clinical|reverse)_(structures_total|model_version|counts_version)' || true
+done
+
 step "Comparison on the held-out scaffold test set"
 models=(federated="$RUN/models/federated.bin" pooled="$RUN/models/pooled.bin")
 for site in "${SITES[@]}"; do models+=("$site=$RUN/models/$site.bin"); done
 "$LAB" compare --study "$STUDY" --test "$RUN/store/test" --json "$RUN/comparison.json" \
   --dp-model "$RUN/models/dp.bin" --dp-study "$DP_STUDY" --dp-epsilon "$DP_EPSILON" \
   --dp-rounds "$DP_ROUNDS" --poisoning "$RUN/poisoning.json" \
-  --embed "secure_aggregation=$RUN/secagg.json,private_heads=$RUN/private-heads.json,first_in_human=$FIH/first-in-human.json" \
+  --embed "secure_aggregation=$RUN/secagg.json,private_heads=$RUN/private-heads.json,first_in_human=$FIH/first-in-human.json,domain_models=$RUN/domain-models/domain-models.json" \
   "${models[@]}" | tail -n +2
 
 step "Audit trail: every admitted and refused action, hash-chained in Redis (checked through the gateway)"

@@ -44,7 +44,8 @@ constexpr std::size_t IndexOf() {
 
 // Roles per body. Site traffic only from sites; study management only from
 // admins; reading studies, models and sites from people; health from anyone;
-// the domain services' requests (dose translation, PK, trial design) from people.
+// the domain services' requests (dose translation, PK, trial design, toxicity,
+// clinical assessment, reverse translation) from people.
 std::vector<std::vector<std::string_view>> BuildTable() {
   std::vector<std::vector<std::string_view>> t(codec::kBodyCount);
   const std::vector<std::string_view> site{"site"};
@@ -61,18 +62,22 @@ std::vector<std::vector<std::string_view>> BuildTable() {
   t[IndexOf<codec::GetStudy>()] = {"site", "scientist", "admin"};
   t[IndexOf<codec::GetModel>()] = people;
   t[IndexOf<codec::ListSites>()] = people;
-  for (std::size_t i :
-       {IndexOf<codec::CreateStudy>(), IndexOf<codec::EnrolInstitution>(),
-        IndexOf<codec::ListInstitutions>(), IndexOf<codec::SetInstitutionStatus>(),
-        IndexOf<codec::VerifyAudit>()}) {
+  for (std::size_t i : {IndexOf<codec::CreateStudy>(), IndexOf<codec::EnrolInstitution>(),
+                        IndexOf<codec::ListInstitutions>(), IndexOf<codec::SetInstitutionStatus>(),
+                        IndexOf<codec::VerifyAudit>()}) {
     t[i] = admin;
   }
   // Translational and trial-design requests from people; their answers come
   // only from the services.
-  for (std::size_t i :
-       {IndexOf<codec::TranslateDose>(), IndexOf<codec::SimulatePk>(), IndexOf<codec::FitPk>(),
-        IndexOf<codec::ComputeSampleSize>(), IndexOf<codec::SimulateEscalation>(),
-        IndexOf<codec::RunVirtualTrial>()}) {
+  for (std::size_t i : {IndexOf<codec::TranslateDose>(), IndexOf<codec::SimulatePk>(),
+                        IndexOf<codec::FitPk>(), IndexOf<codec::ComputeSampleSize>(),
+                        IndexOf<codec::SimulateEscalation>(), IndexOf<codec::RunVirtualTrial>()}) {
+    t[i] = people;
+  }
+  // The ML domain services' requests (toxicity, clinical assessment, reverse
+  // translation) likewise from people only.
+  for (std::size_t i : {IndexOf<codec::PredictToxicity>(), IndexOf<codec::AssessClinical>(),
+                        IndexOf<codec::ReverseTranslate>()}) {
     t[i] = people;
   }
   return t;

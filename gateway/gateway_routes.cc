@@ -15,8 +15,14 @@ constexpr std::string_view ServiceOfType() {
   if constexpr (IsOneOf<T, codec::TranslateDose, codec::SimulatePk, codec::FitPk>) {
     return "translational";
   } else if constexpr (IsOneOf<T, codec::ComputeSampleSize, codec::SimulateEscalation,
-                                  codec::RunVirtualTrial>) {
+                               codec::RunVirtualTrial>) {
     return "trial";
+  } else if constexpr (std::is_same_v<T, codec::PredictToxicity>) {
+    return "tox";
+  } else if constexpr (std::is_same_v<T, codec::AssessClinical>) {
+    return "clinical";
+  } else if constexpr (std::is_same_v<T, codec::ReverseTranslate>) {
+    return "reverse";
   } else {
     return kCoordinatorService;
   }
@@ -25,12 +31,12 @@ constexpr std::string_view ServiceOfType() {
 }  // namespace
 
 std::string_view ServiceFor(const codec::Body& body) {
-  return std::visit([](const auto& v) { return ServiceOfType<std::decay_t<decltype(v)>>(); },
-                    body);
+  return std::visit([](const auto& v) { return ServiceOfType<std::decay_t<decltype(v)>>(); }, body);
 }
 
 const std::vector<std::string_view>& DomainServices() {
-  static const std::vector<std::string_view> services{"translational", "trial"};
+  static const std::vector<std::string_view> services{"translational", "trial", "tox", "clinical",
+                                                      "reverse"};
   return services;
 }
 

@@ -1,6 +1,7 @@
 // Which service behind the gateway answers a body that people send: the
 // coordinator (studies, models, sites) or one of the domain services
-// (translational, trial, ...). Sites' traffic always goes to the coordinator.
+// (translational, trial, tox, clinical, reverse). Sites' traffic always goes
+// to the coordinator.
 #pragma once
 
 #include <string_view>

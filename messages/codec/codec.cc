@@ -1,4 +1,5 @@
-// With domain_codec.cc, the only code that touches the FlatBuffers-generated types.
+// With domain_codec.cc and prediction_codec.cc, the only code that touches the
+// FlatBuffers-generated types.
 #include "messages/codec/codec.h"
 
 #include <flatbuffers/flatbuffers.h>
@@ -21,18 +22,61 @@ using internal::Str;
 using internal::Strs;
 using internal::Vec;
 
-constexpr std::array<const char*, kBodyCount> kBodyNames = {
-    "Error",        "Ack",          "HealthCheck", "HealthStatus", "RegisterSite",
-    "SiteRegistered", "ListSites",  "SiteList",    "CreateStudy",  "StudyCreated",
-    "RoundStatus",  "TrainTask",    "ModelUpdate", "ModelVersion", "Heartbeat",
-    "UpdateReady",  "UploadGrant",  "EvaluateTask", "EvaluationResult", "GetStudy",
-    "StudyInfo",    "GetModel",     "EnrolInstitution", "InstitutionEnrolled",
-    "ListInstitutions", "InstitutionList", "SetInstitutionStatus", "VerifyAudit", "AuditReport",
-    "SecAggStart", "SecAggRoster", "SecAggBundle", "SecAggUnmaskRequest", "SecAggKeys",
-    "SecAggShares", "SecAggMaskedInput", "SecAggUnmaskResponse", "TranslateDose",
-    "DoseTranslation", "SimulatePk", "PkProfile", "FitPk", "PkFit", "ComputeSampleSize",
-    "SampleSizeResult", "SimulateEscalation", "OperatingCharacteristics", "RunVirtualTrial",
-    "VirtualTrialResult"};
+constexpr std::array<const char*, kBodyCount> kBodyNames = {"Error",
+                                                            "Ack",
+                                                            "HealthCheck",
+                                                            "HealthStatus",
+                                                            "RegisterSite",
+                                                            "SiteRegistered",
+                                                            "ListSites",
+                                                            "SiteList",
+                                                            "CreateStudy",
+                                                            "StudyCreated",
+                                                            "RoundStatus",
+                                                            "TrainTask",
+                                                            "ModelUpdate",
+                                                            "ModelVersion",
+                                                            "Heartbeat",
+                                                            "UpdateReady",
+                                                            "UploadGrant",
+                                                            "EvaluateTask",
+                                                            "EvaluationResult",
+                                                            "GetStudy",
+                                                            "StudyInfo",
+                                                            "GetModel",
+                                                            "EnrolInstitution",
+                                                            "InstitutionEnrolled",
+                                                            "ListInstitutions",
+                                                            "InstitutionList",
+                                                            "SetInstitutionStatus",
+                                                            "VerifyAudit",
+                                                            "AuditReport",
+                                                            "SecAggStart",
+                                                            "SecAggRoster",
+                                                            "SecAggBundle",
+                                                            "SecAggUnmaskRequest",
+                                                            "SecAggKeys",
+                                                            "SecAggShares",
+                                                            "SecAggMaskedInput",
+                                                            "SecAggUnmaskResponse",
+                                                            "TranslateDose",
+                                                            "DoseTranslation",
+                                                            "SimulatePk",
+                                                            "PkProfile",
+                                                            "FitPk",
+                                                            "PkFit",
+                                                            "ComputeSampleSize",
+                                                            "SampleSizeResult",
+                                                            "SimulateEscalation",
+                                                            "OperatingCharacteristics",
+                                                            "RunVirtualTrial",
+                                                            "VirtualTrialResult",
+                                                            "PredictToxicity",
+                                                            "ToxicityPanel",
+                                                            "AssessClinical",
+                                                            "ClinicalAssessment",
+                                                            "ReverseTranslate",
+                                                            "ReverseTranslation"};
 static_assert(static_cast<std::size_t>(w::Body::MAX) == kBodyCount,
               "codec::Body and wire::Body must list the same bodies");
 // A name left out of kBodyNames would be a null pointer, not a compile error.
@@ -63,25 +107,22 @@ fb::Offset<fb::Vector<fb::Offset<w::Metric>>> Metrics(Builder& b, const std::vec
 fb::Offset<w::StudySpec> Spec(Builder& b, const StudySpec& s) {
   auto model = w::CreateModelSpec(b, s.model.input_dim, b.CreateVector(s.model.hidden),
                                   s.model.num_tasks, s.model.dropout);
-  return w::CreateStudySpec(b, b.CreateString(s.study_id), b.CreateString(s.name),
-                            Strings(b, s.tasks), model, s.rounds, s.min_sites, s.local_epochs,
-                            s.learning_rate, s.seed, b.CreateString(s.strategy),
-                            s.round_deadline_ms, s.batch_size, Strings(b, s.sites),
-                            s.fingerprint_radius, s.evaluate_every,
-                            b.CreateString(s.server_optimizer), s.server_learning_rate,
-                            s.proximal_mu, s.trim_fraction, s.krum_byzantine, s.norm_bound,
-                            s.dp_clip_norm, s.dp_noise_multiplier, s.dp_delta,
-                            s.dp_epsilon_budget, s.secure_aggregation, s.secagg_threshold,
-                            s.krum_selected, s.server_beta1, s.server_beta2, s.server_tau,
-                            s.private_heads, s.secagg_neighbours,
-                            b.CreateString(s.preparation_hash));
+  return w::CreateStudySpec(
+      b, b.CreateString(s.study_id), b.CreateString(s.name), Strings(b, s.tasks), model, s.rounds,
+      s.min_sites, s.local_epochs, s.learning_rate, s.seed, b.CreateString(s.strategy),
+      s.round_deadline_ms, s.batch_size, Strings(b, s.sites), s.fingerprint_radius,
+      s.evaluate_every, b.CreateString(s.server_optimizer), s.server_learning_rate, s.proximal_mu,
+      s.trim_fraction, s.krum_byzantine, s.norm_bound, s.dp_clip_norm, s.dp_noise_multiplier,
+      s.dp_delta, s.dp_epsilon_budget, s.secure_aggregation, s.secagg_threshold, s.krum_selected,
+      s.server_beta1, s.server_beta2, s.server_tau, s.private_heads, s.secagg_neighbours,
+      b.CreateString(s.preparation_hash), b.CreateString(s.statistic),
+      Strings(b, s.statistic_rows));
 }
 
 fb::Offset<w::InstitutionInfo> Institution(Builder& b, const InstitutionInfo& v) {
   return w::CreateInstitutionInfo(b, b.CreateString(v.id), b.CreateString(v.name),
                                   b.CreateString(v.role), b.CreateString(v.status),
-                                  b.CreateString(v.public_key), v.enrolled_at_ms,
-                                  v.updated_at_ms);
+                                  b.CreateString(v.public_key), v.enrolled_at_ms, v.updated_at_ms);
 }
 
 fb::Offset<w::SecAggKeyAdvertisement> KeyAd(Builder& b, const SecAggKeyAdvertisement& v) {
@@ -113,10 +154,9 @@ struct BodyEncoder {
   Builder& b;
 
   std::pair<w::Body, fb::Offset<void>> operator()(const Error& v) const {
-    return {w::Body::Error,
-            w::CreateError(b, static_cast<w::ErrorCode>(v.code), b.CreateString(v.message),
-                           b.CreateString(v.where))
-                .Union()};
+    return {w::Body::Error, w::CreateError(b, static_cast<w::ErrorCode>(v.code),
+                                           b.CreateString(v.message), b.CreateString(v.where))
+                                .Union()};
   }
   std::pair<w::Body, fb::Offset<void>> operator()(const Ack& v) const {
     return {w::Body::Ack, w::CreateAck(b, b.CreateString(v.detail)).Union()};
@@ -126,16 +166,14 @@ struct BodyEncoder {
   }
   std::pair<w::Body, fb::Offset<void>> operator()(const HealthStatus& v) const {
     return {w::Body::HealthStatus,
-            w::CreateHealthStatus(b, b.CreateString(v.service), v.ready,
-                                  b.CreateString(v.version), v.uptime_s,
-                                  b.CreateString(v.detail))
+            w::CreateHealthStatus(b, b.CreateString(v.service), v.ready, b.CreateString(v.version),
+                                  v.uptime_s, b.CreateString(v.detail))
                 .Union()};
   }
   std::pair<w::Body, fb::Offset<void>> operator()(const RegisterSite& v) const {
     return {w::Body::RegisterSite,
             w::CreateRegisterSite(b, b.CreateString(v.site_id), b.CreateString(v.institution),
-                                  v.num_samples, Strings(b, v.tasks),
-                                  b.CreateString(v.schema_hash))
+                                  v.num_samples, Strings(b, v.tasks), b.CreateString(v.schema_hash))
                 .Union()};
   }
   std::pair<w::Body, fb::Offset<void>> operator()(const SiteRegistered& v) const {
@@ -151,10 +189,9 @@ struct BodyEncoder {
     std::vector<fb::Offset<w::SiteInfo>> sites;
     sites.reserve(v.sites.size());
     for (const auto& s : v.sites) {
-      sites.push_back(w::CreateSiteInfo(b, b.CreateString(s.site_id),
-                                        b.CreateString(s.institution), s.num_samples,
-                                        Strings(b, s.tasks), b.CreateString(s.schema_hash),
-                                        s.registered_at_ms, s.last_seen_ms));
+      sites.push_back(w::CreateSiteInfo(
+          b, b.CreateString(s.site_id), b.CreateString(s.institution), s.num_samples,
+          Strings(b, s.tasks), b.CreateString(s.schema_hash), s.registered_at_ms, s.last_seen_ms));
     }
     return {w::Body::SiteList, w::CreateSiteList(b, b.CreateVector(sites)).Union()};
   }
@@ -162,8 +199,7 @@ struct BodyEncoder {
     return {w::Body::CreateStudy, w::CreateCreateStudy(b, Spec(b, v.study)).Union()};
   }
   std::pair<w::Body, fb::Offset<void>> operator()(const StudyCreated& v) const {
-    return {w::Body::StudyCreated,
-            w::CreateStudyCreated(b, b.CreateString(v.study_id)).Union()};
+    return {w::Body::StudyCreated, w::CreateStudyCreated(b, b.CreateString(v.study_id)).Union()};
   }
   std::pair<w::Body, fb::Offset<void>> operator()(const RoundStatus& v) const {
     return {w::Body::RoundStatus,
@@ -175,15 +211,13 @@ struct BodyEncoder {
   std::pair<w::Body, fb::Offset<void>> operator()(const TrainTask& v) const {
     return {w::Body::TrainTask,
             w::CreateTrainTask(b, b.CreateString(v.study_id), v.round, v.model_version,
-                               v.local_epochs, v.batch_size, v.learning_rate, v.seed,
-                               v.deadline_ms)
+                               v.local_epochs, v.batch_size, v.learning_rate, v.seed, v.deadline_ms)
                 .Union()};
   }
   std::pair<w::Body, fb::Offset<void>> operator()(const ModelUpdate& v) const {
     return {w::Body::ModelUpdate,
-            w::CreateModelUpdate(b, b.CreateString(v.study_id), v.round,
-                                 b.CreateString(v.site_id), v.base_version, v.num_samples,
-                                 Metrics(b, v.metrics))
+            w::CreateModelUpdate(b, b.CreateString(v.study_id), v.round, b.CreateString(v.site_id),
+                                 v.base_version, v.num_samples, Metrics(b, v.metrics))
                 .Union()};
   }
   std::pair<w::Body, fb::Offset<void>> operator()(const ModelVersion& v) const {
@@ -208,13 +242,14 @@ struct BodyEncoder {
   std::pair<w::Body, fb::Offset<void>> operator()(const EvaluateTask& v) const {
     return {w::Body::EvaluateTask,
             w::CreateEvaluateTask(b, b.CreateString(v.study_id), v.round, v.model_version,
-                                  b.CreateString(v.split), v.bins)
+                                  b.CreateString(v.split), v.bins, v.stage)
                 .Union()};
   }
   std::pair<w::Body, fb::Offset<void>> operator()(const EvaluationResult& v) const {
     return {w::Body::EvaluationResult,
             w::CreateEvaluationResult(b, b.CreateString(v.study_id), v.round, v.model_version,
-                                      b.CreateString(v.split), v.num_samples, Strings(b, v.tasks))
+                                      b.CreateString(v.split), v.num_samples, Strings(b, v.tasks),
+                                      v.stage, v.embedding_rows)
                 .Union()};
   }
   std::pair<w::Body, fb::Offset<void>> operator()(const GetStudy& v) const {
@@ -224,10 +259,9 @@ struct BodyEncoder {
     std::vector<fb::Offset<w::RoundSummary>> rounds;
     rounds.reserve(v.rounds.size());
     for (const auto& r : v.rounds) {
-      rounds.push_back(w::CreateRoundSummary(b, r.round, static_cast<w::RoundState>(r.state),
-                                             r.sites_selected, r.updates_received, r.samples,
-                                             Metrics(b, r.metrics), r.started_at_ms,
-                                             r.closed_at_ms));
+      rounds.push_back(w::CreateRoundSummary(
+          b, r.round, static_cast<w::RoundState>(r.state), r.sites_selected, r.updates_received,
+          r.samples, Metrics(b, r.metrics), r.started_at_ms, r.closed_at_ms));
     }
     return {w::Body::StudyInfo,
             w::CreateStudyInfo(b, Spec(b, v.study), static_cast<w::StudyState>(v.state),
@@ -260,9 +294,9 @@ struct BodyEncoder {
     return {w::Body::InstitutionList, w::CreateInstitutionList(b, b.CreateVector(list)).Union()};
   }
   std::pair<w::Body, fb::Offset<void>> operator()(const SetInstitutionStatus& v) const {
-    return {w::Body::SetInstitutionStatus,
-            w::CreateSetInstitutionStatus(b, b.CreateString(v.id), b.CreateString(v.status))
-                .Union()};
+    return {
+        w::Body::SetInstitutionStatus,
+        w::CreateSetInstitutionStatus(b, b.CreateString(v.id), b.CreateString(v.status)).Union()};
   }
   std::pair<w::Body, fb::Offset<void>> operator()(const VerifyAudit&) const {
     return {w::Body::VerifyAudit, w::CreateVerifyAudit(b).Union()};
@@ -361,14 +395,33 @@ struct BodyEncoder {
   std::pair<w::Body, fb::Offset<void>> operator()(const VirtualTrialResult& v) const {
     return internal::EncodeDomain(b, v);
   }
+  // The ML domain bodies (prediction.fbs): prediction_codec.cc writes them.
+  std::pair<w::Body, fb::Offset<void>> operator()(const PredictToxicity& v) const {
+    return internal::EncodeDomain(b, v);
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const ToxicityPanel& v) const {
+    return internal::EncodeDomain(b, v);
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const AssessClinical& v) const {
+    return internal::EncodeDomain(b, v);
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const ClinicalAssessment& v) const {
+    return internal::EncodeDomain(b, v);
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const ReverseTranslate& v) const {
+    return internal::EncodeDomain(b, v);
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const ReverseTranslation& v) const {
+    return internal::EncodeDomain(b, v);
+  }
 };
 
 // ---- Decoding ---------------------------------------------------------------
 
 InstitutionInfo InstitutionOf(const w::InstitutionInfo* v) {
   if (v == nullptr) return {};
-  return InstitutionInfo{Str(v->id()),         Str(v->name()),     Str(v->role()),
-                         Str(v->status()),     Str(v->public_key()), v->enrolled_at_ms(),
+  return InstitutionInfo{Str(v->id()),      Str(v->name()),       Str(v->role()),
+                         Str(v->status()),  Str(v->public_key()), v->enrolled_at_ms(),
                          v->updated_at_ms()};
 }
 
@@ -445,6 +498,8 @@ StudySpec SpecOf(const w::StudySpec* s) {
   out.private_heads = s->private_heads();
   out.secagg_neighbours = s->secagg_neighbours();
   out.preparation_hash = Str(s->preparation_hash());
+  out.statistic = Str(s->statistic());
+  out.statistic_rows = Strs(s->statistic_rows());
   return out;
 }
 
@@ -466,10 +521,10 @@ bool BodyOf(const w::Envelope& env, Body& out, DecodeError& error) {
   // (an absent table verifies); every body_as_X() below would then be null.
   if (const auto type = static_cast<std::size_t>(env.body_type());
       type >= 1 && type <= kBodyCount && env.body() == nullptr) {
-    return bad(DecodeFault::kMissingField,
-               std::string("the envelope names a ") + kBodyNames[type - 1] +
-                   " body but carries none",
-               "envelope.body");
+    return bad(
+        DecodeFault::kMissingField,
+        std::string("the envelope names a ") + kBodyNames[type - 1] + " body but carries none",
+        "envelope.body");
   }
   switch (env.body_type()) {
     case w::Body::Error: {
@@ -513,10 +568,9 @@ bool BodyOf(const w::Envelope& env, Body& out, DecodeError& error) {
       if (const auto* sites = env.body_as_SiteList()->sites()) {
         list.sites.reserve(sites->size());
         for (const auto* s : *sites) {
-          list.sites.push_back(SiteInfo{Str(s->site_id()), Str(s->institution()),
-                                        s->num_samples(), Strs(s->tasks()),
-                                        Str(s->schema_hash()), s->registered_at_ms(),
-                                        s->last_seen_ms()});
+          list.sites.push_back(SiteInfo{Str(s->site_id()), Str(s->institution()), s->num_samples(),
+                                        Strs(s->tasks()), Str(s->schema_hash()),
+                                        s->registered_at_ms(), s->last_seen_ms()});
         }
       }
       out = std::move(list);
@@ -540,15 +594,18 @@ bool BodyOf(const w::Envelope& env, Body& out, DecodeError& error) {
         return bad(DecodeFault::kBadField, "round state " + std::to_string(state) + " is not known",
                    "RoundStatus.state");
       }
-      out = RoundStatus{Str(v->study_id()),  v->round(),          static_cast<RoundState>(state),
-                        v->sites_selected(), v->updates_received(), v->deadline_ms()};
+      out = RoundStatus{Str(v->study_id()),
+                        v->round(),
+                        static_cast<RoundState>(state),
+                        v->sites_selected(),
+                        v->updates_received(),
+                        v->deadline_ms()};
       return true;
     }
     case w::Body::TrainTask: {
       const auto* v = env.body_as_TrainTask();
-      out = TrainTask{Str(v->study_id()),  v->round(),         v->model_version(),
-                      v->local_epochs(),   v->batch_size(),    v->learning_rate(),
-                      v->seed(),           v->deadline_ms()};
+      out = TrainTask{Str(v->study_id()), v->round(),         v->model_version(), v->local_epochs(),
+                      v->batch_size(),    v->learning_rate(), v->seed(),          v->deadline_ms()};
       return true;
     }
     case w::Body::ModelUpdate: {
@@ -579,14 +636,15 @@ bool BodyOf(const w::Envelope& env, Body& out, DecodeError& error) {
     }
     case w::Body::EvaluateTask: {
       const auto* v = env.body_as_EvaluateTask();
-      out = EvaluateTask{Str(v->study_id()), v->round(), v->model_version(), Str(v->split()),
-                         v->bins()};
+      out = EvaluateTask{Str(v->study_id()), v->round(), v->model_version(),
+                         Str(v->split()),    v->bins(),  v->stage()};
       return true;
     }
     case w::Body::EvaluationResult: {
       const auto* v = env.body_as_EvaluationResult();
-      out = EvaluationResult{Str(v->study_id()), v->round(), v->model_version(), Str(v->split()),
-                             v->num_samples(), Strs(v->tasks())};
+      out = EvaluationResult{Str(v->study_id()), v->round(),         v->model_version(),
+                             Str(v->split()),    v->num_samples(),   Strs(v->tasks()),
+                             v->stage(),         v->embedding_rows()};
       return true;
     }
     case w::Body::GetStudy:
@@ -744,6 +802,14 @@ bool BodyOf(const w::Envelope& env, Body& out, DecodeError& error) {
     case w::Body::RunVirtualTrial:
     case w::Body::VirtualTrialResult:
       return internal::DomainBodyOf(env, out, error);
+    // The ML domain bodies: prediction_codec.cc reads them.
+    case w::Body::PredictToxicity:
+    case w::Body::ToxicityPanel:
+    case w::Body::AssessClinical:
+    case w::Body::ClinicalAssessment:
+    case w::Body::ReverseTranslate:
+    case w::Body::ReverseTranslation:
+      return internal::PredictionBodyOf(env, out, error);
     case w::Body::NONE:
       return bad(DecodeFault::kUnknownBody, "the envelope carries no body", "envelope.body");
   }
@@ -764,7 +830,8 @@ bool TensorsOf(const w::Envelope& env, std::vector<Blob>& frames, std::vector<Te
     error = {DecodeFault::kTensorMismatch,
              "the envelope describes " + std::to_string(n_specs) + " tensor(s) but " +
                  std::to_string(n_frames) + " tensor frame(s) arrived",
-             "envelope.tensors", {}};
+             "envelope.tensors",
+             {}};
     return false;
   }
   out.reserve(n_specs);
@@ -775,8 +842,10 @@ bool TensorsOf(const w::Envelope& env, std::vector<Blob>& frames, std::vector<Te
     const std::string where = "tensor " + std::to_string(i) + " (" + name + ")";
     const auto dtype_raw = static_cast<std::uint8_t>(spec->dtype());
     if (dtype_raw > static_cast<std::uint8_t>(DType::kUInt8)) {
-      error = {DecodeFault::kBadField, "dtype " + std::to_string(dtype_raw) + " is not known",
-               where, {}};
+      error = {DecodeFault::kBadField,
+               "dtype " + std::to_string(dtype_raw) + " is not known",
+               where,
+               {}};
       return false;
     }
     const auto dtype = static_cast<DType>(dtype_raw);
@@ -800,7 +869,8 @@ bool TensorsOf(const w::Envelope& env, std::vector<Blob>& frames, std::vector<Te
                "spec says " + std::to_string(spec->byte_length()) + " bytes (shape implies " +
                    std::to_string(static_cast<std::uint64_t>(expected)) + ") but the frame has " +
                    std::to_string(frame.size()),
-               where, {}};
+               where,
+               {}};
       return false;
     }
     // Typed views (Blob::As) need aligned data, but a transport may hand over
@@ -824,28 +894,44 @@ const char* BodyName(const Body& body) { return BodyNameAt(body.index()); }
 
 std::size_t DTypeSize(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return 4;
-    case DType::kFloat64: return 8;
-    case DType::kInt32: return 4;
-    case DType::kInt64: return 8;
-    case DType::kUInt32: return 4;
-    case DType::kUInt64: return 8;
-    case DType::kUInt8: return 1;
+    case DType::kFloat32:
+      return 4;
+    case DType::kFloat64:
+      return 8;
+    case DType::kInt32:
+      return 4;
+    case DType::kInt64:
+      return 8;
+    case DType::kUInt32:
+      return 4;
+    case DType::kUInt64:
+      return 8;
+    case DType::kUInt8:
+      return 1;
   }
   return 1;
 }
 
 const char* DecodeFaultName(DecodeFault fault) {
   switch (fault) {
-    case DecodeFault::kNoFrames: return "no_frames";
-    case DecodeFault::kOversized: return "oversized";
-    case DecodeFault::kNotAnEnvelope: return "not_an_envelope";
-    case DecodeFault::kVerifyFailed: return "verify_failed";
-    case DecodeFault::kNewerSchema: return "newer_schema";
-    case DecodeFault::kUnknownBody: return "unknown_body";
-    case DecodeFault::kMissingField: return "missing_field";
-    case DecodeFault::kBadField: return "bad_field";
-    case DecodeFault::kTensorMismatch: return "tensor_mismatch";
+    case DecodeFault::kNoFrames:
+      return "no_frames";
+    case DecodeFault::kOversized:
+      return "oversized";
+    case DecodeFault::kNotAnEnvelope:
+      return "not_an_envelope";
+    case DecodeFault::kVerifyFailed:
+      return "verify_failed";
+    case DecodeFault::kNewerSchema:
+      return "newer_schema";
+    case DecodeFault::kUnknownBody:
+      return "unknown_body";
+    case DecodeFault::kMissingField:
+      return "missing_field";
+    case DecodeFault::kBadField:
+      return "bad_field";
+    case DecodeFault::kTensorMismatch:
+      return "tensor_mismatch";
   }
   return "unknown";
 }
@@ -857,15 +943,13 @@ std::vector<Blob> Encode(Message&& message) {
   std::vector<fb::Offset<w::TensorSpec>> specs;
   specs.reserve(message.tensors.size());
   for (const auto& t : message.tensors) {
-    specs.push_back(w::CreateTensorSpec(b, b.CreateString(t.name),
-                                        static_cast<w::DType>(t.dtype), b.CreateVector(t.shape),
-                                        t.data.size()));
+    specs.push_back(w::CreateTensorSpec(b, b.CreateString(t.name), static_cast<w::DType>(t.dtype),
+                                        b.CreateVector(t.shape), t.data.size()));
   }
   const auto& h = message.header;
   auto env = w::CreateEnvelope(b, h.schema_version, b.CreateString(h.message_id),
                                b.CreateString(h.correlation_id), b.CreateString(h.sender),
-                               h.sent_at_ms, type, body,
-                               specs.empty() ? 0 : b.CreateVector(specs),
+                               h.sent_at_ms, type, body, specs.empty() ? 0 : b.CreateVector(specs),
                                h.origin.empty() ? 0 : b.CreateString(h.origin),
                                h.route_to.empty() ? 0 : b.CreateString(h.route_to));
   w::FinishEnvelopeBuffer(b, env);
@@ -937,8 +1021,8 @@ Decoded Decode(std::vector<Blob>&& frames, const Limits& limits) {
   const std::string id_for_errors =
       msg.header.message_id.size() <= limits.max_id_bytes ? msg.header.message_id : std::string();
   if (env.schema_version() == 0) {
-    return fail(DecodeFault::kMissingField, "schema_version is missing",
-                "envelope.schema_version", id_for_errors);
+    return fail(DecodeFault::kMissingField, "schema_version is missing", "envelope.schema_version",
+                id_for_errors);
   }
   if (env.schema_version() > kSchemaVersion) {
     return fail(DecodeFault::kNewerSchema,
@@ -949,8 +1033,8 @@ Decoded Decode(std::vector<Blob>&& frames, const Limits& limits) {
   if (msg.header.message_id.empty()) {
     return fail(DecodeFault::kMissingField, "message_id is empty", "envelope.message_id");
   }
-  const auto too_long = [&](const fb::String* s, std::size_t max, const char* where)
-      -> std::optional<Decoded> {
+  const auto too_long = [&](const fb::String* s, std::size_t max,
+                            const char* where) -> std::optional<Decoded> {
     if (s != nullptr && s->size() > max) {
       return fail(DecodeFault::kBadField,
                   std::to_string(s->size()) + " bytes exceed the limit of " + std::to_string(max),

@@ -1,5 +1,6 @@
-// Internal to messages/codec: helpers codec.cc and domain_codec.cc share, and
-// the encoders and decoder of the domain bodies (translational.fbs, trial.fbs).
+// Internal to messages/codec: helpers codec.cc, domain_codec.cc and
+// prediction_codec.cc share, and the encoders and decoders of the domain
+// bodies (translational.fbs, trial.fbs, prediction.fbs).
 // Not for use outside messages/codec: it exposes the generated wire types.
 // Stateless and thread-safe.
 #pragma once
@@ -50,6 +51,28 @@ std::vector<T> Vec(const flatbuffers::Vector<T>* v) {
   return out;
 }
 
+// A vector of tables, one per element of `v`, each written by `write(b, x)`.
+// Each codec file passes its own Write() overloads (its WriteAll), which are
+// out of reach of lookup from here.
+template <typename T, typename WriteFn>
+auto WriteTables(flatbuffers::FlatBufferBuilder& b, const std::vector<T>& v, WriteFn write) {
+  std::vector<decltype(write(b, std::declval<const T&>()))> out;
+  out.reserve(v.size());
+  for (const T& x : v) out.push_back(write(b, x));
+  return b.CreateVector(out);
+}
+
+// The plain values of a vector of tables, each read by `read(table)`; an
+// absent vector reads as empty.
+template <typename W, typename ReadFn>
+auto ReadTables(const flatbuffers::Vector<flatbuffers::Offset<W>>* v, ReadFn read) {
+  std::vector<decltype(read(static_cast<const W*>(nullptr)))> out;
+  if (v == nullptr) return out;
+  out.reserve(v->size());
+  for (const W* x : *v) out.push_back(read(x));
+  return out;
+}
+
 using BodyOffset = std::pair<wire::Body, flatbuffers::Offset<void>>;
 
 // Encoders of the domain bodies, one per body (BodyEncoder forwards to them).
@@ -70,5 +93,23 @@ BodyOffset EncodeDomain(flatbuffers::FlatBufferBuilder& b, const VirtualTrialRes
 // table present). Returns false with `error`'s fault, message and where set
 // when a required table is missing.
 bool DomainBodyOf(const wire::Envelope& env, Body& out, DecodeError& error);
+
+// The Working table every domain answer carries (domain_codec.cc); an absent
+// table reads as an empty Working.
+flatbuffers::Offset<wire::Working> WriteWorking(flatbuffers::FlatBufferBuilder& b,
+                                                const Working& v);
+Working ReadWorking(const wire::Working* v);
+
+// Encoders of the ML domain bodies (prediction.fbs; prediction_codec.cc).
+BodyOffset EncodeDomain(flatbuffers::FlatBufferBuilder& b, const PredictToxicity& v);
+BodyOffset EncodeDomain(flatbuffers::FlatBufferBuilder& b, const ToxicityPanel& v);
+BodyOffset EncodeDomain(flatbuffers::FlatBufferBuilder& b, const AssessClinical& v);
+BodyOffset EncodeDomain(flatbuffers::FlatBufferBuilder& b, const ClinicalAssessment& v);
+BodyOffset EncodeDomain(flatbuffers::FlatBufferBuilder& b, const ReverseTranslate& v);
+BodyOffset EncodeDomain(flatbuffers::FlatBufferBuilder& b, const ReverseTranslation& v);
+
+// Converts a verified envelope whose body is one of the ML domain bodies (its
+// table present), as DomainBodyOf does for the others.
+bool PredictionBodyOf(const wire::Envelope& env, Body& out, DecodeError& error);
 
 }  // namespace fedrx::codec::internal

@@ -47,10 +47,7 @@ fb::Offset<w::Quantity> Write(Builder& b, const Quantity& v) {
 // A vector of tables, each written by the Write() overload for T.
 template <typename T>
 auto WriteAll(Builder& b, const std::vector<T>& v) {
-  std::vector<decltype(Write(b, std::declval<const T&>()))> out;
-  out.reserve(v.size());
-  for (const T& x : v) out.push_back(Write(b, x));
-  return b.CreateVector(out);
+  return WriteTables(b, v, [](Builder& builder, const T& x) { return Write(builder, x); });
 }
 
 fb::Offset<w::WorkStep> Write(Builder& b, const WorkStep& v) {
@@ -129,11 +126,7 @@ Quantity Read(const w::Quantity* v) {
 // A vector of tables, each read by the Read() overload for W.
 template <typename W>
 auto ReadAll(const fb::Vector<fb::Offset<W>>* v) {
-  std::vector<decltype(Read(static_cast<const W*>(nullptr)))> out;
-  if (v == nullptr) return out;
-  out.reserve(v->size());
-  for (const W* x : *v) out.push_back(Read(x));
-  return out;
+  return ReadTables(v, [](const W* x) { return Read(x); });
 }
 
 WorkStep Read(const w::WorkStep* v) {
@@ -216,6 +209,10 @@ OperatingCharacteristics Read(const w::OperatingCharacteristics* v) {
 }
 
 }  // namespace
+
+// The Working table, shared with prediction_codec.cc.
+fb::Offset<w::Working> WriteWorking(Builder& b, const Working& v) { return Write(b, v); }
+Working ReadWorking(const w::Working* v) { return Read(v); }
 
 // ---- Bodies: encoding -------------------------------------------------------
 

@@ -125,6 +125,9 @@ struct StudySpec {
   bool private_heads = false;
   std::uint32_t secagg_neighbours = 0;
   std::string preparation_hash;
+  // "" trains a model; "pair_counts" sums 2x2 label-pair counts (federation.fbs).
+  std::string statistic;
+  std::vector<std::string> statistic_rows;
 };
 
 struct CreateStudy {
@@ -209,6 +212,9 @@ struct EvaluateTask {
   std::uint32_t model_version = 0;
   std::string split;
   std::uint32_t bins = 0;
+  // 0: score histograms + training-row embedding moments; 1: domain
+  // histogram for the reference tensors sent after the weights.
+  std::uint32_t stage = 0;
 };
 
 struct EvaluationResult {
@@ -218,6 +224,10 @@ struct EvaluationResult {
   std::string split;
   std::uint64_t num_samples = 0;
   std::vector<std::string> tasks;
+  // The EvaluateTask.stage answered.
+  std::uint32_t stage = 0;
+  // Stage 0: training rows behind the "embedding_moments" tensor.
+  std::uint64_t embedding_rows = 0;
 };
 
 struct GetStudy {
@@ -621,6 +631,182 @@ struct VirtualTrialResult {
   Working working;
 };
 
+// --- ML domain services (tox, clinical, reverse) ------------------------------
+// (prediction.fbs documents each field.)
+
+// The model an answer came from, so that every number can be traced.
+struct ModelProvenance {
+  std::string study_id;
+  std::uint32_t model_version = 0;
+  std::string preparation_hash;  // the preparation the service featurised with
+  // The sites' calibration rows behind the conformal p-values (0: uncalibrated).
+  std::uint64_t calibration_samples = 0;
+  // The model version whose evaluation supplied the calibration (equals
+  // model_version when calibrated).
+  std::uint32_t calibration_version = 0;
+  std::string
+      method;  // e.g. "Mondrian inductive conformal prediction on the sites' validation folds"
+};
+
+// One task's call on one structure.
+struct TaskPrediction {
+  std::string task;
+  double probability = 0;  // the model's output
+  // Mondrian (class-conditional) inductive conformal p-values of the labels
+  // 0 and 1 against the sites' aggregated calibration histograms.
+  double p_negative = 0;
+  double p_positive = 0;
+  // Labels whose p-value exceeds 1 - confidence: "negative", "positive",
+  // "both" (uncertain) or "empty" (unlike anything calibrated).
+  std::string prediction_set;
+  double credibility = 0;   // the larger p-value
+  double confidence = 0;    // 1 - the smaller p-value
+  bool calibrated = false;  // false: no calibration for this task; p-values 0, set "both"
+};
+
+// Applicability domain of one structure: how far its trunk embedding lies
+// from the sites' aggregated embedding statistics.
+struct DomainAssessment {
+  double score = 0;         // ml::DomainScore, in [0, 1)
+  double p_value = 1;       // share of calibration rows at least as far
+  bool in_domain = true;    // p_value >= threshold
+  double threshold = 0;     // the p-value below which a structure is out of domain
+  bool calibrated = false;  // false: no domain statistics; in_domain true, p_value 1
+};
+
+// One structure of a request.
+struct StructurePrediction {
+  std::string input;             // as given
+  std::string canonical_smiles;  // after the sites' standardisation
+  // Empty when predicted; else why this structure was refused (the others
+  // are still answered): code name, message and where ("smiles[3]").
+  std::string error_code;
+  std::string error;
+  std::string error_where;
+  std::vector<TaskPrediction> tasks;
+  DomainAssessment domain;
+};
+
+// tox: the toxicity panel of each structure.
+struct PredictToxicity {
+  std::vector<std::string> smiles;
+  // "tox21" (default when empty) or "toxcast": which served study answers.
+  std::string panel;
+  // Subset of the panel's tasks, in the order wanted; empty: all of them.
+  std::vector<std::string> tasks;
+  // Confidence level of the prediction sets, in (0, 1).
+  double confidence = 0.9;
+};
+
+struct ToxicityPanel {
+  std::string panel;
+  ModelProvenance model;
+  double confidence = 0;
+  std::vector<std::string> tasks;            // the answered tasks, in order
+  std::vector<StructurePrediction> results;  // one per input, same order
+  Working working;                           // how the p-values and the domain flag are computed
+};
+
+// clinical: clinical-toxicity risk, approval likelihood, side-effect
+// profile and phase-transition success of each structure.
+struct AssessClinical {
+  std::vector<std::string> smiles;
+  // Therapeutic area of the intended indication (clinical::KnownAreas());
+  // empty: all indications.
+  std::string therapeutic_area;
+  double confidence = 0.9;
+};
+
+// One phase transition's probability of success.
+struct PhaseTransition {
+  std::string transition;  // "phase1_to_phase2", ..., "filing_to_approval"
+  double base_rate = 0;    // the published figure for the area
+  double adjusted = 0;     // adjusted by the candidate's predicted risk
+  double weight = 0;       // share of the risk's evidence applied here
+};
+
+struct ClinicalSuccess {
+  std::string therapeutic_area;  // canonical
+  double risk = 0;               // the CT_TOX probability used
+  double log_likelihood_ratio = 0;
+  std::vector<PhaseTransition> transitions;
+  double base_likelihood_of_approval = 0;      // from Phase I
+  double adjusted_likelihood_of_approval = 0;  // from Phase I
+  std::string source;                          // the base rates' citation
+};
+
+struct ClinicalAssessment {
+  ModelProvenance model;  // the ClinTox study
+  double confidence = 0;
+  // ClinTox tasks (CT_TOX, FDA_APPROVED) per structure, with uncertainty and
+  // domain, one per input in order.
+  std::vector<StructurePrediction> clinical;
+  // Phase-transition success per structure, same order; empty entries for
+  // refused structures.
+  std::vector<ClinicalSuccess> success;
+  // The 27 organ-class side-effect profile per structure (SIDER tasks), when
+  // the platform serves a study trained on them; else empty and
+  // side_effects_unavailable says why.
+  ModelProvenance side_effect_model;
+  std::vector<StructurePrediction> side_effects;
+  std::string side_effects_unavailable;
+  Working working;  // likelihood ratio and adjustment
+};
+
+// reverse: from a clinical safety signal back to preclinical studies.
+struct ReverseTranslate {
+  std::vector<std::string> organ_classes;   // SIDER organ-class names
+  std::vector<std::string> adverse_events;  // MedDRA terms mapped to classes
+  // Clinical labels of the federation's counts (e.g. "CT_TOX") to look up
+  // associations for, besides the organ classes.
+  std::vector<std::string> clinical_labels;
+  double fdr = 0.05;  // Benjamini-Hochberg level, (0, 1]
+};
+
+struct AssayAssociation {
+  std::string clinical_label;
+  std::string assay;
+  // The 2x2 table summed across sites: a both positive, b clinical only,
+  // c assay only, d both negative.
+  std::uint64_t a = 0, b = 0, c = 0, d = 0;
+  bool sufficient_evidence = false;
+  double odds_ratio = 0, ci_low = 0, ci_high = 0;
+  double p_value = 1, q_value = 1;
+  bool significant = false;
+  bool in_table_family = false;  // the organ-class table lists the assay's family
+  std::string evidence;          // one checkable line
+};
+
+struct SendEndpointRecommendation {
+  std::string domain;  // SEND domain, e.g. "LB"
+  std::string code;    // test code or specimen, e.g. "ALT", "LIVER"
+  std::string note;
+};
+
+struct OrganClassRecommendation {
+  std::string organ_class;
+  std::vector<std::string> matched_terms;
+  std::vector<AssayAssociation> assays;  // ranked
+  std::vector<SendEndpointRecommendation> endpoints;
+  std::string none_reason;
+  std::string rationale;
+  std::string reference;
+};
+
+struct ReverseTranslation {
+  std::vector<OrganClassRecommendation> organ_classes;
+  // Associations of the requested clinical labels (not organ classes), ranked.
+  std::vector<AssayAssociation> label_associations;
+  // Where the counts come from: the statistics study, its version, the sites
+  // and compounds summed (0 sites: no counts yet; the table alone answers).
+  std::string counts_study;
+  std::uint32_t counts_version = 0;
+  std::uint32_t counts_sites = 0;
+  std::uint64_t counts_compounds = 0;
+  bool counts_secure = false;  // summed by secure aggregation
+  Working working;
+};
+
 // The union of bodies, in wire::Body order (append only).
 using Body =
     std::variant<Error, Ack, HealthCheck, HealthStatus, RegisterSite, SiteRegistered, ListSites,
@@ -632,7 +818,8 @@ using Body =
                  SecAggShares, SecAggMaskedInput, SecAggUnmaskResponse, TranslateDose,
                  DoseTranslation, SimulatePk, PkProfile, FitPk, PkFit, ComputeSampleSize,
                  SampleSizeResult, SimulateEscalation, OperatingCharacteristics, RunVirtualTrial,
-                 VirtualTrialResult>;
+                 VirtualTrialResult, PredictToxicity, ToxicityPanel, AssessClinical,
+                 ClinicalAssessment, ReverseTranslate, ReverseTranslation>;
 
 // A bounded, stable name for a body type (metric labels, logs), e.g. "RegisterSite".
 const char* BodyName(const Body& body);

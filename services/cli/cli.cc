@@ -8,24 +8,27 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
-#include <thread>
 #include <iomanip>
 #include <iostream>
 #include <map>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include "services/cli/cli_common.h"
+#include "services/cli/clinical_command.h"
 #include "services/cli/design_command.h"
 #include "services/cli/ingest_command.h"
+#include "services/cli/reverse_command.h"
+#include "services/cli/tox_command.h"
 #include "services/core/clock.h"
 #include "services/core/config.h"
 #include "services/core/curve_keys.h"
-#include "services/ml/study_spec.h"
 #include "services/core/keys.h"
 #include "services/core/metrics.h"
 #include "services/core/redis_state_store.h"
 #include "services/core/zmq_bus.h"
+#include "services/ml/study_spec.h"
 #include "services/security/audit_log.h"
 #include "services/security/institution_registry.h"
 
@@ -83,7 +86,18 @@ constexpr char kUsage[] =
     "          [--doses-mg D1,...] --tox-auc50 X [--tox-hill H] [--response-auc50 X]\n"
     "          [--response-hill H] [--response-emax E] (design flags as escalate)\n"
     "          [--population N]   a simulated first-in-human trial from the MRSD\n"
-    "  (dose and trial: through --gateway; --json FILE writes the answer as JSON)\n"
+    "  reverse translate [--organ-class NAME[;NAME...]] [--adverse-event TERM[;TERM...]]\n"
+    "          [--label CT_TOX,...] [--fdr Q]   preclinical assays and SEND endpoints for a\n"
+    "                                  clinical safety signal, from the federation's counts\n"
+    "  tox predict --smiles S[,S...] | --in FILE.smi [--panel tox21] [--tasks T1,...]\n"
+    "          [--confidence 0.9]   toxicity panel: probability, conformal prediction set\n"
+    "                                  and applicability-domain flag per structure and task\n"
+    "  clinical assess --smiles S[,S...] | --in FILE.smi [--area oncology] [--confidence 0.9]\n"
+    "                                  clinical-toxicity risk and approval with prediction sets\n"
+    "                                  and domain flag, phase-transition success base ->\n"
+    "                                  adjusted by the risk, likelihood of approval\n"
+    "  (dose, trial, reverse, tox and clinical: through --gateway; --json FILE writes the\n"
+    "  answer as JSON)\n"
     "ENDPOINT defaults to $FEDRX_COORDINATOR or tcp://127.0.0.1:5570 (plaintext).\n"
     "--gateway: every command goes through the gateway over CurveZMQ as the enrolled\n"
     "institution whose key pair is --key-file (an admin for `institutions`, `audit` and\n"
@@ -117,8 +131,9 @@ core::Status ListSites(core::Bus& bus, const Options& o, std::ostream& out) {
   FEDRX_ASSIGN_OR_RETURN(codec::Message m, Ask(bus, o, codec::ListSites{}));
   FEDRX_ASSIGN_OR_RETURN(codec::SiteList list, Expect<codec::SiteList>(std::move(m)));
   out << std::left << std::setw(20) << "SITE" << std::setw(28) << "INSTITUTION" << std::right
-      << std::setw(10) << "SAMPLES" << std::setw(7) << "TASKS" << "  " << std::left
-      << std::setw(22) << "REGISTERED" << "LAST SEEN\n";
+      << std::setw(10) << "SAMPLES" << std::setw(7) << "TASKS"
+      << "  " << std::left << std::setw(22) << "REGISTERED"
+      << "LAST SEEN\n";
   for (const auto& s : list.sites) {
     out << std::left << std::setw(20) << s.site_id << std::setw(28) << s.institution << std::right
         << std::setw(10) << s.num_samples << std::setw(7) << s.tasks.size() << "  " << std::left
@@ -150,27 +165,38 @@ core::Status RegisterSite(core::Bus& bus, const Options& o, std::ostream& out) {
 
 const char* StateName(codec::StudyState s) {
   switch (s) {
-    case codec::StudyState::kCreated: return "created";
-    case codec::StudyState::kRunning: return "running";
-    case codec::StudyState::kCompleted: return "completed";
-    case codec::StudyState::kFailed: return "failed";
+    case codec::StudyState::kCreated:
+      return "created";
+    case codec::StudyState::kRunning:
+      return "running";
+    case codec::StudyState::kCompleted:
+      return "completed";
+    case codec::StudyState::kFailed:
+      return "failed";
   }
   return "?";
 }
 
 const char* RoundStateName(codec::RoundState s) {
   switch (s) {
-    case codec::RoundState::kPending: return "pending";
-    case codec::RoundState::kTraining: return "training";
-    case codec::RoundState::kAggregating: return "aggregating";
-    case codec::RoundState::kEvaluating: return "evaluating";
-    case codec::RoundState::kClosed: return "closed";
-    case codec::RoundState::kFailed: return "failed";
+    case codec::RoundState::kPending:
+      return "pending";
+    case codec::RoundState::kTraining:
+      return "training";
+    case codec::RoundState::kAggregating:
+      return "aggregating";
+    case codec::RoundState::kEvaluating:
+      return "evaluating";
+    case codec::RoundState::kClosed:
+      return "closed";
+    case codec::RoundState::kFailed:
+      return "failed";
   }
   return "?";
 }
 
-double MetricOr(const std::vector<codec::Metric>& metrics, const std::string& name, double fallback) {
+double MetricOr(const std::vector<codec::Metric>& metrics, const std::string& name,
+                double fallback) {
   for (const auto& m : metrics) {
     if (m.name == name) return m.value;
   }
@@ -200,7 +226,8 @@ core::Result<codec::StudyInfo> FetchStudy(core::Bus& bus, const Options& o, cons
 }
 
 core::Result<std::string> Argument(const Options& o, std::size_t index, const char* what) {
-  if (o.command.size() <= index) return core::InvalidArgument(std::string(what) + " is missing", what);
+  if (o.command.size() <= index)
+    return core::InvalidArgument(std::string(what) + " is missing", what);
   return o.command[index];
 }
 
@@ -242,8 +269,8 @@ core::Status ShowStudy(core::Bus& bus, const Options& o, std::ostream& out) {
     out << "privacy: epsilon " << std::defaultfloat << std::setprecision(6) << epsilon
         << " spent at delta " << spec.dp_delta << " up to round " << charged;
     if (spec.dp_epsilon_budget > 0) out << ", budget " << spec.dp_epsilon_budget;
-    out << " (clip norm " << spec.dp_clip_norm << ", noise multiplier "
-        << spec.dp_noise_multiplier << ")\n";
+    out << " (clip norm " << spec.dp_clip_norm << ", noise multiplier " << spec.dp_noise_multiplier
+        << ")\n";
   }
   return core::Status::Ok();
 }
@@ -251,13 +278,15 @@ core::Status ShowStudy(core::Bus& bus, const Options& o, std::ostream& out) {
 core::Status WatchStudy(core::Bus& bus, const Options& o, std::ostream& out) {
   FEDRX_ASSIGN_OR_RETURN(std::string id, Argument(o, 2, "ID"));
   int interval_ms = 1000;
-  if (auto it = o.flags.find("interval"); it != o.flags.end()) interval_ms = std::atoi(it->second.c_str());
+  if (auto it = o.flags.find("interval"); it != o.flags.end())
+    interval_ms = std::atoi(it->second.c_str());
   if (interval_ms <= 0) return core::InvalidArgument("interval must be positive", "--interval");
   std::uint32_t printed = 0;
   while (true) {
     FEDRX_ASSIGN_OR_RETURN(codec::StudyInfo info, FetchStudy(bus, o, id));
     for (const auto& r : info.rounds) {
-      const bool over = r.state == codec::RoundState::kClosed || r.state == codec::RoundState::kFailed;
+      const bool over =
+          r.state == codec::RoundState::kClosed || r.state == codec::RoundState::kFailed;
       if (over && r.round > printed) {
         PrintRound(r, info.study.rounds, out);
         out.flush();
@@ -280,8 +309,7 @@ core::Status WatchStudy(core::Bus& bus, const Options& o, std::ostream& out) {
 core::Status GenerateKeys(const Options& o, std::ostream& out) {
   FEDRX_ASSIGN_OR_RETURN(std::string path, Required(o, "out"));
   if (std::ifstream(path).good()) {
-    return core::Status(core::StatusCode::kAlreadyExists, "refusing to overwrite a key file",
-                        path);
+    return core::Status(core::StatusCode::kAlreadyExists, "refusing to overwrite a key file", path);
   }
   FEDRX_ASSIGN_OR_RETURN(core::CurveKeyPair pair, core::GenerateCurveKeyPair());
   FEDRX_RETURN_IF_ERROR(core::WriteCurveKeyPair(path, pair));
@@ -324,8 +352,8 @@ core::Status FetchModel(core::Bus& bus, const Options& o, std::ostream& out) {
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
   file.write(reinterpret_cast<const char*>(w.data()), static_cast<std::streamsize>(w.size()));
   if (!file) return core::Unavailable("cannot write the model", path);
-  out << "study " << id << " model version " << mv.version << " (round " << mv.round << "): "
-      << w.size() / sizeof(float) << " float32 parameters written to " << path << "\n";
+  out << "study " << id << " model version " << mv.version << " (round " << mv.round
+      << "): " << w.size() / sizeof(float) << " float32 parameters written to " << path << "\n";
   return core::Status::Ok();
 }
 
@@ -666,6 +694,12 @@ int RunCommand(const std::vector<std::string>& args, core::Bus& bus, std::ostrea
     s = VerifyAuditThroughGateway(bus, o, out);
   } else if (IsDesignCommand(o)) {
     s = RunDesignCommand(bus, o, out);
+  } else if (IsReverseCommand(o)) {
+    s = RunReverseCommand(bus, o, out);
+  } else if (IsToxCommand(o)) {
+    s = RunToxCommand(bus, o, out);
+  } else if (IsClinicalCommand(o)) {
+    s = RunClinicalCommand(bus, o, out);
   } else {
     err << kUsage << "\n";
     return 2;

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 namespace fedrx::cli {
@@ -154,6 +156,16 @@ core::Result<std::vector<double>> NumbersOr(const Options& o, const std::string&
 std::string TextOr(const Options& o, const std::string& flag, const std::string& fallback) {
   auto it = o.flags.find(flag);
   return it == o.flags.end() ? fallback : it->second;
+}
+
+core::Status WriteJsonIfAsked(const Options& o, const nlohmann::json& answer) {
+  auto it = o.flags.find("json");
+  if (it == o.flags.end()) return core::Status::Ok();
+  std::ofstream f(it->second, std::ios::trunc);
+  f << answer.dump(2) << "\n";
+  f.close();
+  if (!f) return core::Unavailable("cannot write the answer", it->second);
+  return core::Status::Ok();
 }
 
 }  // namespace fedrx::cli

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,6 +56,10 @@ core::Result<std::vector<double>> NumbersOr(const Options& o, const std::string&
 // The text after --flag, or `fallback`.
 std::string TextOr(const Options& o, const std::string& flag, const std::string& fallback);
 
+// Writes `answer`, indented, to the file after --json; nothing without the
+// flag. kUnavailable naming the file when it cannot be written.
+core::Status WriteJsonIfAsked(const Options& o, const nlohmann::json& answer);
+
 // Sends `body` and waits for the answer (an Error answer is its Status).
 core::Result<codec::Message> Ask(core::Bus& bus, const Options& o, codec::Body body);
 
@@ -65,6 +70,5 @@ core::Result<T> Expect(codec::Message&& m) {
   return core::Internal(std::string("unexpected reply ") + codec::BodyName(m.body),
                         "envelope.body");
 }
-
 
 }  // namespace fedrx::cli

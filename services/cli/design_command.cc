@@ -4,10 +4,9 @@
 #include <cstdint>
 #include <fstream>
 #include <iomanip>
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "services/cli/design_json.h"
 #include "services/ingest/cdm_io.h"
@@ -19,16 +18,6 @@ namespace fedrx::cli {
 namespace {
 
 using nlohmann::json;
-
-core::Status WriteJson(const Options& o, const json& j) {
-  auto it = o.flags.find("json");
-  if (it == o.flags.end()) return core::Status::Ok();
-  std::ofstream f(it->second, std::ios::trunc);
-  f << j.dump(2) << "\n";
-  f.close();
-  if (!f) return core::Unavailable("cannot write the answer", it->second);
-  return core::Status::Ok();
-}
 
 // SPECIES=MG_PER_KG[@BODY_WEIGHT_KG]
 core::Result<codec::SpeciesNoael> ParseNoael(const std::string& item) {
@@ -73,7 +62,8 @@ void PrintNoael(const ingest::cdm::NoaelProposal& p, std::ostream& out) {
       << (p.strain.empty() ? "" : " " + p.strain) << ", " << p.route << ", " << p.duration
       << ")\n  rule: " << p.rule << "\n";
   out << "  " << std::left << std::setw(6) << "SET" << std::setw(28) << "GROUP" << std::right
-      << std::setw(10) << "DOSE" << "  " << std::left << "EVIDENCE\n";
+      << std::setw(10) << "DOSE"
+      << "  " << std::left << "EVIDENCE\n";
   for (const auto& g : p.groups) {
     std::ostringstream dose;
     if (g.dose) dose << *g.dose << " " << g.dose_unit;
@@ -118,10 +108,12 @@ core::Status Translate(core::Bus& bus, const Options& o, std::ostream& out) {
   FEDRX_ASSIGN_OR_RETURN(codec::Message m, Ask(bus, o, std::move(r)));
   FEDRX_ASSIGN_OR_RETURN(codec::DoseTranslation a, Expect<codec::DoseTranslation>(std::move(m)));
   out << std::left << std::setw(22) << "SPECIES" << std::right << std::setw(14) << "NOAEL mg/kg"
-      << std::setw(8) << "Km" << std::setw(14) << "HED mg/kg" << "\n";
+      << std::setw(8) << "Km" << std::setw(14) << "HED mg/kg"
+      << "\n";
   for (const auto& h : a.heds) {
-    out << std::left << std::setw(22) << h.species << std::right << std::setw(14) << h.noael_mg_per_kg
-        << std::setw(8) << h.km << std::setw(14) << std::setprecision(4) << h.hed_mg_per_kg << "\n";
+    out << std::left << std::setw(22) << h.species << std::right << std::setw(14)
+        << h.noael_mg_per_kg << std::setw(8) << h.km << std::setw(14) << std::setprecision(4)
+        << h.hed_mg_per_kg << "\n";
   }
   out << "species: " << a.chosen_species << " (" << a.species_reason << ")\n"
       << "HED " << std::setprecision(4) << a.hed_mg_per_kg << " mg/kg; safety factor "
@@ -131,7 +123,7 @@ core::Status Translate(core::Bus& bus, const Options& o, std::ostream& out) {
   PrintWorking(a.working, out);
   json j = ToJson(a);
   if (!evidence.is_null()) j["noael_from_study"] = evidence;
-  return WriteJson(o, j);
+  return WriteJsonIfAsked(o, j);
 }
 
 core::Result<codec::PkModel> PkModelFrom(const Options& o) {
@@ -168,7 +160,7 @@ core::Status Pk(core::Bus& bus, const Options& o, std::ostream& out) {
   out << "profile: " << a.times_h.size() << " time points\n";
   PrintMetrics(a.metrics, out);
   PrintWorking(a.working, out);
-  return WriteJson(o, ToJson(a));
+  return WriteJsonIfAsked(o, ToJson(a));
 }
 
 core::Status Fit(core::Bus& bus, const Options& o, std::ostream& out) {
@@ -204,7 +196,8 @@ core::Status Fit(core::Bus& bus, const Options& o, std::ostream& out) {
   FEDRX_ASSIGN_OR_RETURN(codec::Message m, Ask(bus, o, std::move(r)));
   FEDRX_ASSIGN_OR_RETURN(codec::PkFit a, Expect<codec::PkFit>(std::move(m)));
   out << std::left << std::setw(10) << "PARAMETER" << std::right << std::setw(14) << "ESTIMATE"
-      << std::setw(14) << "STD ERROR" << "\n";
+      << std::setw(14) << "STD ERROR"
+      << "\n";
   for (const auto& e : a.estimates) {
     out << std::left << std::setw(10) << e.name << std::right << std::setw(14)
         << std::setprecision(5) << e.value << std::setw(14) << e.std_error << " " << e.unit << "\n";
@@ -212,7 +205,7 @@ core::Status Fit(core::Bus& bus, const Options& o, std::ostream& out) {
   out << "residual SE " << a.residual_se << " on " << a.df << " df, " << a.iterations
       << " iterations\n";
   PrintWorking(a.working, out);
-  return WriteJson(o, ToJson(a));
+  return WriteJsonIfAsked(o, ToJson(a));
 }
 
 core::Status SampleSize(core::Bus& bus, const Options& o, std::ostream& out) {
@@ -244,11 +237,11 @@ core::Status SampleSize(core::Bus& bus, const Options& o, std::ostream& out) {
   }
   if (a.test == "simon_two_stage") {
     out << "stage 1: stop if <= " << a.simon_r1 << " responses of " << a.simon_n1
-        << "; overall: reject if <= " << a.simon_r << " of " << a.simon_n << "; EN0 "
-        << a.simon_en0 << ", PET0 " << a.simon_pet0 << ", alpha " << a.achieved_alpha << "\n";
+        << "; overall: reject if <= " << a.simon_r << " of " << a.simon_n << "; EN0 " << a.simon_en0
+        << ", PET0 " << a.simon_pet0 << ", alpha " << a.achieved_alpha << "\n";
   }
   PrintWorking(a.working, out);
-  return WriteJson(o, ToJson(a));
+  return WriteJsonIfAsked(o, ToJson(a));
 }
 
 core::Result<codec::EscalationDesign> DesignFrom(const Options& o) {
@@ -257,7 +250,8 @@ core::Result<codec::EscalationDesign> DesignFrom(const Options& o) {
   FEDRX_ASSIGN_OR_RETURN(d.target, NumberOr(o, "target", d.target));
   FEDRX_ASSIGN_OR_RETURN(std::int64_t cohort, IntegerOr(o, "cohort", d.cohort_size, 1, 100));
   d.cohort_size = static_cast<std::int32_t>(cohort);
-  FEDRX_ASSIGN_OR_RETURN(std::int64_t max_n, IntegerOr(o, "max-patients", d.max_patients, 1, 10000));
+  FEDRX_ASSIGN_OR_RETURN(std::int64_t max_n,
+                         IntegerOr(o, "max-patients", d.max_patients, 1, 10000));
   d.max_patients = static_cast<std::int32_t>(max_n);
   FEDRX_ASSIGN_OR_RETURN(std::int64_t start, IntegerOr(o, "start", d.start_dose, 1, 1000));
   d.start_dose = static_cast<std::int32_t>(start);
@@ -281,12 +275,14 @@ void PrintOc(const codec::OperatingCharacteristics& a, const std::vector<double>
              std::ostream& out) {
   out << a.design << ": " << a.trials << " simulated trials (seed " << a.seed << ")\n";
   out << std::right << std::setw(6) << "DOSE" << std::setw(10) << "TRUE P" << std::setw(12)
-      << "SELECTED %" << std::setw(12) << "PATIENTS" << std::setw(10) << "DLTS" << "\n";
+      << "SELECTED %" << std::setw(12) << "PATIENTS" << std::setw(10) << "DLTS"
+      << "\n";
   for (std::size_t i = 0; i < a.selection_pct.size(); ++i) {
     out << std::setw(6) << i + 1 << std::setw(10) << std::setprecision(3)
         << (i < true_tox.size() ? true_tox[i] : 0.0) << std::setw(12) << std::setprecision(4)
-        << a.selection_pct[i] << std::setw(12) << (i < a.patients_mean.size() ? a.patients_mean[i] : 0)
-        << std::setw(10) << (i < a.dlt_mean.size() ? a.dlt_mean[i] : 0) << "\n";
+        << a.selection_pct[i] << std::setw(12)
+        << (i < a.patients_mean.size() ? a.patients_mean[i] : 0) << std::setw(10)
+        << (i < a.dlt_mean.size() ? a.dlt_mean[i] : 0) << "\n";
   }
   out << "early stop " << a.early_stop_pct << "%, correct selection " << a.correct_selection_pct
       << "%, patients " << a.patients_total_mean << ", DLTs " << a.dlt_total_mean << "\n";
@@ -309,7 +305,7 @@ core::Status Escalate(core::Bus& bus, const Options& o, std::ostream& out) {
                          Expect<codec::OperatingCharacteristics>(std::move(m)));
   PrintOc(a, true_tox, out);
   PrintWorking(a.working, out);
-  return WriteJson(o, ToJson(a));
+  return WriteJsonIfAsked(o, ToJson(a));
 }
 
 core::Status Virtual(core::Bus& bus, const Options& o, std::ostream& out) {
@@ -341,10 +337,12 @@ core::Status Virtual(core::Bus& bus, const Options& o, std::ostream& out) {
   FEDRX_ASSIGN_OR_RETURN(std::int64_t seed, IntegerOr(o, "seed", 1, 0, INT64_MAX));
   r.seed = static_cast<std::uint64_t>(seed);
   FEDRX_ASSIGN_OR_RETURN(codec::Message m, Ask(bus, o, std::move(r)));
-  FEDRX_ASSIGN_OR_RETURN(codec::VirtualTrialResult a, Expect<codec::VirtualTrialResult>(std::move(m)));
+  FEDRX_ASSIGN_OR_RETURN(codec::VirtualTrialResult a,
+                         Expect<codec::VirtualTrialResult>(std::move(m)));
   out << std::right << std::setw(6) << "DOSE" << std::setw(12) << "MG" << std::setw(14)
       << "AUC MEDIAN" << std::setw(20) << "AUC 5-95%" << std::setw(10) << "P(DLT)" << std::setw(12)
-      << "P(RESP)" << "\n";
+      << "P(RESP)"
+      << "\n";
   for (std::size_t i = 0; i < a.dose_mg.size(); ++i) {
     std::ostringstream range;
     range << std::setprecision(4) << a.auc_p05.at(i) << "-" << a.auc_p95.at(i);
@@ -354,7 +352,7 @@ core::Status Virtual(core::Bus& bus, const Options& o, std::ostream& out) {
   }
   PrintOc(a.oc, a.p_dlt, out);
   PrintWorking(a.working, out);
-  return WriteJson(o, ToJson(a));
+  return WriteJsonIfAsked(o, ToJson(a));
 }
 
 }  // namespace

@@ -20,8 +20,8 @@ void Add(Working* working, std::string what, std::string formula, std::vector<Na
 // Maximum-likelihood logistic regression of y on x with an intercept, by
 // Newton-Raphson. Returns false when it does not converge or the slope runs
 // away (separated data), which the caller reports as FailedPrecondition.
-bool FitLogistic(const std::vector<double>& x, const std::vector<int>& y, int max_iter,
-                 double* a, double* b, int* iterations) {
+bool FitLogistic(const std::vector<double>& x, const std::vector<int>& y, int max_iter, double* a,
+                 double* b, int* iterations) {
   double ia = 0.0, ib = 0.0;
   for (int it = 1; it <= max_iter; ++it) {
     double g0 = 0, g1 = 0, h00 = 0, h01 = 0, h11 = 0;
@@ -51,6 +51,61 @@ bool FitLogistic(const std::vector<double>& x, const std::vector<int>& y, int ma
   return false;
 }
 
+// The kBinned estimate from per-bin counts: bin j covers (upper[j-1],
+// upper[j]] and holds a[j] approved and f[j] failed compounds (n1, n0 in
+// all). Smoothed log LR per bin, then pool-adjacent-violators so that log LR
+// is non-increasing in risk; fills the model's bins.
+void FinishBinned(const std::vector<double>& upper, const std::vector<double>& a,
+                  const std::vector<double>& f, double n1, double n0, LikelihoodRatioModel& model,
+                  Working* working) {
+  const std::size_t m = upper.size();
+  std::vector<double> log_lr(m);
+  for (std::size_t j = 0; j < m; ++j) {
+    log_lr[j] = std::log(((a[j] + 0.5) / (n1 + 0.5 * m)) / ((f[j] + 0.5) / (n0 + 0.5 * m)));
+    Add(working, "bin " + std::to_string(j) + " raw likelihood ratio",
+        "LR_j = ((A_j+0.5)/(n_approved+0.5k)) / ((F_j+0.5)/(n_failed+0.5k))",
+        {{"upper", upper[j]}, {"approved", a[j]}, {"failed", f[j]}, {"log_lr", log_lr[j]}});
+  }
+  // Pool adjacent violators: make log LR non-increasing in risk. A pooled
+  // block's LR is that of its summed counts (with 0.5 per bin it spans), the
+  // mediant of its members, so it lies between them and the pooling of every
+  // bin gives LR = 1 exactly: no evidence when the score does not rank.
+  struct Block {
+    double approved = 0, failed = 0, bins = 0;
+    std::size_t len = 0;
+    double LogLr(double n1, double n0, double k) const {
+      return std::log(((approved + 0.5 * bins) / (n1 + 0.5 * k)) /
+                      ((failed + 0.5 * bins) / (n0 + 0.5 * k)));
+    }
+  };
+  const double k = static_cast<double>(m);
+  std::vector<Block> blocks;
+  for (std::size_t j = 0; j < m; ++j) {
+    blocks.push_back(Block{a[j], f[j], 1.0, 1});
+    while (blocks.size() > 1 &&
+           blocks[blocks.size() - 2].LogLr(n1, n0, k) < blocks.back().LogLr(n1, n0, k)) {
+      Block last = blocks.back();
+      blocks.pop_back();
+      blocks.back().approved += last.approved;
+      blocks.back().failed += last.failed;
+      blocks.back().bins += last.bins;
+      blocks.back().len += last.len;
+    }
+  }
+  for (const Block& block : blocks) {
+    for (std::size_t i = 0; i < block.len; ++i) {
+      model.bin_log_lr.push_back(block.LogLr(n1, n0, k));
+    }
+  }
+  model.bin_upper = upper;
+  std::vector<NamedValue> mono;
+  for (std::size_t j = 0; j < m; ++j) {
+    mono.push_back({"log_lr_bin_" + std::to_string(j), model.bin_log_lr[j]});
+  }
+  Add(working, "monotone likelihood ratio (pool adjacent violators)",
+      "log LR non-increasing in risk; a pooled block's LR from its summed counts", std::move(mono));
+}
+
 }  // namespace
 
 double Logit(double p) { return std::log(p / (1.0 - p)); }
@@ -77,10 +132,10 @@ core::Status CheckPairs(const std::vector<RiskLabel>& pairs, const std::string& 
     if (pairs[i].approved) ++approved;
   }
   if (approved == 0 || approved == pairs.size()) {
-    return core::InvalidArgument(
-        "all " + std::to_string(pairs.size()) + " pairs are " +
-            (approved == 0 ? "failed" : "approved") + "; both classes are needed",
-        where + "[].approved");
+    return core::InvalidArgument("all " + std::to_string(pairs.size()) + " pairs are " +
+                                     (approved == 0 ? "failed" : "approved") +
+                                     "; both classes are needed",
+                                 where + "[].approved");
   }
   return core::Status::Ok();
 }
@@ -142,8 +197,7 @@ core::Result<LikelihoodRatioModel> EstimateLikelihoodRatio(const std::vector<Ris
   const int k = options.bins;
   if (k < 2 || static_cast<std::size_t>(k) > pairs.size()) {
     return core::InvalidArgument(
-        "bins must be between 2 and the number of pairs, got " + std::to_string(k),
-        "options.bins");
+        "bins must be between 2 and the number of pairs, got " + std::to_string(k), "options.bins");
   }
   std::vector<double> risks;
   for (const RiskLabel& p : pairs) risks.push_back(p.risk);
@@ -162,39 +216,7 @@ core::Result<LikelihoodRatioModel> EstimateLikelihoodRatio(const std::vector<Ris
     while (j + 1 < m && p.risk > upper[j]) ++j;
     (p.approved ? a[j] : f[j]) += 1.0;
   }
-  std::vector<double> log_lr(m), weight(m);
-  for (std::size_t j = 0; j < m; ++j) {
-    log_lr[j] = std::log(((a[j] + 0.5) / (n1 + 0.5 * m)) / ((f[j] + 0.5) / (n0 + 0.5 * m)));
-    weight[j] = a[j] + f[j];
-    Add(working, "bin " + std::to_string(j) + " raw likelihood ratio",
-        "LR_j = ((A_j+0.5)/(n_approved+0.5k)) / ((F_j+0.5)/(n_failed+0.5k))",
-        {{"upper", upper[j]}, {"approved", a[j]}, {"failed", f[j]}, {"log_lr", log_lr[j]}});
-  }
-  // Pool adjacent violators: make log LR non-increasing in risk.
-  std::vector<double> val, wt;
-  std::vector<std::size_t> len;
-  for (std::size_t j = 0; j < m; ++j) {
-    val.push_back(log_lr[j]);
-    wt.push_back(std::max(weight[j], 1e-9));
-    len.push_back(1);
-    while (val.size() > 1 && val[val.size() - 2] < val.back()) {
-      const double w = wt[wt.size() - 2] + wt.back();
-      const double v = (val[val.size() - 2] * wt[wt.size() - 2] + val.back() * wt.back()) / w;
-      const std::size_t l = len[len.size() - 2] + len.back();
-      val.pop_back(); wt.pop_back(); len.pop_back();
-      val.back() = v; wt.back() = w; len.back() = l;
-    }
-  }
-  for (std::size_t b = 0; b < val.size(); ++b) {
-    for (std::size_t i = 0; i < len[b]; ++i) model.bin_log_lr.push_back(val[b]);
-  }
-  model.bin_upper = upper;
-  std::vector<NamedValue> mono;
-  for (std::size_t j = 0; j < m; ++j) {
-    mono.push_back({"log_lr_bin_" + std::to_string(j), model.bin_log_lr[j]});
-  }
-  Add(working, "monotone likelihood ratio (pool adjacent violators)",
-      "log LR non-increasing in risk, bins pooled by size", std::move(mono));
+  FinishBinned(upper, a, f, n1, n0, model, working);
   return model;
 }
 
@@ -209,10 +231,10 @@ core::Result<AdjustedRates> AdjustByLogLr(const BaseRates& base, double log_lr,
   for (int k = 0; k < kTransitionCount; ++k) {
     const std::string where = "base.transition[" + std::to_string(k) + "]";
     if (!base.transition[k]) {
-      return core::InvalidArgument(
-          std::string("no confirmed base rate for ") + TransitionName(Transition(k)) +
-              " in area '" + base.area + "'; the adjustment needs all four transitions",
-          where);
+      return core::InvalidArgument(std::string("no confirmed base rate for ") +
+                                       TransitionName(Transition(k)) + " in area '" + base.area +
+                                       "'; the adjustment needs all four transitions",
+                                   where);
     }
     const double p = *base.transition[k];
     if (!std::isfinite(p) || p <= 0.0 || p >= 1.0) {
@@ -251,9 +273,9 @@ core::Result<AdjustedRates> AdjustByLogLr(const BaseRates& base, double log_lr,
   return out;
 }
 
-core::Result<AdjustedRates> AdjustForRisk(const BaseRates& base,
-                                          const LikelihoodRatioModel& model, double risk,
-                                          const AdjustOptions& options, Working* working) {
+core::Result<AdjustedRates> AdjustForRisk(const BaseRates& base, const LikelihoodRatioModel& model,
+                                          double risk, const AdjustOptions& options,
+                                          Working* working) {
   FEDRX_RETURN_IF_ERROR(CheckRisk(risk, "risk"));
   const double log_lr = model.LogLr(risk);
   Add(working, "likelihood ratio at the candidate's risk",
@@ -263,6 +285,88 @@ core::Result<AdjustedRates> AdjustForRisk(const BaseRates& base,
   FEDRX_ASSIGN_OR_RETURN(AdjustedRates out, AdjustByLogLr(base, log_lr, options, working));
   out.risk = risk;
   return out;
+}
+
+}  // namespace fedrx::clinical
+
+namespace fedrx::clinical {
+
+core::Result<LikelihoodRatioModel> EstimateLikelihoodRatioFromHistogram(
+    const ml::ScoreHistogram& h, const HistogramLrOptions& options, Working* working) {
+  if (h.pos.empty() && h.neg.empty()) {
+    return core::InvalidArgument("the histogram has no bins", "histogram");
+  }
+  if (h.pos.size() != h.neg.size()) {
+    return core::InvalidArgument("the histogram's classes have " + std::to_string(h.neg.size()) +
+                                     " and " + std::to_string(h.pos.size()) + " bins",
+                                 "histogram.pos");
+  }
+  const std::size_t bins = h.pos.size();
+  double n1 = 0, n0 = 0;  // approved (CT_TOX 0, neg), failed (CT_TOX 1, pos)
+  for (std::size_t b = 0; b < bins; ++b) {
+    n1 += static_cast<double>(h.neg[b]);
+    n0 += static_cast<double>(h.pos[b]);
+  }
+  if (n1 == 0) {
+    return core::InvalidArgument("no approved (CT_TOX = 0) compound in the histogram",
+                                 "histogram.neg");
+  }
+  if (n0 == 0) {
+    return core::InvalidArgument("no failed (CT_TOX = 1) compound in the histogram",
+                                 "histogram.pos");
+  }
+  const int k = options.bins;
+  if (k < 2 || static_cast<std::size_t>(k) > bins) {
+    return core::InvalidArgument("bins must be between 2 and the histogram's " +
+                                     std::to_string(bins) + ", got " + std::to_string(k),
+                                 "options.bins");
+  }
+  LikelihoodRatioModel model;
+  model.method = LrMethod::kBinned;
+  model.n_approved = static_cast<std::size_t>(n1);
+  model.n_failed = static_cast<std::size_t>(n0);
+  Add(working, "count the calibration compounds by outcome (the sites' validation folds)",
+      "approved = CT_TOX 0, failed = CT_TOX 1; prior odds = n_approved / n_failed",
+      {{"n_approved", n1},
+       {"n_failed", n0},
+       {"prior_odds", n1 / n0},
+       {"histogram_bins", static_cast<double>(bins)}});
+  // Group consecutive bins at the pooled count's quantiles.
+  const double total = n1 + n0;
+  std::vector<double> upper, a, f;
+  double cumulative = 0, ga = 0, gf = 0;
+  int next = 1;
+  for (std::size_t b = 0; b < bins; ++b) {
+    ga += static_cast<double>(h.neg[b]);
+    gf += static_cast<double>(h.pos[b]);
+    cumulative += static_cast<double>(h.neg[b] + h.pos[b]);
+    const bool last = b + 1 == bins;
+    if (last || (next < k && cumulative >= total * next / k)) {
+      if (ga + gf > 0 || last) {
+        upper.push_back(last ? 1.0 : static_cast<double>(b + 1) / static_cast<double>(bins));
+        a.push_back(ga);
+        f.push_back(gf);
+        ga = gf = 0;
+      }
+      while (next < k && cumulative >= total * next / k) ++next;
+    }
+  }
+  // An empty last group (every compound below it) joins the one before.
+  if (upper.size() > 1 && a.back() + f.back() == 0) {
+    upper[upper.size() - 2] = 1.0;
+    upper.pop_back();
+    a.pop_back();
+    f.pop_back();
+  }
+  if (upper.size() < 2) {
+    Add(working, "one group only: every compound in one score range", "LR = 1",
+        {{"groups", static_cast<double>(upper.size())}});
+    model.bin_upper = {1.0};
+    model.bin_log_lr = {0.0};
+    return model;
+  }
+  FinishBinned(upper, a, f, n1, n0, model, working);
+  return model;
 }
 
 }  // namespace fedrx::clinical

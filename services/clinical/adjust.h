@@ -15,9 +15,23 @@
 //       kBinned: r cut at sample quantiles into k bins; per bin
 //         LR_j = ((A_j + 0.5) / (n_approved + 0.5k)) / ((F_j + 0.5) / (n_failed + 0.5k))
 //         (A_j, F_j approved and failed counts in bin j); then made monotone
-//         non-increasing in r by pool-adjacent-violators on log LR weighted by
-//         bin size. A step function.
+//         non-increasing in r by pool-adjacent-violators: adjacent bins in
+//         the wrong order are pooled and the pooled block's LR computed from
+//         its summed counts (0.5 added per bin it spans), so pooling every
+//         bin gives LR = 1. A step function.
 //     r is clamped to [1e-6, 1 - 1e-6] before logit.
+//     From the platform's aggregated calibration histogram (no compound
+//       leaves a site): the federated evaluation's CT_TOX score histogram of
+//       the sites' validation folds, class 0 read as approved and class 1 as
+//       failed. In ClinTox the two labels are almost exact complements
+//       (FDA_APPROVED = 1 - CT_TOX for all but a few dozen of 1,484
+//       compounds: drugs approved despite a toxicity failure, or failed ones
+//       never approved), so the CT_TOX histogram is the approved/failed one.
+//       The histogram's B fine bins are grouped into k groups of consecutive
+//       bins holding about n/k compounds each (cut where the pooled
+//       cumulative count first reaches j n / k), then per group the smoothed
+//       LR and pool-adjacent-violators as kBinned. Exact up to the
+//       histogram's bin width (1/B).
 //  2. Which transitions. Toxicity ends programmes in Phase I, II and III; the
 //     share of failures due to safety is about one third in Phase I, 17% in
 //     Phase II and one third in Phase III (Tufts CSDD, 410 drugs entering
@@ -43,6 +57,7 @@
 #include "services/clinical/base_rates.h"
 #include "services/clinical/working.h"
 #include "services/core/status.h"
+#include "services/ml/metrics.h"
 
 namespace fedrx::clinical {
 
@@ -57,7 +72,7 @@ enum class LrMethod { kLogistic, kBinned };
 
 struct LrOptions {
   LrMethod method = LrMethod::kLogistic;
-  int bins = 5;             // kBinned only; >= 2
+  int bins = 5;              // kBinned only; >= 2
   int max_iterations = 100;  // kLogistic Newton-Raphson
 };
 
@@ -89,6 +104,24 @@ core::Result<LikelihoodRatioModel> EstimateLikelihoodRatio(const std::vector<Ris
                                                            const LrOptions& options = {},
                                                            Working* working = nullptr);
 
+struct HistogramLrOptions {
+  // Groups of consecutive histogram bins; >= 2 and at most the histogram's
+  // bins. Fewer groups than asked when a group would be empty.
+  int bins = 5;
+};
+
+// Estimates LR (method kBinned) from a clinical-toxicity score histogram:
+// `h.neg` counts the approved (CT_TOX = 0) compounds per score bin, `h.pos`
+// the failed (CT_TOX = 1) ones, bins of equal width over [0,1]. The risk is
+// the CT_TOX score itself, so the result is non-increasing in risk.
+// InvalidArgument (where "histogram", "histogram.neg", "histogram.pos",
+// "options.bins") for no bins, pos and neg of different sizes, a class with
+// no compounds, bins < 2 or above the histogram's. Appends its steps to
+// `working` when non-null.
+core::Result<LikelihoodRatioModel> EstimateLikelihoodRatioFromHistogram(
+    const ml::ScoreHistogram& h, const HistogramLrOptions& options = {},
+    Working* working = nullptr);
+
 struct AdjustOptions {
   // Share of each transition's failures attributed to safety (see step 2).
   std::array<double, kTransitionCount> safety_failure_share = {1.0 / 3.0, 0.17, 1.0 / 3.0, 0.0};
@@ -115,9 +148,8 @@ core::Result<AdjustedRates> AdjustByLogLr(const BaseRates& base, double log_lr,
 // Adjusts `base` by the candidate's risk through `model` (steps 1-4).
 // InvalidArgument for a risk NaN or outside [0,1] (where "risk"), and as
 // AdjustByLogLr.
-core::Result<AdjustedRates> AdjustForRisk(const BaseRates& base,
-                                          const LikelihoodRatioModel& model, double risk,
-                                          const AdjustOptions& options = {},
+core::Result<AdjustedRates> AdjustForRisk(const BaseRates& base, const LikelihoodRatioModel& model,
+                                          double risk, const AdjustOptions& options = {},
                                           Working* working = nullptr);
 
 // Helpers shared with the evaluation.

@@ -132,6 +132,15 @@ core::Status StudyRunner::StartSecAgg() {
   params.threshold = threshold;
   params.max_sites = sites.size();
   params.encoding = SecAggEncoding(sites.size());
+  if (Statistics()) {
+    // Counts: integers, clipped at the largest count a participant declared.
+    std::uint64_t largest = 0;
+    for (const auto& site : sites) largest = std::max(largest, ready_samples_[site]);
+    auto counts = CountsEncoding(largest, sites.size());
+    if (!counts.ok())
+      return FailRound("secure aggregation of counts: " + counts.status().ToString());
+    params.encoding = *counts;
+  }
   // SecAgg+ when the study asks for it: the sites get k with the params and
   // the graph seed with the roster, so both sides build the same graph.
   params.neighbours = record_.spec.secagg_neighbours;
@@ -149,8 +158,9 @@ core::Status StudyRunner::StartSecAgg() {
   }
   // Weighted FedAvg through the masked sum: a site's weight is its samples
   // over the largest count reported this round; with DP every site weighs 1.
+  // A statistics study sums: every site weighs 1 (cap 0), as with DP.
   std::uint64_t weight_cap = 0;
-  if (!DpEnabled(record_.spec)) {
+  if (!DpEnabled(record_.spec) && !Statistics()) {
     weight_cap = 1;
     for (const auto& site : sites) weight_cap = std::max(weight_cap, ready_samples_[site]);
   }
@@ -322,6 +332,15 @@ core::Status StudyRunner::CompleteSecAgg() {
   if (round_.contributed.size() < record_.spec.min_sites) {
     return FailRound(std::to_string(round_.contributed.size()) + " masked update(s) unmasked, " +
                      std::to_string(record_.spec.min_sites) + " needed");
+  }
+  if (Statistics()) {
+    if (core::Status s = TakeSecureCounts(*result); !s.ok()) {
+      return FailRound("the unmasked counts are malformed: " + s.message());
+    }
+    metrics_.Counter("updates_accepted_total", "Site updates folded into a round")
+        .Inc(static_cast<double>(round_.contributed.size()));
+    phase_ = Phase::kTraining;  // a failed commit is retried from MaybeStartSecAgg
+    return CommitCounts();
   }
   std::vector<float> model = result->Mean();  // the weighted mean delta
   if (model.size() != parameters_ || !round_base_ || round_base_->size() != parameters_) {

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
+#include "messages/codec/owned_tensor.h"
 #include "services/coordinator/server_optimizer.h"
 #include "services/core/bus.h"
 #include "services/core/keys.h"
@@ -41,6 +43,33 @@ core::Status OutOfRange(const std::string& what, const std::string& where) {
 // them), so the sites may share the DP noise (each adding 1/t of it).
 constexpr bool kSecureAggregationInRounds = true;
 
+// Copies a tensor's values out (a received frame need not be aligned for T).
+template <typename T>
+std::vector<T> ValuesOf(const codec::Tensor& t) {
+  std::vector<T> out(t.data.size() / sizeof(T));
+  if (!out.empty()) std::memcpy(out.data(), t.data.data(), out.size() * sizeof(T));
+  return out;
+}
+
+// Whether `t` is named `name` and holds `dtype` values of shape `shape`
+// (and exactly as many bytes).
+bool TensorIs(const codec::Tensor& t, const char* name, codec::DType dtype,
+              const std::vector<std::int64_t>& shape) {
+  std::size_t n = 1;
+  for (std::int64_t d : shape) n *= static_cast<std::size_t>(d);
+  return t.name == name && t.dtype == dtype && t.shape == shape &&
+         t.data.size() == n * codec::DTypeSize(dtype);
+}
+
+std::string ShapeText(const std::vector<std::int64_t>& shape) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += std::to_string(shape[i]);
+  }
+  return out + "]";
+}
+
 bool NeedsEachUpdate(const std::string& strategy) {
   return strategy == "median" || strategy == "trimmed_mean" || strategy == "krum" ||
          strategy == "multikrum";
@@ -66,6 +95,7 @@ core::Result<std::optional<privacy::RdpAccountant>> MakeAccountant(const codec::
 }
 
 core::Status ValidateStudySpec(const codec::StudySpec& spec) {
+  if (IsStatisticsStudy(spec)) return ValidateStatisticsSpec(spec);
   FEDRX_RETURN_IF_ERROR(core::ValidateId(spec.study_id, "StudySpec.study_id"));
   if (spec.private_heads) {
     // Each site brings its own tasks; named tasks only narrow them.
@@ -107,7 +137,8 @@ core::Status ValidateStudySpec(const codec::StudySpec& spec) {
       return OutOfRange(s.message(), "model");
     }
   }
-  if (spec.rounds < 1 || spec.rounds > 100000) return OutOfRange("rounds must be 1..100000", "rounds");
+  if (spec.rounds < 1 || spec.rounds > 100000)
+    return OutOfRange("rounds must be 1..100000", "rounds");
   if (spec.min_sites < 1) return OutOfRange("min_sites must be at least 1", "min_sites");
   if (!spec.sites.empty() && spec.min_sites > spec.sites.size()) {
     return OutOfRange("min_sites exceeds the number of sites named", "min_sites");
@@ -179,8 +210,7 @@ core::Status ValidateStudySpec(const codec::StudySpec& spec) {
   // Secure aggregation.
   if (spec.secure_aggregation) {
     if (!kSecureAggregationInRounds) {
-      return OutOfRange("secure aggregation is not available in rounds yet",
-                        "secure_aggregation");
+      return OutOfRange("secure aggregation is not available in rounds yet", "secure_aggregation");
     }
     if (SecAggThreshold(spec) < 2) {
       return OutOfRange(
@@ -229,8 +259,10 @@ core::Status ValidateStudySpec(const codec::StudySpec& spec) {
                         "secagg_neighbours");
     }
     if (SecAggThreshold(spec) > k + 1) {
-      return OutOfRange("secagg_neighbours " + std::to_string(k) + " gives each site a "
-                            "neighbourhood of " + std::to_string(k + 1) +
+      return OutOfRange("secagg_neighbours " + std::to_string(k) +
+                            " gives each site a "
+                            "neighbourhood of " +
+                            std::to_string(k + 1) +
                             " (itself included), smaller than the secure-aggregation threshold " +
                             std::to_string(SecAggThreshold(spec)) +
                             " (secagg_threshold, or min_sites when it is 0): raise k or lower "
@@ -243,11 +275,14 @@ core::Status ValidateStudySpec(const codec::StudySpec& spec) {
 }
 
 std::size_t GlobalParameterCount(const codec::StudySpec& spec) {
+  if (IsStatisticsStudy(spec)) return StatisticLength(spec);
   const ml::NetSpec net = ml::NetSpecFromStudy(spec);
   return spec.private_heads ? ml::TrunkParameterCount(net) : ml::ParameterCount(net);
 }
 
 std::vector<float> InitialModel(const codec::StudySpec& spec) {
+  // A statistics study's "model" is the counts; version 0 counts nothing.
+  if (IsStatisticsStudy(spec)) return std::vector<float>(StatisticLength(spec), 0.0f);
   const ml::NetSpec net = ml::NetSpecFromStudy(spec);
   if (!spec.private_heads) return ml::InitParameters(net, spec.seed);
   // Layers are drawn in layout order, so the trunk of any full network
@@ -343,8 +378,9 @@ core::Status StudyRunner::EndForBudget() {
   record_.state = state;
   record_.detail = buf;
   phase_ = Phase::kDone;
-  metrics_.Counter("studies_stopped_by_privacy_budget_total",
-                   "Studies ended early because the next round would exceed their epsilon budget")
+  metrics_
+      .Counter("studies_stopped_by_privacy_budget_total",
+               "Studies ended early because the next round would exceed their epsilon budget")
       .Inc();
   std::cerr << "coordinator: study " << id() << " ended: " << buf << "\n";
   return core::Status::Ok();
@@ -356,8 +392,9 @@ core::Status StudyRunner::ValidateModel(std::span<const float> params) const {
 }
 
 core::Status StudyRunner::Refuse(const char* reason, core::Status status) {
-  metrics_.Counter("updates_rejected_total", "Site messages refused by the round machine",
-                   {{"reason", reason}})
+  metrics_
+      .Counter("updates_rejected_total", "Site messages refused by the round machine",
+               {{"reason", reason}})
       .Inc();
   return status;
 }
@@ -369,7 +406,8 @@ bool StudyRunner::Selected(const std::string& site) const {
 std::vector<codec::Tensor> StudyRunner::ModelTensors(
     std::shared_ptr<const std::vector<float>> model) const {
   std::vector<codec::Tensor> t;
-  t.push_back(codec::Tensor{"weights", codec::DType::kFloat32,
+  t.push_back(codec::Tensor{"weights",
+                            codec::DType::kFloat32,
                             {static_cast<std::int64_t>(model->size())},
                             codec::Blob::FromShared(std::move(model))});
   return t;
@@ -407,15 +445,16 @@ core::Status StudyRunner::Tick() {
     }
     case Phase::kTraining:
       if (!uploading_.empty() && now >= upload_deadline_) {
-        std::cerr << "coordinator: " << id() << " round " << round_.round << ": site "
-                  << uploading_ << " did not deliver its update in time\n";
-        metrics_.Counter("dropouts_total", "Sites dropped from a round", {{"stage", "upload"}}).Inc();
+        std::cerr << "coordinator: " << id() << " round " << round_.round << ": site " << uploading_
+                  << " did not deliver its update in time\n";
+        metrics_.Counter("dropouts_total", "Sites dropped from a round", {{"stage", "upload"}})
+            .Inc();
         dropped_.insert(uploading_);
         uploading_.clear();
       }
       return MaybeGrant();
     case Phase::kEvaluating:
-      if (evaluating_.empty() || now >= deadline_) return FinishEvaluation();
+      if (evaluating_.empty() || now >= deadline_) return CloseEvaluationStage();
       return core::Status::Ok();
     case Phase::kSecureAggregation:
       if (unmasking_.pending()) {
@@ -461,9 +500,9 @@ core::Status StudyRunner::StartRound() {
         continue;
       }
       if (refused_preparation_.insert(s).second) {
-        metrics_.Counter("sites_refused_total",
-                         "Sites a study left out of its rounds, by reason",
-                         {{"reason", "preparation_hash"}})
+        metrics_
+            .Counter("sites_refused_total", "Sites a study left out of its rounds, by reason",
+                     {{"reason", "preparation_hash"}})
             .Inc();
         std::cerr << "coordinator: study " << id() << ": site " << s
                   << " refused: its preparation hash \"" << *hash
@@ -519,6 +558,7 @@ core::Status StudyRunner::StartRound() {
     strategy_->Begin(parameters_);
   }
   aggregate_.reset();
+  counts_sum_.clear();
   secagg_.reset();
   participants_.clear();
   participant_sites_.clear();
@@ -543,8 +583,8 @@ core::Status StudyRunner::StartRound() {
                           round_.deadline_ms};
     if (core::Status s = sites_.SendToSite(site, core::MakeMessage(task, ModelTensors(model)));
         !s.ok()) {
-      std::cerr << "coordinator: " << id() << " round " << round_.round << ": cannot reach "
-                << site << ": " << s << "\n";
+      std::cerr << "coordinator: " << id() << " round " << round_.round << ": cannot reach " << site
+                << ": " << s << "\n";
       metrics_.Counter("dropouts_total", "Sites dropped from a round", {{"stage", "task"}}).Inc();
       dropped_.insert(site);
     }
@@ -559,8 +599,8 @@ core::Status StudyRunner::StartRound() {
 core::Status StudyRunner::OnUpdateReady(const std::string& site, const codec::UpdateReady& r) {
   if (phase_ != Phase::kTraining || r.round != round_.round) {
     return Refuse("stale_round",
-                  core::FailedPrecondition("round " + std::to_string(r.round) + " of study " + id() +
-                                               " is not training (the study is at round " +
+                  core::FailedPrecondition("round " + std::to_string(r.round) + " of study " +
+                                               id() + " is not training (the study is at round " +
                                                std::to_string(record_.current_round) + ")",
                                            "UpdateReady.round"));
   }
@@ -571,11 +611,11 @@ core::Status StudyRunner::OnUpdateReady(const std::string& site, const codec::Up
                                                "envelope.origin"));
   }
   if (r.base_version != round_.base_version) {
-    return Refuse("wrong_base", core::FailedPrecondition(
-                                    "trained from version " + std::to_string(r.base_version) +
-                                        ", the round started from " +
-                                        std::to_string(round_.base_version),
-                                    "UpdateReady.base_version"));
+    return Refuse("wrong_base",
+                  core::FailedPrecondition(
+                      "trained from version " + std::to_string(r.base_version) +
+                          ", the round started from " + std::to_string(round_.base_version),
+                      "UpdateReady.base_version"));
   }
   if (dropped_.count(site) != 0) {
     return Refuse("late", core::FailedPrecondition("site " + site + " was dropped from round " +
@@ -592,9 +632,8 @@ core::Status StudyRunner::MaybeGrant() {
   if (phase_ != Phase::kTraining || !uploading_.empty()) return core::Status::Ok();
   const bool past_deadline = clock_.Now() >= deadline_;
   for (const auto& site : round_.selected) {
-    if (dropped_.count(site) != 0 ||
-        std::find(round_.contributed.begin(), round_.contributed.end(), site) !=
-            round_.contributed.end()) {
+    if (dropped_.count(site) != 0 || std::find(round_.contributed.begin(), round_.contributed.end(),
+                                               site) != round_.contributed.end()) {
       continue;
     }
     if (ready_.count(site) != 0) {
@@ -632,11 +671,11 @@ core::Status StudyRunner::OnModelUpdate(const std::string& site, const codec::Mo
                                            "ModelUpdate"));
   }
   if (phase_ != Phase::kTraining || u.study_id != id() || u.round != round_.round) {
-    return Refuse("stale_round",
-                  core::FailedPrecondition("round " + std::to_string(u.round) + " of study " + id() +
-                                               " is not taking updates (the study is at round " +
-                                               std::to_string(record_.current_round) + ")",
-                                           "ModelUpdate.round"));
+    return Refuse("stale_round", core::FailedPrecondition(
+                                     "round " + std::to_string(u.round) + " of study " + id() +
+                                         " is not taking updates (the study is at round " +
+                                         std::to_string(record_.current_round) + ")",
+                                     "ModelUpdate.round"));
   }
   if (!Selected(site)) {
     return Refuse("not_selected", core::Status(core::StatusCode::kPermissionDenied,
@@ -657,15 +696,16 @@ core::Status StudyRunner::OnModelUpdate(const std::string& site, const codec::Mo
     return refused;
   };
   if (u.base_version != round_.base_version) {
-    return fail("wrong_base", core::FailedPrecondition(
-                                  "trained from version " + std::to_string(u.base_version) +
-                                      ", the round started from " +
-                                      std::to_string(round_.base_version),
-                                  "ModelUpdate.base_version"));
+    return fail("wrong_base",
+                core::FailedPrecondition("trained from version " + std::to_string(u.base_version) +
+                                             ", the round started from " +
+                                             std::to_string(round_.base_version),
+                                         "ModelUpdate.base_version"));
   }
-  if (u.num_samples == 0) {
-    return fail("no_samples", core::InvalidArgument("update trained on no samples",
-                                                    "ModelUpdate.num_samples"));
+  // A statistics site may hold no compound with both labels: its zeros count.
+  if (u.num_samples == 0 && !Statistics()) {
+    return fail("no_samples",
+                core::InvalidArgument("update trained on no samples", "ModelUpdate.num_samples"));
   }
   if (tensors.size() != 1 || tensors[0].dtype != codec::DType::kFloat32 ||
       tensors[0].data.size() != parameters_ * sizeof(float)) {
@@ -673,22 +713,30 @@ core::Status StudyRunner::OnModelUpdate(const std::string& site, const codec::Mo
                 core::InvalidArgument(
                     "expected one float32 tensor of " + std::to_string(parameters_) +
                         " parameters, got " + std::to_string(tensors.size()) + " tensor(s)" +
-                        (tensors.empty() ? std::string()
-                                         : " (first: " + std::to_string(tensors[0].data.size()) +
-                                               " bytes)"),
+                        (tensors.empty()
+                             ? std::string()
+                             : " (first: " + std::to_string(tensors[0].data.size()) + " bytes)"),
                     "tensor 0"));
   }
   // Timed from here: the check and the fold are the coordinator's per-update cost.
   const auto aggregation_started = clock_.Now();
   std::span<const float> weights = tensors[0].data.As<float>();
-  if (core::Status s = ValidateModel(weights); !s.ok()) {
-    return fail("not_finite", core::InvalidArgument(s.message(), "tensor 0 (weights)"));
+  if (Statistics()) {
+    // Counts are summed, not averaged: no model to check, no strategy.
+    if (core::Status s = AddCounts(weights, u.num_samples); !s.ok()) {
+      tensors.clear();
+      return fail("malformed_counts", s);
+    }
+  } else {
+    if (core::Status s = ValidateModel(weights); !s.ok()) {
+      return fail("not_finite", core::InvalidArgument(s.message(), "tensor 0 (weights)"));
+    }
+    // With differential privacy every site weighs the same: the noise is
+    // calibrated to one clipped update's share of an unweighted mean (and a
+    // sample count is itself something a site would reveal).
+    const double weight = DpEnabled(record_.spec) ? 1.0 : static_cast<double>(u.num_samples);
+    FEDRX_RETURN_IF_ERROR(strategy_->Accept(weights, weight));
   }
-  // With differential privacy every site weighs the same: the noise is
-  // calibrated to one clipped update's share of an unweighted mean (and a
-  // sample count is itself something a site would reveal).
-  const double weight = DpEnabled(record_.spec) ? 1.0 : static_cast<double>(u.num_samples);
-  FEDRX_RETURN_IF_ERROR(strategy_->Accept(weights, weight));
   // Folded in: free the update now, so that closing the round (which may
   // happen below) holds only the aggregate.
   tensors.clear();
@@ -714,6 +762,7 @@ core::Status StudyRunner::CloseTraining() {
     return FailRound(std::to_string(round_.contributed.size()) + " update(s), " +
                      std::to_string(record_.spec.min_sites) + " needed");
   }
+  if (Statistics()) return CommitCounts();
   if (!aggregate_.has_value()) {
     FEDRX_ASSIGN_OR_RETURN(std::vector<float> finished, strategy_->Finish());
     // The server optimiser steps once per aggregate; the stepped model (and
@@ -796,8 +845,9 @@ core::Status StudyRunner::LoadOptimizerState() {
       // moments start afresh from here (counted, as every degraded mode).
       std::cerr << "coordinator: " << id() << ": no server optimizer state stored with version "
                 << round_.base_version << "; its moments restart\n";
-      metrics_.Counter("server_optimizer_state_missing_total",
-                       "Resumed studies whose server optimizer moments had to restart")
+      metrics_
+          .Counter("server_optimizer_state_missing_total",
+                   "Resumed studies whose server optimizer moments had to restart")
           .Inc();
     }
   }
@@ -811,23 +861,139 @@ core::Status StudyRunner::ResumeEvaluation() {
   return StartEvaluation(latest_model_);
 }
 
+std::chrono::milliseconds StudyRunner::EvaluationBudget() const {
+  return std::min(timings_.evaluation_timeout, milliseconds(record_.spec.round_deadline_ms));
+}
+
 core::Status StudyRunner::StartEvaluation(std::shared_ptr<const std::vector<float>> model) {
   phase_ = Phase::kEvaluating;
   evaluating_.clear();
   histograms_.clear();
   evaluated_samples_ = 0;
+  eval_stage_ = 0;
+  eval_model_ = model;
+  evaluated_sites_.clear();
+  embedding_moments_ = ml::EmbeddingMoments{};
+  domain_histogram_.clear();
   const std::uint32_t every = record_.spec.evaluate_every;
   if (every == 0 || round_.round % every != 0) return FinishEvaluation();
-  deadline_ = clock_.Now() + std::min(timings_.evaluation_timeout,
-                                      milliseconds(record_.spec.round_deadline_ms));
+  deadline_ = clock_.Now() + EvaluationBudget();
   for (const auto& site : round_.contributed) {
-    codec::EvaluateTask task{id(), round_.round, record_.model_version, "valid",
-                             timings_.histogram_bins};
+    codec::EvaluateTask task{
+        id(), round_.round, record_.model_version, "valid", timings_.histogram_bins, /*stage=*/0};
     if (sites_.SendToSite(site, core::MakeMessage(task, ModelTensors(model))).ok()) {
       evaluating_.insert(site);
     }
   }
-  if (evaluating_.empty()) return FinishEvaluation();
+  if (evaluating_.empty()) return CloseEvaluationStage();
+  return core::Status::Ok();
+}
+
+core::Status StudyRunner::CloseEvaluationStage() {
+  if (eval_stage_ == 0 && Calibrating()) {
+    // Stage 1 is tried once: a retried close (a failed store write) finishes.
+    eval_stage_ = 1;
+    if (!evaluating_.empty()) {
+      std::cerr << "coordinator: " << id() << " round " << round_.round << ": "
+                << evaluating_.size() << " site(s) did not answer the evaluation in time\n";
+    }
+    evaluating_.clear();
+    if (core::Status s = StartDomainStage(); !s.ok()) {
+      std::cerr << "coordinator: " << id() << " round " << round_.round
+                << ": no applicability-domain stage: " << s << "\n";
+    }
+    if (!evaluating_.empty()) return core::Status::Ok();
+  } else if (eval_stage_ == 1 && !evaluating_.empty()) {
+    std::cerr << "coordinator: " << id() << " round " << round_.round << ": " << evaluating_.size()
+              << " site(s) did not answer the domain stage in time\n";
+    evaluating_.clear();
+  }
+  return FinishEvaluation();
+}
+
+core::Status StudyRunner::StartDomainStage() {
+  if (evaluated_sites_.empty() || embedding_moments_.rows == 0 || !eval_model_) {
+    return core::Status::Ok();
+  }
+  FEDRX_ASSIGN_OR_RETURN(ml::EmbeddingReference ref, ml::ReferenceFromMoments(embedding_moments_));
+  const auto dims = static_cast<std::int64_t>(ref.mean.size());
+  deadline_ = clock_.Now() + EvaluationBudget();
+  for (const auto& [site, rows] : evaluated_sites_) {
+    codec::EvaluateTask task{
+        id(), round_.round, record_.model_version, "valid", timings_.histogram_bins, /*stage=*/1};
+    std::vector<codec::Tensor> tensors = ModelTensors(eval_model_);
+    tensors.push_back(
+        codec::OwnedTensor("embedding_mean", codec::DType::kFloat64, {dims}, ref.mean));
+    tensors.push_back(
+        codec::OwnedTensor("embedding_scale", codec::DType::kFloat64, {dims}, ref.scale));
+    if (sites_.SendToSite(site, core::MakeMessage(task, std::move(tensors))).ok()) {
+      evaluating_.insert(site);
+    }
+  }
+  return core::Status::Ok();
+}
+
+core::Status StudyRunner::OnDomainHistogram(const std::string& site,
+                                            std::vector<codec::Tensor>& tensors) {
+  const std::size_t bins = timings_.histogram_bins;
+  const std::vector<std::int64_t> shape = {static_cast<std::int64_t>(bins)};
+  if (tensors.size() != 1 ||
+      !TensorIs(tensors[0], "domain_histogram", codec::DType::kUInt64, shape)) {
+    return Refuse("wrong_shape", core::InvalidArgument(
+                                     "expected one uint64 tensor \"domain_histogram\" of shape " +
+                                         ShapeText(shape),
+                                     "tensor 0 (domain_histogram)"));
+  }
+  const std::vector<std::uint64_t> counts = ValuesOf<std::uint64_t>(tensors[0]);
+  // A site scores each of its validation rows once.
+  const std::uint64_t rows = evaluated_sites_[site];
+  std::uint64_t total = 0;
+  for (std::uint64_t n : counts) {
+    if (n > rows - total) {
+      return Refuse("bad_counts",
+                    core::InvalidArgument("the domain histogram counts more than the " +
+                                              std::to_string(rows) + " validation rows of stage 0",
+                                          "tensor 0 (domain_histogram)"));
+    }
+    total += n;
+  }
+  if (domain_histogram_.empty()) domain_histogram_.assign(bins, 0);
+  // The sum over sites is at most evaluated_samples_, itself a sum of uint64s.
+  for (std::size_t b = 0; b < bins; ++b) domain_histogram_[b] += counts[b];
+  return core::Status::Ok();
+}
+
+core::Status StudyRunner::SaveCalibration() {
+  VersionCalibration c;
+  c.version = record_.model_version;
+  c.samples = evaluated_samples_;
+  c.tasks = record_.spec.tasks;
+  for (const std::string& task : c.tasks) {
+    auto it = histograms_.find(task);
+    if (it == histograms_.end()) {
+      std::cerr << "coordinator: " << id() << " version " << c.version << ": no histogram of task "
+                << task << "; no calibration stored\n";
+      return core::Status::Ok();
+    }
+    c.histograms.push_back(it->second);
+  }
+  c.embedding = embedding_moments_;
+  c.domain_histogram = domain_histogram_;
+  core::Status s = store_.SaveCalibration(id(), c);
+  if (s.code() == core::StatusCode::kInvalidArgument) {
+    std::cerr << "coordinator: " << id() << " version " << c.version
+              << ": calibration not stored: " << s << "\n";
+    metrics_
+        .Counter("calibrations_skipped_total",
+                 "Model versions whose calibration was inconsistent and not stored")
+        .Inc();
+    return core::Status::Ok();
+  }
+  FEDRX_RETURN_IF_ERROR(s);
+  metrics_
+      .Counter("calibrations_stored_total", "Model versions whose calibration was stored",
+               {{"domain", c.domain_histogram.empty() ? "missing" : "present"}})
+      .Inc();
   return core::Status::Ok();
 }
 
@@ -835,22 +1001,33 @@ core::Status StudyRunner::OnEvaluationResult(const std::string& site,
                                              const codec::EvaluationResult& r,
                                              std::vector<codec::Tensor>& tensors) {
   if (phase_ != Phase::kEvaluating || r.study_id != id() || r.round != round_.round ||
-      r.model_version != record_.model_version) {
+      r.model_version != record_.model_version || r.stage != eval_stage_) {
     return Refuse("stale_evaluation",
                   core::FailedPrecondition("no evaluation of round " + std::to_string(r.round) +
                                                " version " + std::to_string(r.model_version) +
-                                               " is open",
+                                               " stage " + std::to_string(r.stage) + " is open",
                                            "EvaluationResult"));
   }
   if (evaluating_.count(site) == 0) {
-    return Refuse("not_asked", core::FailedPrecondition("site " + site + " was not asked",
-                                                        "envelope.origin"));
+    return Refuse("not_asked",
+                  core::FailedPrecondition("site " + site + " was not asked", "envelope.origin"));
   }
   evaluating_.erase(site);
+  if (eval_stage_ == 1) {
+    core::Status s = OnDomainHistogram(site, tensors);
+    if (evaluating_.empty()) {
+      if (!s.ok()) {
+        CloseEvaluationStage().IgnoreError();
+        return s;
+      }
+      return CloseEvaluationStage();
+    }
+    return s;
+  }
   // A refusal also ends this site's part in the evaluation.
   const auto refuse = [&](const char* reason, core::Status status) {
     core::Status refused = Refuse(reason, std::move(status));
-    if (evaluating_.empty()) FinishEvaluation().IgnoreError();
+    if (evaluating_.empty()) CloseEvaluationStage().IgnoreError();
     return refused;
   };
   // Which tasks the histograms are of: the study's, or with private heads the
@@ -892,14 +1069,55 @@ core::Status StudyRunner::OnEvaluationResult(const std::string& site,
   }
   const std::size_t tasks = names.size();
   const std::size_t bins = timings_.histogram_bins;
-  if (tensors.size() != 1 || tensors[0].dtype != codec::DType::kUInt64 ||
+  // Calibrating studies' answers carry the embedding moments as well.
+  const std::size_t expected = Calibrating() ? 2 : 1;
+  if (tensors.size() != expected || tensors[0].dtype != codec::DType::kUInt64 ||
       tensors[0].data.size() != tasks * 2 * bins * sizeof(std::uint64_t)) {
-    return refuse("wrong_shape", core::InvalidArgument("expected a uint64 tensor of shape [" +
-                                                           std::to_string(tasks) + ", 2, " +
-                                                           std::to_string(bins) + "]",
-                                                       "tensor 0 (histograms)"));
+    return refuse(
+        "wrong_shape",
+        core::InvalidArgument("expected " + std::to_string(expected) +
+                                  " tensor(s), the first uint64 of shape [" +
+                                  std::to_string(tasks) + ", 2, " + std::to_string(bins) + "]",
+                              "tensor 0 (histograms)"));
   }
-  auto counts = tensors[0].data.As<std::uint64_t>();
+  const std::vector<std::uint64_t> counts = ValuesOf<std::uint64_t>(tensors[0]);
+  // Calibration: everything checked before anything is summed.
+  ml::EmbeddingMoments moments = embedding_moments_;
+  if (Calibrating()) {
+    const std::vector<std::int64_t> shape = {2, static_cast<std::int64_t>(net_.hidden.back())};
+    if (!TensorIs(tensors[1], "embedding_moments", codec::DType::kFloat64, shape)) {
+      return refuse("wrong_shape",
+                    core::InvalidArgument("expected a float64 tensor \"embedding_moments\" of "
+                                          "shape " +
+                                              ShapeText(shape),
+                                          "tensor 1 (embedding_moments)"));
+    }
+    std::vector<double> both = ValuesOf<double>(tensors[1]);
+    const auto dims = static_cast<std::ptrdiff_t>(shape[1]);
+    ml::EmbeddingMoments add;
+    add.rows = r.embedding_rows;
+    add.sum.assign(both.begin(), both.begin() + dims);
+    add.sum_squares.assign(both.begin() + dims, both.end());
+    if (core::Status s = ml::ValidateMoments(add, "tensor 1 (embedding_moments)"); !s.ok()) {
+      return refuse("bad_values", std::move(s));
+    }
+    if (core::Status s = ml::MergeMoments(moments, add); !s.ok()) {
+      return refuse("bad_values", std::move(s));
+    }
+    // Each validation row counts at most once per task (when labelled).
+    for (std::size_t t = 0; t < tasks; ++t) {
+      std::uint64_t total = 0;
+      for (std::size_t i = t * 2 * bins; i < (t + 1) * 2 * bins; ++i) {
+        if (counts[i] > r.num_samples - total) {
+          return refuse("bad_counts",
+                        core::InvalidArgument("task " + names[t] + " counts more than the " +
+                                                  std::to_string(r.num_samples) + " samples",
+                                              "tensor 0 (histograms)"));
+        }
+        total += counts[i];
+      }
+    }
+  }
   for (std::size_t t = 0; t < tasks; ++t) {
     const auto* neg = counts.data() + (t * 2) * bins;
     const auto* pos = counts.data() + (t * 2 + 1) * bins;
@@ -911,11 +1129,16 @@ core::Status StudyRunner::OnEvaluationResult(const std::string& site,
     if (!fresh) FEDRX_RETURN_IF_ERROR(ml::Merge(it->second, h));
   }
   evaluated_samples_ += r.num_samples;
-  if (evaluating_.empty()) return FinishEvaluation();
+  if (Calibrating()) {
+    embedding_moments_ = std::move(moments);
+    evaluated_sites_[site] = r.num_samples;
+  }
+  if (evaluating_.empty()) return CloseEvaluationStage();
   return core::Status::Ok();
 }
 
 core::Status StudyRunner::FinishEvaluation() {
+  if (Calibrating() && !histograms_.empty()) FEDRX_RETURN_IF_ERROR(SaveCalibration());
   std::map<std::string, double> m;
   double roc_sum = 0, pr_sum = 0;
   int defined = 0;
@@ -944,6 +1167,7 @@ core::Status StudyRunner::FinishEvaluation() {
   std::cerr << "coordinator: " << id() << " round " << round_.round << " closed";
   if (defined > 0) std::cerr << ", validation mean ROC-AUC " << roc_sum / defined;
   std::cerr << "\n";
+  eval_model_.reset();
   FEDRX_RETURN_IF_ERROR(AdvanceRound());
   metrics_.Counter("rounds_total", "Rounds ended", {{"outcome", "closed"}}).Inc();
   return core::Status::Ok();
@@ -954,9 +1178,10 @@ core::Status StudyRunner::AdvanceRound() {
     // A study none of whose rounds gathered enough updates produced nothing.
     const bool produced = record_.model_version > 0;
     const auto state = produced ? codec::StudyState::kCompleted : codec::StudyState::kFailed;
-    const std::string detail =
-        produced ? "" : "no round gathered the " + std::to_string(record_.spec.min_sites) +
-                            " update(s) it needs";
+    const std::string detail = produced ? ""
+                                        : "no round gathered the " +
+                                              std::to_string(record_.spec.min_sites) +
+                                              " update(s) it needs";
     FEDRX_RETURN_IF_ERROR(store_.SaveState(id(), state, record_.current_round, detail));
     record_.state = state;
     record_.detail = detail;

@@ -5,7 +5,16 @@
 // hence the model, does not depend on arrival times), fold each update into
 // the Strategy as it arrives, close at the deadline with at least min_sites,
 // store the new model version, then have the sites evaluate it on their
-// validation rows (score histograms only) before the next round. Every state
+// validation rows (score histograms only) before the next round. The
+// evaluation runs in two stages that both return only sums and counts
+// (calibration, for serving): stage 0 brings the score histograms and the
+// embedding moments of each site's training rows; once they are summed,
+// stage 1 sends the reference (mean and scale per unit) to the same sites,
+// which return a histogram of their validation rows' domain scores. Each
+// stage waits up to the evaluation budget. The version's VersionCalibration
+// is then stored (without the domain histogram when stage 1 got no answer),
+// and the round closes. Private-heads studies run stage 0 without moments
+// and store no calibration (the platform serves no heads). Every state
 // change is written to the StudyStore first, so a restarted coordinator
 // resumes the round from its start and reaches the same model.
 // The study's options shape a round: the Strategy may be a robust rule
@@ -14,12 +23,11 @@
 // aggregate, its moments stored with each model version; with differential
 // privacy the sites' updates weigh the same, every round is charged to an
 // RDP accountant (EpsilonSpent, round metric privacy_epsilon; the
-// coordinator exports the largest across studies), and the study ends before a round would exceed its
-// epsilon budget. Norm bounding and non-trivial server optimisers keep the
-// round's base model during the round (one more model's worth of memory).
-// With secure aggregation (spec.secure_aggregation) no update is uploaded:
-// once the sites report ready, the round runs the four SecAgg stages
-// (SecAggStart -> keys, roster -> shares, bundles -> masked inputs, unmask
+// coordinator exports the largest across studies), and the study ends before a round would exceed
+// its epsilon budget. Norm bounding and non-trivial server optimisers keep the round's base model
+// during the round (one more model's worth of memory). With secure aggregation
+// (spec.secure_aggregation) no update is uploaded: once the sites report ready, the round runs the
+// four SecAgg stages (SecAggStart -> keys, roster -> shares, bundles -> masked inputs, unmask
 // request -> unmask responses), each closing when every expected site
 // answered or at its deadline, folds each masked input into the
 // SecAggServer's running sum as it arrives, and learns only the weighted sum
@@ -60,6 +68,7 @@
 #include "services/core/clock.h"
 #include "services/core/metrics.h"
 #include "services/core/status.h"
+#include "services/ml/domain.h"
 #include "services/ml/metrics.h"
 #include "services/ml/model.h"
 #include "services/ml/study_spec.h"
@@ -133,14 +142,51 @@ privacy::FixedPointEncoding SecAggEncoding(std::size_t sites);
 // The value that binds a round's SecAgg keys and shares to (study, round).
 std::uint64_t SecAggRoundTag(const std::string& study_id, std::uint32_t round);
 
+// ---- Statistics studies (spec.statistic; statistics_round.cc) ----------------
+// A "pair_counts" study trains nothing: in its one round each site counts,
+// over its own compounds that carry both labels, the 2x2 table of every
+// (statistic_rows[r], tasks[c]) pair (reverse::CountPairs, Flatten order: 4
+// words a, b, c, d per pair, row-major) and sends them as its update
+// (UpdateReady.num_samples = the compounds it counted); the coordinator SUMS
+// the tables (no FedAvg weighting, no strategy, no server optimiser), with
+// secure aggregation when the spec asks, and stores the sum as model version
+// 1 (float32 holds every integer below 2^24 exactly; larger sums are refused).
+inline constexpr char kStatisticPairCounts[] = "pair_counts";
+// Sums at or above this are not stored (float32 would round them).
+inline constexpr std::uint64_t kMaxExactCount = std::uint64_t{1} << 24;
+// Whether a spec asks for a statistic (statistic or statistic_rows set).
+bool IsStatisticsStudy(const codec::StudySpec& spec);
+// A statistics study's vector length: 4 words per (row, column) pair.
+std::size_t StatisticLength(const codec::StudySpec& spec);
+// The statistics part of ValidateStudySpec: labels named (1..64 rows,
+// 1..4096 columns, printable, distinct, no label both a row and a column),
+// one round, no DP noise or clipping (counts would need a discrete mechanism
+// with its own accounting), no robust strategy, server optimiser or FedProx,
+// and the shared site and secure-aggregation rules. kInvalidArgument naming
+// the field.
+core::Status ValidateStatisticsSpec(const codec::StudySpec& spec);
+// The fixed point a secure sum of counts uses: scale 2^0 (integers, no
+// rounding) and clip = the largest compound count a participant declared
+// (UpdateReady.num_samples; no true cell exceeds its site's count, so none is
+// clipped). kInvalidArgument when `sites` such counts could reach
+// kMaxExactCount (the sum could then wrap or lose exactness in float32).
+core::Result<privacy::FixedPointEncoding> CountsEncoding(std::uint64_t largest_declared,
+                                                         std::size_t sites);
+// Checks one site's plain counts against the compounds it declared: every
+// word a non-negative integer, each pair's table summing to at most
+// `compounds`, `compounds` below kMaxExactCount. kInvalidArgument naming
+// `where` and the pair.
+core::Status CheckCounts(std::span<const float> counts, std::uint64_t compounds,
+                         const std::string& where);
+
 class StudyRunner {
  public:
   enum class Phase { kWaitingForSites, kTraining, kEvaluating, kDone, kSecureAggregation };
 
   // Resumes (or starts) `record`'s study where the store says it is.
   StudyRunner(StudyRecord record, StudyStore& store, SiteChannel& sites,
-              std::unique_ptr<Strategy> strategy, const core::Clock& clock,
-              core::Metrics& metrics, RunnerTimings timings = {});
+              std::unique_ptr<Strategy> strategy, const core::Clock& clock, core::Metrics& metrics,
+              RunnerTimings timings = {});
 
   const std::string& id() const { return record_.spec.study_id; }
   Phase phase() const { return phase_; }
@@ -208,6 +254,21 @@ class StudyRunner {
   // Records the detections of `all` not recorded yet this round.
   void RecordDetections(const std::vector<privacy::SecAggDetection>& all);
   core::Status StartEvaluation(std::shared_ptr<const std::vector<float>> model);
+  // Ends the current evaluation stage (all answered, or its deadline): stage
+  // 0 of a calibrating evaluation goes on to stage 1, else FinishEvaluation.
+  core::Status CloseEvaluationStage();
+  // Sends stage 1 to the sites whose stage 0 was accepted; none sent when
+  // there are no moments to score against.
+  core::Status StartDomainStage();
+  // A stage-1 answer of an asked site; refusals as OnEvaluationResult's.
+  core::Status OnDomainHistogram(const std::string& site, std::vector<codec::Tensor>& tensors);
+  // Stores the round's VersionCalibration; an inconsistent one is logged,
+  // counted and skipped (store errors are returned, for a retry).
+  core::Status SaveCalibration();
+  // Whether this study's evaluations collect a calibration (not with
+  // private heads).
+  bool Calibrating() const { return !record_.spec.private_heads; }
+  std::chrono::milliseconds EvaluationBudget() const;
   core::Status FinishEvaluation();
   core::Status AdvanceRound();
   core::Status Refuse(const char* reason, core::Status status);
@@ -218,6 +279,14 @@ class StudyRunner {
   core::Status LoadOptimizerState();
   bool KeepsRoundBase() const;
   bool Selected(const std::string& site) const;
+  // Statistics studies (statistics_round.cc).
+  bool Statistics() const { return IsStatisticsStudy(record_.spec); }
+  // Checks one site's plain counts and adds them to counts_sum_.
+  core::Status AddCounts(std::span<const float> counts, std::uint64_t compounds);
+  // The unmasked secure sum of counts, checked, into counts_sum_.
+  core::Status TakeSecureCounts(const privacy::SecAggResult& result);
+  // Stores counts_sum_ as the next model version and completes the study.
+  core::Status CommitCounts();
   std::vector<codec::Tensor> ModelTensors(std::shared_ptr<const std::vector<float>> model) const;
 
   StudyRecord record_;
@@ -267,12 +336,22 @@ class StudyRunner {
   // The round's aggregate from the moment the strategy hands it over (which
   // it does once) until it is stored, so a failed store is retried with it.
   std::optional<std::vector<float>> aggregate_;
+  // Statistics studies: the round's summed counts (exact integers).
+  std::vector<std::uint64_t> counts_sum_;
   // Evaluation of the round's model.
   std::set<std::string> evaluating_;
   // Per task name: the study's tasks, or with private heads whatever tasks
   // the sites report (each names its own).
   std::map<std::string, ml::ScoreHistogram> histograms_;
   std::uint64_t evaluated_samples_ = 0;
+  // Calibration: the stage under way (0, 1), the model evaluated, the sites
+  // whose stage 0 was accepted (with their validation rows), the summed
+  // moments and the summed domain histogram (empty until a stage-1 answer).
+  std::uint32_t eval_stage_ = 0;
+  std::shared_ptr<const std::vector<float>> eval_model_;
+  std::map<std::string, std::uint64_t> evaluated_sites_;
+  ml::EmbeddingMoments embedding_moments_;
+  std::vector<std::uint64_t> domain_histogram_;
   std::map<std::string, double> round_metrics_;
   // Secure aggregation of the current round (Phase::kSecureAggregation).
   std::optional<privacy::SecAggServer> secagg_;

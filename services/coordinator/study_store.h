@@ -15,6 +15,8 @@
 #include "services/core/clock.h"
 #include "services/core/state_store.h"
 #include "services/core/status.h"
+#include "services/ml/domain.h"
+#include "services/ml/metrics.h"
 
 namespace fedrx::coordinator {
 
@@ -42,6 +44,20 @@ struct RoundRecord {
   // detection, "<kind>:<site>" (kinds: share_failed_authentication,
   // inconsistent_shares, wrong_reconstruction).
   std::vector<std::string> secagg_detections;
+};
+
+// What serving needs to calibrate a model version: conformal statistics (the
+// validation rows' score histograms) and the applicability domain (the
+// training rows' embedding moments, the validation rows' domain scores). Only
+// sums over sites; nothing of one site alone.
+struct VersionCalibration {
+  std::uint32_t version = 0;
+  std::uint64_t samples = 0;                   // validation rows behind the histograms
+  std::vector<std::string> tasks;              // the study's tasks, in order
+  std::vector<ml::ScoreHistogram> histograms;  // per task; neg/pos bins over [0,1]
+  ml::EmbeddingMoments embedding;              // training rows' embedding moments (summed)
+  // Validation rows' DomainScore, bins over [0,1); empty when stage 1 got no answer.
+  std::vector<std::uint64_t> domain_histogram;
 };
 
 class StudyStore {
@@ -72,9 +88,8 @@ class StudyStore {
   // the new version, and the base version's copy is dropped, so one copy
   // exists and it always matches the latest model.
   core::Status CommitRound(const std::string& study_id, const RoundRecord& round,
-                           std::span<const float> weights, std::uint32_t next_round,
-                           bool completed, std::int64_t now_ms,
-                           std::string_view optimizer_state = {});
+                           std::span<const float> weights, std::uint32_t next_round, bool completed,
+                           std::int64_t now_ms, std::string_view optimizer_state = {});
   // The server optimiser state stored with a model version; nullopt when
   // there is none (version 0, a stateless optimiser, or an older coordinator).
   core::Result<std::optional<std::string>> LoadOptimizerState(const std::string& study_id,
@@ -82,6 +97,20 @@ class StudyStore {
   core::Result<std::vector<float>> LoadModel(const std::string& study_id, std::uint32_t version);
   // The round that produced a model version (0 for the initial model).
   core::Result<std::uint32_t> ModelRound(const std::string& study_id, std::uint32_t version);
+
+  // Stores (replaces) the calibration of model version c.version in one
+  // write: a hash at keys::ModelCalibration with the counts and names as
+  // text and the histograms and moments as little-endian binary blobs.
+  // InvalidArgument (naming the field) when it is inconsistent: no tasks, a
+  // task name with a newline, histograms not one per task with the same
+  // 1..kMaxHistogramBins bins, more rows counted than `samples`, invalid
+  // moments (ml::ValidateMoments).
+  core::Status SaveCalibration(const std::string& study_id, const VersionCalibration& c);
+  // The calibration stored for a model version; nullopt when there is none.
+  // kDataLoss naming the key when what is stored is inconsistent (the same
+  // checks as SaveCalibration, and blob sizes against the counts).
+  core::Result<std::optional<VersionCalibration>> LoadCalibration(const std::string& study_id,
+                                                                  std::uint32_t version);
 
  private:
   core::StateStore& store_;

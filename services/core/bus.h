@@ -125,6 +125,12 @@ class Bus {
   // callback that is due (including expired requests). Returns early once
   // something was dispatched.
   virtual Status Poll(std::chrono::milliseconds max_wait) = 0;
+
+  // Makes a Poll() in progress on the owning thread (or the next one) return
+  // promptly, so that work finished on another thread (a worker's answer) is
+  // sent without waiting out the poll interval. The only member that may be
+  // called from any thread.
+  virtual void Wake() {}
 };
 
 // Replies to `request` with `body` (and tensors), correlated to its message id

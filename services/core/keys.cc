@@ -32,9 +32,9 @@ Status ValidateId(std::string_view id, std::string_view what) {
   }
   for (std::size_t i = 0; i < id.size(); ++i) {
     if (!IdChar(id[i])) {
-      return InvalidArgument("id has a character outside [A-Za-z0-9._-] at offset " +
-                                 std::to_string(i),
-                             std::string(what));
+      return InvalidArgument(
+          "id has a character outside [A-Za-z0-9._-] at offset " + std::to_string(i),
+          std::string(what));
     }
   }
   return Status::Ok();
@@ -48,7 +48,6 @@ Result<Key> StudyPart(std::string_view study_id, std::string_view part, std::uin
                           std::string(part) + ":" + std::to_string(n));
 }
 }  // namespace
-
 
 Result<Key> Site(std::string_view site_id) {
   FEDRX_RETURN_IF_ERROR(ValidateId(site_id, "site_id"));
@@ -73,7 +72,6 @@ Result<Key> Round(std::string_view study_id, std::uint32_t round) {
   return StudyPart(study_id, "round", round);
 }
 
-
 Result<Key> RoundMetrics(std::string_view study_id, std::uint32_t round) {
   return StudyPart(study_id, "round-metrics", round);
 }
@@ -84,6 +82,10 @@ Result<Key> ModelWeights(std::string_view study_id, std::uint32_t version) {
 
 Result<Key> ModelMeta(std::string_view study_id, std::uint32_t version) {
   return StudyPart(study_id, "model-meta", version);
+}
+
+Result<Key> ModelCalibration(std::string_view study_id, std::uint32_t version) {
+  return StudyPart(study_id, "model-calibration", version);
 }
 
 Result<Key> ServiceHeartbeat(std::string_view service) {

@@ -46,6 +46,9 @@ Result<Key> RoundMetrics(std::string_view study_id, std::uint32_t round);
 // Raw float32 weights of a model version, and its metadata hash.
 Result<Key> ModelWeights(std::string_view study_id, std::uint32_t version);
 Result<Key> ModelMeta(std::string_view study_id, std::uint32_t version);
+// Hash of a model version's calibration (score histograms, embedding
+// moments, domain histogram; see coordinator/study_store.h).
+Result<Key> ModelCalibration(std::string_view study_id, std::uint32_t version);
 // Hash of a service's liveness record (used by health checks).
 Result<Key> ServiceHeartbeat(std::string_view service);
 // Hash of one enrolled institution (name, role, status, public key, times).

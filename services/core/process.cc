@@ -69,8 +69,10 @@ Result<RedisOptions> RedisOptionsFrom(const Config& config) {
 Result<RunnerOptions> RunnerOptionsFrom(const Config& config) {
   RunnerOptions o;
   o.http_listen = config.StringOr("http.listen", o.http_listen);
-  FEDRX_ASSIGN_OR_RETURN(o.poll_interval, config.DurationOr("runner.poll_interval", o.poll_interval));
-  FEDRX_ASSIGN_OR_RETURN(o.drain_timeout, config.DurationOr("runner.drain_timeout", o.drain_timeout));
+  FEDRX_ASSIGN_OR_RETURN(o.poll_interval,
+                         config.DurationOr("runner.poll_interval", o.poll_interval));
+  FEDRX_ASSIGN_OR_RETURN(o.drain_timeout,
+                         config.DurationOr("runner.drain_timeout", o.drain_timeout));
   return o;
 }
 
@@ -78,6 +80,13 @@ Result<std::unique_ptr<RedisStateStore>> ConnectRedisWithRetry(const Config& con
                                                                Metrics& metrics,
                                                                const Clock& clock) {
   FEDRX_ASSIGN_OR_RETURN(RedisOptions options, RedisOptionsFrom(config));
+  return ConnectRedisWithRetry(options, config, metrics, clock);
+}
+
+Result<std::unique_ptr<RedisStateStore>> ConnectRedisWithRetry(const RedisOptions& options,
+                                                               const Config& config,
+                                                               Metrics& metrics,
+                                                               const Clock& clock) {
   FEDRX_ASSIGN_OR_RETURN(std::chrono::milliseconds wait,
                          config.DurationOr("redis.startup_wait", std::chrono::seconds(30)));
   const auto deadline = clock.Now() + wait;

@@ -37,6 +37,12 @@ Result<RunnerOptions> RunnerOptionsFrom(const Config& config);
 Result<std::unique_ptr<RedisStateStore>> ConnectRedisWithRetry(const Config& config,
                                                                Metrics& metrics,
                                                                const Clock& clock);
+// The same with `options` given (a service's own Redis address, say) rather
+// than read from redis.*; redis.startup_wait still comes from `config`.
+Result<std::unique_ptr<RedisStateStore>> ConnectRedisWithRetry(const RedisOptions& options,
+                                                               const Config& config,
+                                                               Metrics& metrics,
+                                                               const Clock& clock);
 
 // Prints "<program>: <status>" to stderr and returns exit code 1 (or 0 for --help).
 int ExitWith(const std::string& program, const Status& status);

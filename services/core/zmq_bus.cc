@@ -1,5 +1,8 @@
 #include "services/core/zmq_bus.h"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
@@ -191,6 +194,7 @@ struct ZmqBus::Impl {
         rng(std::random_device{}()) {}
 
   ~Impl() {
+    if (wake_fd >= 0) ::close(wake_fd);
     if (!router || !monitor) return;
     // Empties the event queue first: the I/O thread may be waiting for room
     // in it, holding the lock that stopping the monitor takes.
@@ -206,6 +210,10 @@ struct ZmqBus::Impl {
 
   // Declared before the sockets so that it is destroyed after them.
   zmq::context_t context{1};
+
+  // Wake(): an eventfd Poll() also waits on; -1 if the kernel refused one
+  // (then Wake does nothing and answers wait for the poll interval).
+  int wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 
   BusOptions options;
   Metrics& metrics;
@@ -279,7 +287,8 @@ struct ZmqBus::Impl {
     try {
       std::vector<zmq::message_t> out;
       out.reserve(frames.size());
-      for (std::size_t i = 0; i < frames.size(); ++i) out.push_back(ToZmq(std::move(frames[i]), i == 0));
+      for (std::size_t i = 0; i < frames.size(); ++i)
+        out.push_back(ToZmq(std::move(frames[i]), i == 0));
       // zmq queues a multipart message atomically: only the first part can
       // meet a full queue, so a refusal never leaves half a message behind.
       if (first != nullptr &&
@@ -582,16 +591,15 @@ Status ZmqBus::Send(ChannelId channel, codec::Message message) {
   return impl_->SendMessage(c.socket, nullptr, std::move(message), c.endpoint);
 }
 
-Status ZmqBus::Request(ChannelId channel, codec::Message message,
-                       std::chrono::milliseconds timeout, ReplyCallback on_reply) {
+Status ZmqBus::Request(ChannelId channel, codec::Message message, std::chrono::milliseconds timeout,
+                       ReplyCallback on_reply) {
   FEDRX_RETURN_IF_ERROR(internal::CheckChannel(channel, impl_->channels.size(), "Request"));
   if (message.header.message_id.empty()) message.header.message_id = impl_->NewMessageId();
   Channel& c = *impl_->channels[channel];
-  return impl_->requests.Start(channel, std::move(message), timeout, std::move(on_reply),
-                               [&](codec::Message&& m) {
-                                 return impl_->SendMessage(c.socket, nullptr, std::move(m),
-                                                           c.endpoint);
-                               });
+  return impl_->requests.Start(
+      channel, std::move(message), timeout, std::move(on_reply), [&](codec::Message&& m) {
+        return impl_->SendMessage(c.socket, nullptr, std::move(m), c.endpoint);
+      });
 }
 
 Status ZmqBus::BindPublisher(const std::string& endpoint) {
@@ -634,6 +642,13 @@ Status ZmqBus::Subscribe(const std::string& endpoint, std::string_view topic_pre
   return Status::Ok();
 }
 
+void ZmqBus::Wake() {
+  if (impl_->wake_fd < 0) return;
+  const std::uint64_t one = 1;
+  // A full counter (2^64 - 2 wakes pending) is still a pending wake.
+  [[maybe_unused]] const ssize_t n = ::write(impl_->wake_fd, &one, sizeof one);
+}
+
 Status ZmqBus::Poll(std::chrono::milliseconds max_wait) {
   Impl& d = *impl_;
   std::vector<zmq::pollitem_t> items;
@@ -645,10 +660,13 @@ Status ZmqBus::Poll(std::chrono::milliseconds max_wait) {
   if (d.router) add(*d.router, Source::kRouter, 0);
   if (d.zap) add(*d.zap, Source::kZap, 0);
   if (d.monitor) add(*d.monitor, Source::kMonitor, 0);
-  for (std::size_t i = 0; i < d.channels.size(); ++i) add(d.channels[i]->socket, Source::kChannel, i);
+  for (std::size_t i = 0; i < d.channels.size(); ++i)
+    add(d.channels[i]->socket, Source::kChannel, i);
   for (std::size_t i = 0; i < d.subscriptions.size(); ++i) {
     add(d.subscriptions[i]->socket, Source::kSubscription, i);
   }
+  const std::size_t wake_item = items.size();
+  if (d.wake_fd >= 0) items.push_back(zmq::pollitem_t{nullptr, d.wake_fd, ZMQ_POLLIN, 0});
 
   try {
     zmq::poll(items, d.WaitFor(std::max(max_wait, std::chrono::milliseconds(0))));
@@ -656,7 +674,12 @@ Status ZmqBus::Poll(std::chrono::milliseconds max_wait) {
     if (e.num() != EINTR) return FromZmq(e, "poll", "Poll");
   }
 
-  for (std::size_t k = 0; k < items.size(); ++k) {
+  if (d.wake_fd >= 0 && (items[wake_item].revents & ZMQ_POLLIN) != 0) {
+    std::uint64_t wakes = 0;
+    // Clears the counter; nothing else to do: the caller's loop runs next.
+    [[maybe_unused]] const ssize_t n = ::read(d.wake_fd, &wakes, sizeof wakes);
+  }
+  for (std::size_t k = 0; k < sources.size(); ++k) {
     if ((items[k].revents & ZMQ_POLLIN) == 0) continue;
     const auto [source, index] = sources[k];
     zmq::socket_t* socket = source == Source::kRouter    ? &*d.router
@@ -673,11 +696,21 @@ Status ZmqBus::Poll(std::chrono::milliseconds max_wait) {
       // Handlers may re-enter Poll (e.g. through Call); each On* takes what
       // it needs out of `parts` before it runs one.
       switch (source) {
-        case Source::kRouter: d.OnServerMessage(); break;
-        case Source::kChannel: d.OnChannelMessage(static_cast<ChannelId>(index)); break;
-        case Source::kSubscription: d.OnEvent(d.subscriptions[index].get()); break;
-        case Source::kZap: d.OnZapRequest(); break;
-        case Source::kMonitor: d.OnMonitorEvent(); break;
+        case Source::kRouter:
+          d.OnServerMessage();
+          break;
+        case Source::kChannel:
+          d.OnChannelMessage(static_cast<ChannelId>(index));
+          break;
+        case Source::kSubscription:
+          d.OnEvent(d.subscriptions[index].get());
+          break;
+        case Source::kZap:
+          d.OnZapRequest();
+          break;
+        case Source::kMonitor:
+          d.OnMonitorEvent();
+          break;
       }
     }
   }

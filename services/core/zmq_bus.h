@@ -51,6 +51,7 @@ class ZmqBus final : public Bus {
                    EventHandler handler) override;
 
   Status Poll(std::chrono::milliseconds max_wait) override;
+  void Wake() override;
 
   void SetAuthenticator(Authenticator* authenticator) override;
 

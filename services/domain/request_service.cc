@@ -1,5 +1,6 @@
 #include "services/domain/request_service.h"
 
+#include <algorithm>
 #include <exception>
 #include <iostream>
 #include <memory>
@@ -112,9 +113,13 @@ void RequestService::WorkerLoop() {
       job.answer = core::Internal("the handler failed", options_.name);
     }
     job.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
-    std::lock_guard<std::mutex> lock(mu_);
-    --running_;
-    done_.push_back(std::move(job));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --running_;
+      done_.push_back(std::move(job));
+    }
+    // The answer goes out from the runner's thread: wake its poll now.
+    bus_.Wake();
   }
 }
 
@@ -135,7 +140,20 @@ void RequestService::Finish(Job& job) {
   core::ReplyError(bus_, job.in, error).IgnoreError();
 }
 
+void RequestService::Every(std::chrono::milliseconds interval, std::function<void()> task) {
+  periodic_.push_back(Periodic{std::max(interval, std::chrono::milliseconds(1)), std::move(task)});
+}
+
 core::Status RequestService::Tick() {
+  if (!periodic_.empty() && !draining_) {
+    const auto now = clock_.Now();
+    for (Periodic& p : periodic_) {
+      if (p.ran && now - p.last < p.interval) continue;
+      p.ran = true;
+      p.last = now;
+      p.task();
+    }
+  }
   std::deque<Job> done;
   std::size_t pending = 0;
   {
@@ -180,6 +198,16 @@ core::Status LoadRequestServiceOptions(const core::Config& config, RequestServic
 
 int RunRequestServiceMain(int argc, char** argv, RequestServiceOptions options, const char* usage,
                           const std::function<void(RequestService&)>& install) {
+  return RunRequestServiceMainWith(argc, argv, std::move(options), usage,
+                                   [&install](RequestService& service, core::ProcessParts&) {
+                                     install(service);
+                                     return core::Status::Ok();
+                                   });
+}
+
+int RunRequestServiceMainWith(
+    int argc, char** argv, RequestServiceOptions options, const char* usage,
+    const std::function<core::Status(RequestService&, core::ProcessParts&)>& setup) {
   const std::string name = options.name;
   core::ProcessSpec spec{
       "fedrx-" + name, name, usage, {}, [name](const core::Config& config, core::BusOptions& bus) {
@@ -191,7 +219,7 @@ int RunRequestServiceMain(int argc, char** argv, RequestServiceOptions options, 
         FEDRX_RETURN_IF_ERROR(LoadRequestServiceOptions(p.config, o));
         FEDRX_RETURN_IF_ERROR(core::InstallCurveClients(p, name).status());
         auto service = std::make_unique<RequestService>(o, p.bus, p.metrics, p.clock);
-        install(*service);
+        FEDRX_RETURN_IF_ERROR(setup(*service, p));
         return std::unique_ptr<core::Service>(std::move(service));
       });
 }

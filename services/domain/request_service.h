@@ -8,8 +8,9 @@
 // the Error reply. Every request is counted and timed by body type and result
 // code (fedrx_<service>_requests_total{type,code},
 // _request_duration_seconds{type}); refused ones also in rejected_total{reason}.
-// Register handlers before Start(); the service itself runs on the runner's
-// thread, handlers on the workers (they must not touch the bus).
+// Register handlers (and periodic tasks, Every) before Start(); the service
+// itself and its periodic tasks run on the runner's thread, handlers on the
+// workers (they must not touch the bus).
 #pragma once
 
 #include <chrono>
@@ -27,6 +28,7 @@
 #include "services/core/clock.h"
 #include "services/core/config.h"
 #include "services/core/metrics.h"
+#include "services/core/process.h"
 #include "services/core/service_runner.h"
 #include "services/core/status.h"
 
@@ -61,6 +63,13 @@ class RequestService final : public core::Service {
     };
   }
 
+  // Runs `task` on the runner's thread, from Tick: at the first Tick after
+  // Start, then each time `interval` (> 0) has passed on the clock since it
+  // last began. For work that must stay on one thread, such as a
+  // ModelServer's Refresh (its registry's StateStore belongs to one thread);
+  // it delays answers being sent while it runs, so keep it short.
+  void Every(std::chrono::milliseconds interval, std::function<void()> task);
+
   core::Status Start() override;
   core::Status Tick() override;
   core::Readiness CheckReady() override;
@@ -88,6 +97,13 @@ class RequestService final : public core::Service {
   std::chrono::steady_clock::time_point started_;
   std::map<std::size_t, Handler> handlers_;
   bool draining_ = false;
+  struct Periodic {
+    std::chrono::milliseconds interval;
+    std::function<void()> task;
+    bool ran = false;
+    std::chrono::steady_clock::time_point last;
+  };
+  std::vector<Periodic> periodic_;  // runner thread only
 
   mutable std::mutex mu_;
   std::condition_variable work_ready_;
@@ -117,5 +133,13 @@ core::Result<codec::Body> AsBody(core::Result<Answer>&& answer) {
 // `install` registers; runs until SIGTERM/SIGINT. Returns the exit code.
 int RunRequestServiceMain(int argc, char** argv, RequestServiceOptions options, const char* usage,
                           const std::function<void(RequestService&)>& install);
+
+// The same for a service that needs its process's parts (config, metrics,
+// clock) to build what its handlers use: `setup` registers the handlers and
+// periodic tasks and puts what they borrow into parts.keep_alive (it lives
+// as long as the service); a non-OK status fails startup with it.
+int RunRequestServiceMainWith(
+    int argc, char** argv, RequestServiceOptions options, const char* usage,
+    const std::function<core::Status(RequestService&, core::ProcessParts&)>& setup);
 
 }  // namespace fedrx::domain

@@ -29,6 +29,9 @@ constexpr char kUsage[] =
     "  prepare --data CSV --out DIR --sites A,B,C --shares 0.5,0.3,0.2 [--seed N]\n"
     "      scaffold split (80/10/10), then train and valid rows dealt to the sites by scaffold;\n"
     "      writes DIR/<site>.csv, DIR/pooled.csv (all train+valid) and DIR/test.csv\n"
+    "      [--min-labelled N] [--min-positives M] [--max-positive-rate R]: first keep only the\n"
+    "      label columns with >= N measured compounds, >= M positives and a positive rate <= R\n"
+    "      (the ToxCast panel), and the rows with one of their labels; prints the counts\n"
     "  train --study FILE --data CSV --out WEIGHTS [--epochs N] [--seed N]\n"
     "      trains the study's network on the CSV's train rows (epochs default: rounds x\n"
     "      local epochs, the federation's budget); writes raw float32 weights\n"
@@ -56,9 +59,11 @@ constexpr char kUsage[] =
     "      CSV's train rows, through the real SecAggClient/SecAggServer: the last --dropouts\n"
     "      leave after their masked input (T: a majority by default), one leaves earlier, and\n"
     "      too many leave; the unmasked sum against the plain sum and the fixed point's bound\n"
-    "  heads-prepare --tox21 CSV --clintox CSV --toxcast CSV --out DIR [--seed 7] [--fraction 0.6]\n"
+    "  heads-prepare --tox21 CSV --clintox CSV --toxcast CSV --out DIR [--seed 7] [--fraction "
+    "0.6]\n"
     "      the private-heads demo's four institutions, each with its own tasks: DIR/nr-site.csv\n"
-    "      (Tox21 NR-* on a seeded --fraction of its molecules), DIR/sr-site.csv (SR-* on another,\n"
+    "      (Tox21 NR-* on a seeded --fraction of its molecules), DIR/sr-site.csv (SR-* on "
+    "another,\n"
     "      independently drawn), DIR/clintox-site.csv, DIR/toxcast-site.csv; rows without a label\n"
     "      dropped, each file scaffold-split 80/10/10; prints the overlaps between sites\n"
     "  heads-compare --study FILE --trunk TRUNK --sites ID=CSV:HEAD[,ID=CSV:HEAD...] --json OUT\n"
@@ -66,7 +71,26 @@ constexpr char kUsage[] =
     "      per site, on its CSV's test rows and own tasks: the federated trunk (`fedrx study\n"
     "      model`) under the site's private head (<site.state_dir>/<study>.head) against the same\n"
     "      network from the same start trained on its train rows alone (epochs default: rounds x\n"
-    "      local epochs); each institution runs it on its own machine";
+    "      local epochs); each institution runs it on its own machine\n"
+    "  export --data STORE|CSV --out FILE.csv [--study FILE]\n"
+    "      the rows' SMILES, split, labels (the study's tasks, if given) and fingerprint bits\n"
+    "      (space-separated indices, as the store holds them: scrambled when it was) as CSV,\n"
+    "      so that a baseline outside fedrx sees exactly the federated model's inputs\n"
+    "  coverage --study FILE --model WEIGHTS --test STORE|CSV --redis HOST:PORT --json OUT\n"
+    "          [--version N] [--confidence 0.8,0.9]\n"
+    "      conformal coverage per class on the test rows: the prediction sets the tox service\n"
+    "      would give (serving/conformal.h) from the calibration the coordinator stored for\n"
+    "      the model version (default: the study's latest), and the out-of-domain share\n"
+    "  clinical-prepare --clintox CSV --tox21 CSV --out DIR --sites A,B,C --shares 0.5,0.3,0.2\n"
+    "          [--seed N]\n"
+    "      ClinTox as `prepare` splits a dataset (DIR/<site>.csv, pooled.csv, test.csv), each\n"
+    "      compound with the 12 Tox21 labels of the same compound (by InChIKey; empty when\n"
+    "      Tox21 did not measure it); prints how many matched\n"
+    "  clinical-evaluate --study FILE --test CSV|STORE --redis HOST:PORT --json OUT\n"
+    "          [--area NAME] [--version N] [--lr-bins 5]\n"
+    "      the study's federated model and CT_TOX calibration histogram from the registry: on\n"
+    "      the held-out compounds, the base against the risk-adjusted likelihood of approval\n"
+    "      (services/clinical) as predictors of approval: Brier, log loss, ROC-AUC";
 
 core::Result<Flags> ParseFlags(const std::vector<std::string>& args,
                                std::vector<std::string>& rest) {
@@ -86,48 +110,13 @@ core::Result<Flags> ParseFlags(const std::vector<std::string>& args,
 core::Status Prepare(const Flags& f, std::ostream& out) {
   FEDRX_ASSIGN_OR_RETURN(std::string data, Need(f, "data"));
   FEDRX_ASSIGN_OR_RETURN(std::string dir, Need(f, "out"));
-  FEDRX_ASSIGN_OR_RETURN(std::string sites_flag, Need(f, "sites"));
-  FEDRX_ASSIGN_OR_RETURN(std::string shares_flag, Need(f, "shares"));
-  const std::vector<std::string> sites = CommaList(sites_flag);
-  std::vector<double> shares;
-  for (const auto& s : CommaList(shares_flag)) shares.push_back(std::strtod(s.c_str(), nullptr));
-  if (sites.size() != shares.size() || sites.empty()) {
-    return core::InvalidArgument("--sites and --shares must name the same number of sites",
-                                 "--shares");
-  }
-  const std::uint64_t seed =
-      f.count("seed") != 0 ? std::strtoull(f.at("seed").c_str(), nullptr, 10) : 7;
+  FEDRX_ASSIGN_OR_RETURN(SiteShares shares, ParseSiteShares(f));
   FEDRX_ASSIGN_OR_RETURN(ml::Dataset all, Load(data, 2, 2048, out));
-  all.split.clear();
-  const ml::SplitIndices parts = ml::ScaffoldSplit(all, 0.8, 0.1);
-  FEDRX_ASSIGN_OR_RETURN(auto train_parts, ml::PartitionByScaffold(all, parts.train, shares, seed));
-  FEDRX_ASSIGN_OR_RETURN(auto valid_parts,
-                         ml::PartitionByScaffold(all, parts.valid, shares, seed + 1));
-  const auto tagged = [&](const std::vector<std::size_t>& train,
-                          const std::vector<std::size_t>& valid) {
-    std::vector<std::size_t> rows = train;
-    rows.insert(rows.end(), valid.begin(), valid.end());
-    ml::Dataset d = all.Subset(rows);
-    d.split.assign(train.size(), "train");
-    d.split.insert(d.split.end(), valid.size(), "valid");
-    return d;
-  };
-  out << "scaffold split: " << parts.train.size() << " train, " << parts.valid.size() << " valid, "
-      << parts.test.size() << " test rows\n";
-  for (std::size_t i = 0; i < sites.size(); ++i) {
-    const std::string path = dir + "/" + sites[i] + ".csv";
-    FEDRX_RETURN_IF_ERROR(ml::WriteCsvDataset(path, tagged(train_parts[i], valid_parts[i])));
-    out << "  " << std::left << std::setw(12) << sites[i] << std::right << std::setw(6)
-        << train_parts[i].size() << " train " << std::setw(5) << valid_parts[i].size()
-        << " valid rows -> " << path << "\n";
+  if (f.count("min-labelled") != 0 || f.count("min-positives") != 0 ||
+      f.count("max-positive-rate") != 0) {
+    FEDRX_ASSIGN_OR_RETURN(all, ApplyPanelRule(f, all, out));
   }
-  FEDRX_RETURN_IF_ERROR(ml::WriteCsvDataset(dir + "/pooled.csv", tagged(parts.train, parts.valid)));
-  ml::Dataset test = all.Subset(parts.test);
-  test.split.assign(test.size(), "test");
-  FEDRX_RETURN_IF_ERROR(ml::WriteCsvDataset(dir + "/test.csv", test));
-  out << "  pooled: " << parts.train.size() << " train rows; held-out test: " << test.size()
-      << " rows -> " << dir << "/test.csv\n";
-  return core::Status::Ok();
+  return WriteSiteShares(all, shares, dir, out);
 }
 
 core::Status Train(const Flags& f, std::ostream& out) {
@@ -249,7 +238,8 @@ core::Status Compare(const Flags& f, const std::vector<std::string>& models, std
                                    "--embed");
     }
     for (const auto& [existing, _] : sections) {
-      if (existing == name) return core::InvalidArgument("'" + name + "' embedded twice", "--embed");
+      if (existing == name)
+        return core::InvalidArgument("'" + name + "' embedded twice", "--embed");
     }
     FEDRX_ASSIGN_OR_RETURN(std::string body, ReadJsonObject(item.substr(eq + 1)));
     sections.emplace_back(name, std::move(body));
@@ -474,6 +464,14 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     s = HeadsPrepareCommand(*flags, out);
   } else if (args[0] == "heads-compare") {
     s = HeadsCompareCommand(*flags, out);
+  } else if (args[0] == "clinical-prepare") {
+    s = ClinicalPrepareCommand(*flags, out);
+  } else if (args[0] == "clinical-evaluate") {
+    s = ClinicalEvaluateCommand(*flags, out);
+  } else if (args[0] == "export") {
+    s = ExportCommand(*flags, out);
+  } else if (args[0] == "coverage") {
+    s = CoverageCommand(*flags, out);
   } else {
     err << kUsage << "\n";
     return 2;

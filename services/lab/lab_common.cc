@@ -9,6 +9,7 @@
 #include "services/core/config.h"
 #include "services/ingest/compounds.h"
 #include "services/ml/csv_dataset.h"
+#include "services/ml/split.h"
 #include "services/ml/study_spec.h"
 
 namespace fedrx::lab {
@@ -70,15 +71,15 @@ core::Result<ml::Dataset> Load(const std::string& path, int radius, std::uint32_
                            ingest::LoadCurrentCompounds(path, &version));
     if (loaded.descriptor.fingerprint_radius != static_cast<std::uint32_t>(radius) ||
         loaded.descriptor.fingerprint_bits != bits) {
-      return core::InvalidArgument(
-          "the store was prepared with radius " +
-              std::to_string(loaded.descriptor.fingerprint_radius) + " and " +
-              std::to_string(loaded.descriptor.fingerprint_bits) + " bits; the study needs radius " +
-              std::to_string(radius) + " and " + std::to_string(bits),
-          path);
+      return core::InvalidArgument("the store was prepared with radius " +
+                                       std::to_string(loaded.descriptor.fingerprint_radius) +
+                                       " and " +
+                                       std::to_string(loaded.descriptor.fingerprint_bits) +
+                                       " bits; the study needs radius " + std::to_string(radius) +
+                                       " and " + std::to_string(bits),
+                                   path);
     }
-    out << path << ": store version " << version << ", " << loaded.dataset.size()
-        << " compounds\n";
+    out << path << ": store version " << version << ", " << loaded.dataset.size() << " compounds\n";
     return std::move(loaded.dataset);
   }
   ml::FingerprintOptions fp;
@@ -90,6 +91,62 @@ core::Result<ml::Dataset> Load(const std::string& path, int radius, std::uint32_
   if (!report.skipped.empty()) out << " (" << report.skipped.size() << " skipped)";
   out << "\n";
   return d;
+}
+
+core::Result<SiteShares> ParseSiteShares(const Flags& f) {
+  FEDRX_ASSIGN_OR_RETURN(std::string sites_flag, Need(f, "sites"));
+  FEDRX_ASSIGN_OR_RETURN(std::string shares_flag, Need(f, "shares"));
+  SiteShares out;
+  out.sites = CommaList(sites_flag);
+  for (const auto& s : CommaList(shares_flag)) {
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (end != s.c_str() + s.size() || !std::isfinite(v) || v < 0) {
+      return core::InvalidArgument("share '" + s + "' is not a number >= 0", "--shares");
+    }
+    out.shares.push_back(v);
+  }
+  if (out.sites.size() != out.shares.size() || out.sites.empty()) {
+    return core::InvalidArgument("--sites and --shares must name the same number of sites",
+                                 "--shares");
+  }
+  FEDRX_ASSIGN_OR_RETURN(out.seed, CountFlag(f, "seed", 7, 0, 1'000'000'000'000'000));
+  return out;
+}
+
+core::Status WriteSiteShares(ml::Dataset all, const SiteShares& shares, const std::string& dir,
+                             std::ostream& out) {
+  all.split.clear();
+  const ml::SplitIndices parts = ml::ScaffoldSplit(all, 0.8, 0.1);
+  FEDRX_ASSIGN_OR_RETURN(auto train_parts,
+                         ml::PartitionByScaffold(all, parts.train, shares.shares, shares.seed));
+  FEDRX_ASSIGN_OR_RETURN(auto valid_parts,
+                         ml::PartitionByScaffold(all, parts.valid, shares.shares, shares.seed + 1));
+  const auto tagged = [&](const std::vector<std::size_t>& train,
+                          const std::vector<std::size_t>& valid) {
+    std::vector<std::size_t> rows = train;
+    rows.insert(rows.end(), valid.begin(), valid.end());
+    ml::Dataset d = all.Subset(rows);
+    d.split.assign(train.size(), "train");
+    d.split.insert(d.split.end(), valid.size(), "valid");
+    return d;
+  };
+  out << "scaffold split: " << parts.train.size() << " train, " << parts.valid.size() << " valid, "
+      << parts.test.size() << " test rows\n";
+  for (std::size_t i = 0; i < shares.sites.size(); ++i) {
+    const std::string path = dir + "/" + shares.sites[i] + ".csv";
+    FEDRX_RETURN_IF_ERROR(ml::WriteCsvDataset(path, tagged(train_parts[i], valid_parts[i])));
+    out << "  " << std::left << std::setw(12) << shares.sites[i] << std::right << std::setw(6)
+        << train_parts[i].size() << " train " << std::setw(5) << valid_parts[i].size()
+        << " valid rows -> " << path << "\n";
+  }
+  FEDRX_RETURN_IF_ERROR(ml::WriteCsvDataset(dir + "/pooled.csv", tagged(parts.train, parts.valid)));
+  ml::Dataset test = all.Subset(parts.test);
+  test.split.assign(test.size(), "test");
+  FEDRX_RETURN_IF_ERROR(ml::WriteCsvDataset(dir + "/test.csv", test));
+  out << "  pooled: " << parts.train.size() << " train rows; held-out test: " << test.size()
+      << " rows -> " << dir << "/test.csv\n";
+  return core::Status::Ok();
 }
 
 core::Result<codec::StudySpec> LoadStudy(const std::string& path) {

@@ -38,6 +38,25 @@ std::vector<std::string> CommaList(const std::string& s);
 // rows loaded and were skipped.
 core::Result<ml::Dataset> Load(const std::string& path, int radius, std::uint32_t bits,
                                std::ostream& out);
+// The institutions of `prepare` and `clinical-prepare`: --sites A,B,C with
+// --shares 0.5,0.3,0.2 (as many, each finite and >= 0, not all 0) and --seed
+// (7 by default).
+struct SiteShares {
+  std::vector<std::string> sites;
+  std::vector<double> shares;
+  std::uint64_t seed = 7;
+};
+core::Result<SiteShares> ParseSiteShares(const Flags& f);
+
+// The demo's site files from one dataset: an 80/10/10 scaffold split of
+// `all`, the train and the valid rows each dealt to the sites by scaffold
+// (ml::PartitionByScaffold, seeds `seed` and `seed + 1`); writes
+// DIR/<site>.csv (split column train/valid), DIR/pooled.csv (all train and
+// valid rows) and DIR/test.csv (split test), and prints the row counts. No
+// scaffold is in two files of {sites, test}. Blocks on the files.
+core::Status WriteSiteShares(ml::Dataset all, const SiteShares& shares, const std::string& dir,
+                             std::ostream& out);
+
 // A study file, as the coordinator reads it.
 core::Result<codec::StudySpec> LoadStudy(const std::string& path);
 
@@ -67,5 +86,19 @@ core::Status SecureAggregationCommand(const Flags& f, std::ostream& out);
 // its data alone.
 core::Status HeadsPrepareCommand(const Flags& f, std::ostream& out);
 core::Status HeadsCompareCommand(const Flags& f, std::ostream& out);
+// `clinical-prepare` and `clinical-evaluate` (lab_clinical.cc): the clinical
+// sites' ClinTox shares with the Tox21 labels of the same compounds, and the
+// phase-success adjustment scored on the held-out ClinTox compounds.
+core::Status ClinicalPrepareCommand(const Flags& f, std::ostream& out);
+core::Status ClinicalEvaluateCommand(const Flags& f, std::ostream& out);
+// The quality table's and the ToxCast panel's pieces (lab_quality.cc):
+// `prepare`'s panel rule (--min-labelled, --min-positives,
+// --max-positive-rate: `all` restricted to the columns that pass, printed),
+// `export` (a store's or CSV's fingerprints and labels as CSV, for the
+// scikit-learn baseline) and `coverage` (conformal coverage on a test set
+// from the calibration the coordinator stored).
+core::Result<ml::Dataset> ApplyPanelRule(const Flags& f, const ml::Dataset& all, std::ostream& out);
+core::Status ExportCommand(const Flags& f, std::ostream& out);
+core::Status CoverageCommand(const Flags& f, std::ostream& out);
 
 }  // namespace fedrx::lab

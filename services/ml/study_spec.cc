@@ -115,8 +115,7 @@ core::Result<codec::StudySpec> StudySpecFromConfig(const core::Config& c) {
   FEDRX_ASSIGN_OR_RETURN(s.dp_delta, DoubleOr(c, "privacy.delta", 1e-5));
   FEDRX_ASSIGN_OR_RETURN(s.dp_epsilon_budget, DoubleOr(c, "privacy.epsilon_budget", 0.0));
   FEDRX_ASSIGN_OR_RETURN(s.secure_aggregation, c.BoolOr("privacy.secure_aggregation", false));
-  FEDRX_ASSIGN_OR_RETURN(std::int64_t threshold,
-                         c.IntOr("privacy.secagg_threshold", 0, 0, 100000));
+  FEDRX_ASSIGN_OR_RETURN(std::int64_t threshold, c.IntOr("privacy.secagg_threshold", 0, 0, 100000));
   s.secagg_threshold = static_cast<std::uint32_t>(threshold);
   FEDRX_ASSIGN_OR_RETURN(std::int64_t neighbours,
                          c.IntOr("privacy.secagg_neighbours", 0, 0, 100000));
@@ -125,6 +124,14 @@ core::Result<codec::StudySpec> StudySpecFromConfig(const core::Config& c) {
   if (s.preparation_hash.size() > 128) {
     return core::InvalidArgument("featurize.preparation_hash is longer than 128 bytes",
                                  c.SourceOf("featurize.preparation_hash"));
+  }
+  // A statistics study (study.statistic = pair_counts) counts label pairs
+  // instead of training: study.tasks are the columns, study.statistic_rows the
+  // rows, and there is no model (the coordinator's validation says the rest).
+  s.statistic = c.StringOr("study.statistic", "");
+  s.statistic_rows = CommaList(c.StringOr("study.statistic_rows", ""));
+  if (!s.statistic.empty()) {
+    s.model = codec::ModelSpec{};
   }
   return s;
 }

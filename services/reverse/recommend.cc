@@ -30,6 +30,30 @@ bool RanksBefore(const AssayRecommendation& x, const AssayRecommendation& y) {
 
 }  // namespace
 
+AssayRecommendation ToRecommendation(const Association& assoc, double q_threshold,
+                                     const OrganClass* row) {
+  AssayRecommendation r;
+  r.assay = assoc.pair.preclinical;
+  r.counts = assoc.counts;
+  r.sufficient_evidence = assoc.sufficient_evidence;
+  r.in_table_family = row != nullptr && AssayBearsOn(*row, r.assay);
+  if (assoc.sufficient_evidence) {
+    r.odds_ratio = assoc.odds_ratio;
+    r.p_value = assoc.p_value;
+    r.q_value = assoc.q_value;
+    r.significant = assoc.q_value < q_threshold;
+  } else {
+    r.evidence =
+        assoc.insufficient_reason.empty() ? "insufficient evidence" : assoc.insufficient_reason;
+  }
+  r.evidence = Describe(r);
+  return r;
+}
+
+void RankAssays(std::vector<AssayRecommendation>& assays) {
+  std::stable_sort(assays.begin(), assays.end(), RanksBefore);
+}
+
 core::Result<std::vector<OrganClassRecommendation>> Recommend(
     const ClinicalSignal& signal, const std::vector<Association>& associations,
     double q_threshold) {
@@ -78,24 +102,9 @@ core::Result<std::vector<OrganClassRecommendation>> Recommend(
     for (const Association& assoc : associations) {
       // Labels from the sites are the SIDER headers; compare as the table does.
       if (FindOrganClass(assoc.pair.clinical) != row) continue;
-      AssayRecommendation r;
-      r.assay = assoc.pair.preclinical;
-      r.counts = assoc.counts;
-      r.sufficient_evidence = assoc.sufficient_evidence;
-      r.in_table_family = AssayBearsOn(*row, r.assay);
-      if (assoc.sufficient_evidence) {
-        r.odds_ratio = assoc.odds_ratio;
-        r.p_value = assoc.p_value;
-        r.q_value = assoc.q_value;
-        r.significant = assoc.q_value < q_threshold;
-      } else {
-        r.evidence =
-            assoc.insufficient_reason.empty() ? "insufficient evidence" : assoc.insufficient_reason;
-      }
-      r.evidence = Describe(r);
-      rec.assays.push_back(std::move(r));
+      rec.assays.push_back(ToRecommendation(assoc, q_threshold, row));
     }
-    std::stable_sort(rec.assays.begin(), rec.assays.end(), RanksBefore);
+    RankAssays(rec.assays);
   }
   return out;
 }

@@ -58,6 +58,15 @@ struct OrganClassRecommendation {
 // an organ class of the signal are ignored. InvalidArgument naming the entry
 // (e.g. "Recommend.adverse_events[2]") for an unknown organ class or term, an
 // empty signal, or q_threshold outside (0, 1].
+// One association as an assay recommendation: its statistics, significant
+// when sufficient and q < q_threshold, the evidence line, and whether
+// `organ_class` (may be null) lists the assay's family.
+AssayRecommendation ToRecommendation(const Association& association, double q_threshold,
+                                     const OrganClass* organ_class);
+// The ranking Recommend uses (significant first, then the lower bound of the
+// OR's interval descending, then assay name; insufficient evidence last).
+void RankAssays(std::vector<AssayRecommendation>& assays);
+
 core::Result<std::vector<OrganClassRecommendation>> Recommend(
     const ClinicalSignal& signal, const std::vector<Association>& associations,
     double q_threshold = 0.05);

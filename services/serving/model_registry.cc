@@ -75,10 +75,10 @@ core::Result<StoredModel> ModelRegistry::LoadLatest(const std::string& study) {
   m.version = head.version;
   m.spec = std::move(head.spec);
   if (m.spec.private_heads) {
-    return core::FailedPrecondition(
-        "study '" + study +
-            "' trains private heads: the platform holds only the shared trunk, no task head to serve",
-        key.str());
+    return core::FailedPrecondition("study '" + study +
+                                        "' trains private heads: the platform holds only the "
+                                        "shared trunk, no task head to serve",
+                                    key.str());
   }
   m.net = ml::NetSpecFromStudy(m.spec);
   if (m.spec.tasks.size() != m.net.num_tasks) {
@@ -93,6 +93,25 @@ core::Result<StoredModel> ModelRegistry::LoadLatest(const std::string& study) {
   }
   FEDRX_ASSIGN_OR_RETURN(m.weights, Weights(study, m.version, m.net));
   return m;
+}
+
+core::Result<std::optional<coordinator::VersionCalibration>> ModelRegistry::Calibration(
+    const std::string& study, std::uint32_t version) {
+  FEDRX_ASSIGN_OR_RETURN(core::Key key, core::keys::ModelCalibration(study, version));
+  coordinator::StudyStore studies(store_);
+  core::Result<std::optional<coordinator::VersionCalibration>> c =
+      studies.LoadCalibration(study, version);
+  if (!c.ok()) {
+    const core::Status& s = c.status();
+    return s.where().empty() ? core::Status(s.code(), s.message(), key.str()) : s;
+  }
+  if (c->has_value() && (*c)->version != version) {
+    return core::Status(core::StatusCode::kDataLoss,
+                        "calibration stored for version " + std::to_string(version) +
+                            " names version " + std::to_string((*c)->version),
+                        key.str());
+  }
+  return c;
 }
 
 }  // namespace fedrx::serving

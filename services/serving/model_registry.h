@@ -1,15 +1,18 @@
 // ModelRegistry: the federated models the coordinator has published, read
 // from the StateStore exactly as the coordinator wrote them (through its
-// StudyStore): a study's latest model version, its StudySpec and the weights
-// of a version, checked against the architecture the spec describes.
+// StudyStore): a study's latest model version, its StudySpec, the weights
+// of a version, checked against the architecture the spec describes, and the
+// calibration statistics stored for a version.
 // Not thread-safe (a StateStore belongs to one thread): one per thread.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "messages/codec/message.h"
+#include "services/coordinator/study_store.h"
 #include "services/core/state_store.h"
 #include "services/core/status.h"
 #include "services/ml/model.h"
@@ -52,6 +55,13 @@ class ModelRegistry {
   // private-heads study (the platform holds only the trunk: no head to serve)
   // and kDataLoss when the spec's tasks disagree with its network's outputs.
   core::Result<StoredModel> LoadLatest(const std::string& study);
+
+  // The calibration the coordinator stored for `version` of a study
+  // (StudyStore::LoadCalibration); nullopt while there is none. kDataLoss
+  // (naming the key) when it is unreadable or names another version;
+  // kUnavailable when the store does not answer. Blocks on the store.
+  core::Result<std::optional<coordinator::VersionCalibration>> Calibration(const std::string& study,
+                                                                           std::uint32_t version);
 
  private:
   core::StateStore& store_;

@@ -16,6 +16,78 @@ std::string FingerprintCacheKey(const ml::FingerprintOptions& fp) {
 
 }  // namespace
 
+core::Result<ServedCalibration> MakeServedCalibration(const coordinator::VersionCalibration& c,
+                                                      std::uint32_t version,
+                                                      const std::vector<std::string>& tasks,
+                                                      std::size_t embedding_dims) {
+  if (c.version != version) {
+    return core::Status(core::StatusCode::kDataLoss,
+                        "calibration is for version " + std::to_string(c.version) +
+                            ", not the served version " + std::to_string(version),
+                        "calibration.version");
+  }
+  ServedCalibration out;
+  out.version = c.version;
+  out.samples = c.samples;
+  out.tasks.resize(tasks.size());
+  // The stored task names order the histograms; match them to the model's
+  // outputs by name so that a reordering can never pair a task with another
+  // task's statistics.
+  for (std::size_t t = 0; t < tasks.size(); ++t) {
+    const auto it = std::find(c.tasks.begin(), c.tasks.end(), tasks[t]);
+    if (it == c.tasks.end()) {
+      out.notes.push_back("task '" + tasks[t] + "' has no calibration histogram");
+      continue;
+    }
+    const std::size_t k = static_cast<std::size_t>(it - c.tasks.begin());
+    if (k >= c.histograms.size()) {
+      out.notes.push_back("task '" + tasks[t] + "' has no calibration histogram");
+      continue;
+    }
+    core::Result<MondrianCalibration> m = MondrianCalibration::Create(
+        c.histograms[k], "calibration.histograms[" + std::to_string(k) + "]");
+    if (!m.ok()) {
+      out.notes.push_back("task '" + tasks[t] + "': " + m.status().message());
+      continue;
+    }
+    // With no calibration row of one class, that label could never be
+    // excluded: say so rather than answer as if calibrated.
+    if (m->negatives() == 0 || m->positives() == 0) {
+      out.notes.push_back("task '" + tasks[t] + "' has " + std::to_string(m->negatives()) +
+                          " negative and " + std::to_string(m->positives()) +
+                          " positive calibration rows; both classes are needed");
+      continue;
+    }
+    out.tasks[t] = std::move(m).value();
+  }
+  if (c.embedding.rows == 0) {
+    out.notes.push_back("no embedding statistics: applicability domain not assessed");
+  } else if (c.embedding.sum.size() != embedding_dims) {
+    out.notes.push_back("embedding statistics have " + std::to_string(c.embedding.sum.size()) +
+                        " units, the model's last hidden layer " + std::to_string(embedding_dims) +
+                        ": applicability domain not assessed");
+  } else if (core::Result<ml::EmbeddingReference> ref = ml::ReferenceFromMoments(c.embedding);
+             !ref.ok()) {
+    out.notes.push_back("embedding statistics unusable (" + ref.status().message() +
+                        "): applicability domain not assessed");
+  } else {
+    out.reference = std::move(ref).value();
+  }
+  if (out.reference) {
+    if (c.domain_histogram.empty()) {
+      out.notes.push_back(
+          "no domain-score histogram: domain scores given without a p-value or flag");
+    } else if (core::Result<DomainCalibration> d =
+                   DomainCalibration::Create(c.domain_histogram, "calibration.domain_histogram");
+               !d.ok()) {
+      out.notes.push_back("domain histogram unusable: " + d.status().message());
+    } else {
+      out.domain = std::move(d).value();
+    }
+  }
+  return out;
+}
+
 core::Result<PredictionBatch> PredictWith(std::shared_ptr<const ServedModel> model,
                                           const std::vector<std::string>& smiles,
                                           const PredictOptions& options, std::size_t max_batch,
@@ -66,7 +138,8 @@ core::Result<PredictionBatch> PredictWith(std::shared_ptr<const ServedModel> mod
     if (options.embeddings) {
       FEDRX_ASSIGN_OR_RETURN(out, ml::PredictWithEmbedding(model->net, model->weights, x, threads));
     } else {
-      FEDRX_ASSIGN_OR_RETURN(out.probabilities, ml::Predict(model->net, model->weights, x, threads));
+      FEDRX_ASSIGN_OR_RETURN(out.probabilities,
+                             ml::Predict(model->net, model->weights, x, threads));
     }
     const std::vector<float>& probs = out.probabilities;
     for (std::size_t r = 0; r < valid.size(); ++r) {
@@ -93,8 +166,8 @@ core::Result<std::unique_ptr<ModelServer>> ModelServer::Create(ServingOptions op
     return core::InvalidArgument("no studies to serve", "ServingOptions.studies");
   }
   for (std::size_t i = 0; i < options.studies.size(); ++i) {
-    FEDRX_RETURN_IF_ERROR(core::ValidateId(options.studies[i],
-                                           "ServingOptions.studies[" + std::to_string(i) + "]"));
+    FEDRX_RETURN_IF_ERROR(
+        core::ValidateId(options.studies[i], "ServingOptions.studies[" + std::to_string(i) + "]"));
   }
   if (options.max_heavy_atoms < 1) {
     return core::InvalidArgument("must be at least 1", "ServingOptions.max_heavy_atoms");
@@ -113,19 +186,24 @@ core::Result<std::unique_ptr<ModelServer>> ModelServer::Create(ServingOptions op
       new ModelServer(std::move(options), std::move(key), registry, metrics));
 }
 
-ModelServer::ModelServer(ServingOptions options, ingest::ConsortiumKey key,
-                         ModelRegistry& registry, core::Metrics& metrics)
+ModelServer::ModelServer(ServingOptions options, ingest::ConsortiumKey key, ModelRegistry& registry,
+                         core::Metrics& metrics)
     : options_(std::move(options)), key_(std::move(key)), registry_(registry) {
   for (const std::string& study : options_.studies) {
     Slot& slot = slots_[study];
     const core::Labels labels = {{"study", study}};
-    slot.version = metrics.Gauge("model_version", "Model version in use per study (-1: none)",
-                                 labels);
+    slot.version =
+        metrics.Gauge("model_version", "Model version in use per study (-1: none)", labels);
     slot.version.Set(-1);
     slot.switches =
         metrics.Counter("model_switches_total", "Switches to a newer model version", labels);
     slot.failures = metrics.Counter("model_load_failures_total",
                                     "Refreshes that could not load a study's model", labels);
+    slot.calibrated = metrics.Gauge(
+        "model_calibrated", "1 when the model version in use carries its calibration", labels);
+    slot.calibration_failures =
+        metrics.Counter("calibration_load_failures_total",
+                        "Refreshes that found a served version's calibration unreadable", labels);
     slot.last_error = core::Unavailable("no model loaded yet for study '" + study + "'", study);
   }
 }
@@ -142,16 +220,16 @@ core::Result<std::string> ModelServer::PreparationHashFor(const ml::FingerprintO
   return hash;
 }
 
-core::Result<std::shared_ptr<const ServedModel>> ModelServer::Build(StoredModel stored) {
+core::Result<std::shared_ptr<ServedModel>> ModelServer::Build(StoredModel stored) {
   ml::FingerprintOptions fp;
   fp.radius = static_cast<int>(stored.spec.fingerprint_radius);
   fp.bits = stored.net.input_dim;
   if (stored.spec.fingerprint_radius > static_cast<std::uint32_t>(ml::kMaxFingerprintRadius)) {
     FEDRX_ASSIGN_OR_RETURN(core::Key key, core::keys::Study(stored.study));
-    return core::Status(core::StatusCode::kDataLoss,
-                        "stored spec has fingerprint radius " +
-                            std::to_string(stored.spec.fingerprint_radius),
-                        key.str());
+    return core::Status(
+        core::StatusCode::kDataLoss,
+        "stored spec has fingerprint radius " + std::to_string(stored.spec.fingerprint_radius),
+        key.str());
   }
   FEDRX_ASSIGN_OR_RETURN(std::string hash, PreparationHashFor(fp));
   const std::string& wanted = stored.spec.preparation_hash;
@@ -165,7 +243,7 @@ core::Result<std::shared_ptr<const ServedModel>> ModelServer::Build(StoredModel 
             "refusing to serve it",
         "ServingOptions.key_file");
   }
-  auto model = std::make_shared<const ServedModel>(ServedModel{
+  auto model = std::make_shared<ServedModel>(ServedModel{
       .study = std::move(stored.study),
       .version = stored.version,
       .spec = std::move(stored.spec),
@@ -173,8 +251,40 @@ core::Result<std::shared_ptr<const ServedModel>> ModelServer::Build(StoredModel 
       .weights = std::move(stored.weights),
       .featurizer = Featurizer(fp, key_, options_.max_heavy_atoms),
       .preparation_hash = std::move(hash),
+      .calibration = nullptr,
+      .uncalibrated_reason = {},
   });
-  return std::shared_ptr<const ServedModel>(std::move(model));
+  return model;
+}
+
+bool ModelServer::WantsCalibration(const ServedModel& model) {
+  // A calibration stored without its domain stage may be completed later.
+  return !model.calibration || (model.calibration->reference && !model.calibration->domain);
+}
+
+core::Status ModelServer::AttachCalibration(ServedModel& out) {
+  core::Result<std::optional<coordinator::VersionCalibration>> stored =
+      registry_.Calibration(out.study, out.version);
+  if (!stored.ok()) {
+    out.uncalibrated_reason = "the calibration of model version " + std::to_string(out.version) +
+                              " could not be read: " + stored.status().message();
+    return stored.status();
+  }
+  if (!stored->has_value()) {
+    out.uncalibrated_reason =
+        "no calibration is stored for model version " + std::to_string(out.version) + " yet";
+    return core::Status::Ok();
+  }
+  core::Result<ServedCalibration> c =
+      MakeServedCalibration(**stored, out.version, out.spec.tasks, out.net.hidden.back());
+  if (!c.ok()) {
+    out.uncalibrated_reason = "the calibration of model version " + std::to_string(out.version) +
+                              " does not fit it: " + c.status().message();
+    return c.status();
+  }
+  out.calibration = std::make_shared<const ServedCalibration>(std::move(c).value());
+  out.uncalibrated_reason.clear();
+  return core::Status::Ok();
 }
 
 core::Status ModelServer::Refresh() {
@@ -193,19 +303,45 @@ core::Status ModelServer::Refresh() {
       status = head.status();
     } else if (!current || head->version > current->version) {
       core::Result<StoredModel> stored = registry_.LoadLatest(study);
-      core::Result<std::shared_ptr<const ServedModel>> built =
+      core::Result<std::shared_ptr<ServedModel>> built =
           stored.ok() ? Build(std::move(stored).value())
-                      : core::Result<std::shared_ptr<const ServedModel>>(stored.status());
+                      : core::Result<std::shared_ptr<ServedModel>>(stored.status());
       if (built.ok()) {
+        // A model whose calibration cannot be read is still served,
+        // uncalibrated and saying so; the error is counted and returned, and
+        // the next Refresh reads the calibration again.
+        const core::Status attached = AttachCalibration(**built);
         std::lock_guard lock(mu_);
         Slot& slot = slots_.at(study);
+        if (!attached.ok()) {
+          slot.calibration_failures.Inc();
+          if (errors++ == 0) first_error = attached;
+        }
         // Predictions already holding the old snapshot keep it alive.
         if (slot.model) slot.switches.Inc();
         slot.model = std::move(built).value();
         slot.last_error = core::Status::Ok();
         slot.version.Set(slot.model->version);
+        slot.calibrated.Set(slot.model->calibration ? 1 : 0);
       } else {
         status = built.status();
+      }
+    } else if (WantsCalibration(*current)) {
+      // Same version, calibration stored after it was first served: a new
+      // snapshot carries it; predictions on the old one finish as they began.
+      auto next = std::make_shared<ServedModel>(*current);
+      const core::Status attached = AttachCalibration(*next);
+      const bool changed =
+          next->calibration != current->calibration &&
+          (!current->calibration || (next->calibration && next->calibration->domain));
+      std::lock_guard lock(mu_);
+      Slot& slot = slots_.at(study);
+      if (!attached.ok()) {
+        slot.calibration_failures.Inc();
+        if (errors++ == 0) first_error = attached;
+      } else if (changed && slot.model == current) {
+        slot.model = std::move(next);
+        slot.calibrated.Set(1);
       }
     }
     if (!status.ok()) {
@@ -217,10 +353,10 @@ core::Status ModelServer::Refresh() {
     }
   }
   if (errors > 1) {
-    return core::Status(first_error.code(),
-                        first_error.message() + " (and " + std::to_string(errors - 1) +
-                            " other studies failed to refresh)",
-                        first_error.where());
+    return core::Status(
+        first_error.code(),
+        first_error.message() + " (and " + std::to_string(errors - 1) + " other refresh errors)",
+        first_error.where());
   }
   return first_error;
 }

@@ -1,7 +1,8 @@
 // ModelServer: the models the ML domain services answer with. Holds one
 // immutable ServedModel snapshot per study, replaced whole when Refresh()
-// finds a newer version in the registry; a prediction keeps the snapshot it
-// started with, so a switch never fails or mixes a request. Structures are
+// finds a newer version in the registry (or the served version's calibration
+// appears); a prediction keeps the snapshot it started with, so a switch
+// never fails or mixes a request. Structures are
 // featurised as the study's sites prepared them (same standardisation,
 // fingerprint and consortium key; the spec's preparation hash is checked).
 // Thread-safe: Predict/Current from any thread; Refresh from one thread at a
@@ -13,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -23,7 +25,9 @@
 #include "services/ingest/compounds.h"
 #include "services/ml/chem.h"
 #include "services/ml/dataset.h"
+#include "services/ml/domain.h"
 #include "services/ml/model.h"
+#include "services/serving/conformal.h"
 #include "services/serving/featurize.h"
 #include "services/serving/model_registry.h"
 
@@ -45,6 +49,33 @@ struct ServingOptions {
   int threads = 1;
 };
 
+// A model version's calibration as served: the sites' aggregated statistics
+// (coordinator::VersionCalibration of the same version), checked against the
+// model and indexed for conformal p-values and the applicability domain.
+struct ServedCalibration {
+  std::uint32_t version = 0;  // the model version the statistics were computed on
+  std::uint64_t samples = 0;  // validation rows behind the histograms
+  // Per task of ServedModel::tasks(), same order; nullopt when the
+  // calibration has no usable histogram for the task (see notes).
+  std::vector<std::optional<MondrianCalibration>> tasks;
+  // The training rows' embedding reference; nullopt without moments.
+  std::optional<ml::EmbeddingReference> reference;
+  // The validation rows' domain scores; nullopt when not stored (stage 1 of
+  // the evaluation did not complete) or without a reference.
+  std::optional<DomainCalibration> domain;
+  // Why a part above is missing, one line each (for answers and logs).
+  std::vector<std::string> notes;
+};
+
+// Checks `c` against a model with `tasks` outputs and a last hidden layer of
+// `embedding_dims` units. A part that does not fit (a task's histogram, the
+// moments, the domain histogram) is left out with a note; kDataLoss only when
+// `c` is for another version than `version`.
+core::Result<ServedCalibration> MakeServedCalibration(const coordinator::VersionCalibration& c,
+                                                      std::uint32_t version,
+                                                      const std::vector<std::string>& tasks,
+                                                      std::size_t embedding_dims);
+
 // One model version as served: immutable once built, shared by every
 // prediction that started on it.
 struct ServedModel {
@@ -53,8 +84,12 @@ struct ServedModel {
   codec::StudySpec spec;  // tasks name the outputs, in order
   ml::NetSpec net;
   std::vector<float> weights;
-  Featurizer featurizer;  // the sites' preparation for this study
+  Featurizer featurizer;         // the sites' preparation for this study
   std::string preparation_hash;  // this server's, for the study's options and key
+  // The version's calibration; null while none is stored for it (answers
+  // are then uncalibrated, and `uncalibrated_reason` says why).
+  std::shared_ptr<const ServedCalibration> calibration;
+  std::string uncalibrated_reason;
 
   const std::vector<std::string>& tasks() const { return spec.tasks; }
 };
@@ -92,20 +127,26 @@ core::Result<PredictionBatch> PredictWith(std::shared_ptr<const ServedModel> mod
                                           const PredictOptions& options = {},
                                           std::size_t max_batch = 4096, int threads = 1);
 
-
 class ModelServer {
  public:
   // Reads the key file (kNotFound/kInvalidArgument naming it) and checks the
   // options; loads no model (call Refresh). `registry` and `metrics` are not
   // owned and must outlive the server. Metrics, prefixed by the metrics'
   // service: model_version{study} (gauge: the version in use, -1 while none),
-  // model_switches_total{study}, model_load_failures_total{study}.
+  // model_switches_total{study}, model_load_failures_total{study},
+  // model_calibrated{study} (gauge: 1 when the version in use is calibrated),
+  // calibration_load_failures_total{study}.
   static core::Result<std::unique_ptr<ModelServer>> Create(ServingOptions options,
                                                            ModelRegistry& registry,
                                                            core::Metrics& metrics);
 
   // For each served study, loads the registry's latest version when it is
-  // newer than the one served (or none is) and swaps it in. A study whose
+  // newer than the one served (or none is) and swaps it in, with its
+  // calibration when one is stored. When the served version has no
+  // calibration yet (or one without the domain histogram), looks for it
+  // again and, once found, swaps in a new snapshot of the same version that
+  // carries it. A calibration that cannot be read (kDataLoss) leaves the
+  // model served uncalibrated; its error is returned and counted. A study whose
   // load fails keeps serving the version it had; its error is returned (the
   // first one, with the others' count in the message) and counted, and the
   // other studies are still refreshed. kFailedPrecondition when a study's
@@ -129,7 +170,13 @@ class ModelServer {
  private:
   ModelServer(ServingOptions options, ingest::ConsortiumKey key, ModelRegistry& registry,
               core::Metrics& metrics);
-  core::Result<std::shared_ptr<const ServedModel>> Build(StoredModel stored);
+  core::Result<std::shared_ptr<ServedModel>> Build(StoredModel stored);
+  // Loads and checks the calibration of `model`'s version into `out`
+  // (calibration or uncalibrated_reason). Non-OK when the store fails or
+  // holds an unreadable calibration.
+  core::Status AttachCalibration(ServedModel& out);
+  // Whether Refresh should look for `model`'s calibration again.
+  static bool WantsCalibration(const ServedModel& model);
   core::Result<std::string> PreparationHashFor(const ml::FingerprintOptions& fp);
 
   struct Slot {
@@ -138,14 +185,16 @@ class ModelServer {
     core::GaugeRef version;
     core::CounterRef switches;
     core::CounterRef failures;
+    core::GaugeRef calibrated;
+    core::CounterRef calibration_failures;
   };
 
   const ServingOptions options_;
   const ingest::ConsortiumKey key_;
   ModelRegistry& registry_;
-  std::mutex refresh_mu_;  // one Refresh at a time; guards hash_cache_
+  std::mutex refresh_mu_;                          // one Refresh at a time; guards hash_cache_
   std::map<std::string, std::string> hash_cache_;  // by fingerprint options
-  mutable std::mutex mu_;  // guards slots_' model and last_error
+  mutable std::mutex mu_;                          // guards slots_' model and last_error
   std::map<std::string, Slot> slots_;
 };
 

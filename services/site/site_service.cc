@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
+#include "messages/codec/owned_tensor.h"
 #include "services/core/keys.h"
+#include "services/ml/domain.h"
 #include "services/ml/metrics.h"
 #include "services/ml/private_head.h"
 #include "services/ml/study_spec.h"
@@ -18,6 +21,58 @@ namespace fedrx::site {
 std::uint64_t HeadSeed(std::uint64_t study_seed, const std::string& site_id) {
   return ml::PrivateHeadSeed(study_seed, site_id);
 }
+
+namespace {
+
+// Rows of the trunk's embedding computed at a time, so the embedding of a
+// large training set is never held whole.
+constexpr std::size_t kEmbeddingChunkRows = 4096;
+
+// The rows [begin, end) of `x`.
+ml::SparseRows RowsOf(const ml::SparseRows& x, std::size_t begin, std::size_t end) {
+  ml::SparseRows out;
+  out.dim = x.dim;
+  for (std::size_t i = begin; i < end; ++i) out.AddRow(x.row(i));
+  return out;
+}
+
+// Per-unit sums and sums of squares of the trunk's last hidden layer over
+// every row of `x` (zeros over no rows).
+core::Result<ml::EmbeddingMoments> EmbeddingMomentsOf(const ml::NetSpec& net,
+                                                      std::span<const float> params,
+                                                      const ml::SparseRows& x, int threads) {
+  const std::size_t dims = net.hidden.back();
+  ml::EmbeddingMoments total{0, std::vector<double>(dims, 0.0), std::vector<double>(dims, 0.0)};
+  for (std::size_t begin = 0; begin < x.rows(); begin += kEmbeddingChunkRows) {
+    const std::size_t end = std::min(x.rows(), begin + kEmbeddingChunkRows);
+    FEDRX_ASSIGN_OR_RETURN(ml::PredictionWithEmbedding out,
+                           ml::PredictWithEmbedding(net, params, RowsOf(x, begin, end), threads));
+    FEDRX_ASSIGN_OR_RETURN(ml::EmbeddingMoments part, ml::MomentsOf(out.embedding, dims));
+    FEDRX_RETURN_IF_ERROR(ml::MergeMoments(total, part));
+  }
+  return total;
+}
+
+// A float64 tensor of `dims` values named `name`, read out of an evaluation
+// task; InvalidArgument naming it otherwise.
+core::Result<std::vector<double>> ReferenceTensor(const codec::Tensor& t, const char* name,
+                                                  std::size_t dims) {
+  const std::string where = std::string("EvaluateTask tensor ") + name;
+  if (t.name != name) {
+    return core::InvalidArgument("expected tensor " + std::string(name) + ", got '" + t.name + "'",
+                                 where);
+  }
+  if (t.dtype != codec::DType::kFloat64 ||
+      t.shape != std::vector<std::int64_t>{static_cast<std::int64_t>(dims)} ||
+      t.data.size() != dims * sizeof(double)) {
+    return core::InvalidArgument("expected float64 of shape [" + std::to_string(dims) + "]", where);
+  }
+  std::vector<double> values(dims);
+  std::memcpy(values.data(), t.data.data(), t.data.size());
+  return values;
+}
+
+}  // namespace
 
 ml::NetSpec SiteNetSpec(const codec::StudySpec& spec, std::size_t site_tasks) {
   const ml::NetSpec net = ml::NetSpecFromStudy(spec);
@@ -37,13 +92,12 @@ SiteService::~SiteService() {
 }
 
 core::Status SiteService::Start() {
-  FEDRX_ASSIGN_OR_RETURN(gateway_, bus_.Connect(options_.gateway_endpoint, [this](
-                                                                               codec::Message&& m) {
-    OnPush(std::move(m));
-  }));
+  FEDRX_ASSIGN_OR_RETURN(gateway_,
+                         bus_.Connect(options_.gateway_endpoint,
+                                      [this](codec::Message&& m) { OnPush(std::move(m)); }));
   std::cerr << "site " << options_.site_id << ": " << data_.train.size() << " training, "
-            << data_.valid.size() << " validation, " << data_.test.size()
-            << " test rows; gateway " << options_.gateway_endpoint << "\n";
+            << data_.valid.size() << " validation, " << data_.test.size() << " test rows; gateway "
+            << options_.gateway_endpoint << "\n";
   Register();
   return core::Status::Ok();
 }
@@ -74,19 +128,19 @@ void SiteService::Register() {
   registering_ = true;
   codec::RegisterSite r{options_.site_id, options_.institution, data_.train.size(),
                         data_.train.tasks, options_.preparation_hash};
-  core::Status s = bus_.Request(
-      gateway_, core::MakeMessage(std::move(r)), options_.request_timeout,
-      [this](core::Result<codec::Message>&& reply) {
-        registering_ = false;
-        if (!reply.ok()) {
-          std::cerr << "site " << options_.site_id << ": registration failed: " << reply.status()
-                    << "\n";
-          return;
-        }
-        if (!registered_) std::cerr << "site " << options_.site_id << ": registered\n";
-        registered_ = true;
-        next_heartbeat_ = clock_.Now();  // tell the coordinator the approvals at once
-      });
+  core::Status s =
+      bus_.Request(gateway_, core::MakeMessage(std::move(r)), options_.request_timeout,
+                   [this](core::Result<codec::Message>&& reply) {
+                     registering_ = false;
+                     if (!reply.ok()) {
+                       std::cerr << "site " << options_.site_id
+                                 << ": registration failed: " << reply.status() << "\n";
+                       return;
+                     }
+                     if (!registered_) std::cerr << "site " << options_.site_id << ": registered\n";
+                     registered_ = true;
+                     next_heartbeat_ = clock_.Now();  // tell the coordinator the approvals at once
+                   });
   if (!s.ok()) registering_ = false;
 }
 
@@ -121,10 +175,9 @@ void SiteService::OnPush(codec::Message&& m) {
   } else if (auto* unmask = std::get_if<codec::SecAggUnmaskRequest>(&m.body)) {
     OnSecAggUnmaskRequest(*unmask);
   } else if (auto* error = std::get_if<codec::Error>(&m.body)) {
-    std::cerr << "site " << options_.site_id << ": the platform refused a message: "
-              << core::FromErrorBody(*error) << "\n";
-    if (error->where == "envelope.origin" &&
-        error->code == codec::ErrorCode::kFailedPrecondition) {
+    std::cerr << "site " << options_.site_id
+              << ": the platform refused a message: " << core::FromErrorBody(*error) << "\n";
+    if (error->where == "envelope.origin" && error->code == codec::ErrorCode::kFailedPrecondition) {
       registered_ = false;  // the gateway no longer knows this connection
     }
   } else {
@@ -182,10 +235,11 @@ const LocalData* SiteService::DataFor(const std::string& study_id) {
       }
       tasks = std::move(own);
     }
-    it = aligned_
-             .emplace(study_id, LocalData{data_.train.WithTasks(tasks), data_.valid.WithTasks(tasks),
-                                          data_.test.WithTasks(tasks)})
-             .first;
+    it =
+        aligned_
+            .emplace(study_id, LocalData{data_.train.WithTasks(tasks), data_.valid.WithTasks(tasks),
+                                         data_.test.WithTasks(tasks)})
+            .first;
   }
   return &it->second;
 }
@@ -250,8 +304,8 @@ std::vector<float>* SiteService::HeadFor(const codec::StudySpec& spec, const ml:
       if (stored.ok()) {
         head = std::move(*stored);
       } else if (stored.status().code() != core::StatusCode::kNotFound) {
-        std::cerr << "site " << options_.site_id << ": not resuming the private head: "
-                  << stored.status() << "\n";
+        std::cerr << "site " << options_.site_id
+                  << ": not resuming the private head: " << stored.status() << "\n";
       }
     }
     if (head.size() == size) {
@@ -266,6 +320,7 @@ std::vector<float>* SiteService::HeadFor(const codec::StudySpec& spec, const ml:
 
 void SiteService::StartTraining(Task t) {
   const codec::StudySpec& spec = specs_.at(t.task.study_id);
+  if (!spec.statistic.empty() || !spec.statistic_rows.empty()) return StartCounting(std::move(t));
   const LocalData* data = DataFor(spec.study_id);
   const ml::NetSpec net = SiteNetSpec(spec, data->train.num_tasks());
   if (net.input_dim != options_.fingerprint_bits) {
@@ -369,8 +424,8 @@ privacy::DpSiteOptions SiteService::PrivacyOptions(const codec::StudySpec& spec)
   }
   dp.clip_norm = clip;
   // The noise is scaled to the DP clip norm, which the accountant assumes.
-  dp.noise_multiplier = spec.dp_clip_norm > 0 ? spec.dp_noise_multiplier * spec.dp_clip_norm / clip
-                                              : 0.0;
+  dp.noise_multiplier =
+      spec.dp_clip_norm > 0 ? spec.dp_noise_multiplier * spec.dp_clip_norm / clip : 0.0;
   // With secure aggregation the sites share the noise: each adds 1/t of the
   // variance, t the fewest updates a round can be unmasked with.
   dp.noise_shares = 1;
@@ -395,7 +450,8 @@ void SiteService::FinishTraining() {
     const std::string path = HeadPath(u.study_id);
     const LocalData* data = DataFor(u.study_id);
     if (!path.empty() && data != nullptr) {
-      if (core::Status s = ml::SaveHeadFile(path, data->train.tasks, u.head, "site.state_dir"); !s.ok()) {
+      if (core::Status s = ml::SaveHeadFile(path, data->train.tasks, u.head, "site.state_dir");
+          !s.ok()) {
         metrics_.CountError("head_store", "save");
         std::cerr << "site " << options_.site_id << ": private head kept in memory only: " << s
                   << "\n";
@@ -415,7 +471,8 @@ void SiteService::FinishTraining() {
 }
 
 void SiteService::SendReady(const Update& u) {
-  codec::UpdateReady ready{u.study_id, u.round, u.base_version, u.samples, {{"train_loss", u.loss}}};
+  codec::UpdateReady ready{
+      u.study_id, u.round, u.base_version, u.samples, {{"train_loss", u.loss}}};
   if (core::Status s = bus_.Send(gateway_, core::MakeMessage(std::move(ready))); !s.ok()) {
     std::cerr << "site " << options_.site_id << ": cannot report ready: " << s << "\n";
   }
@@ -434,21 +491,22 @@ void SiteService::OnUploadGrant(const codec::UploadGrant& grant) {
     return;
   }
   const Update& u = updates_.at(grant.study_id);
-  codec::ModelUpdate update{u.study_id, u.round, options_.site_id, u.base_version, u.samples,
-                            {{"train_loss", u.loss}}};
+  codec::ModelUpdate update{u.study_id,     u.round,   options_.site_id,
+                            u.base_version, u.samples, {{"train_loss", u.loss}}};
   std::vector<codec::Tensor> tensors;
-  tensors.push_back(codec::Tensor{"weights", codec::DType::kFloat32,
+  tensors.push_back(codec::Tensor{"weights",
+                                  codec::DType::kFloat32,
                                   {static_cast<std::int64_t>(u.weights->size())},
                                   codec::Blob::FromShared(u.weights)});
   const std::uint32_t round = u.round;
-  core::Status s = bus_.Request(
-      gateway_, core::MakeMessage(std::move(update), std::move(tensors)), options_.request_timeout,
-      [this, round](core::Result<codec::Message>&& reply) {
-        if (!reply.ok()) {
-          std::cerr << "site " << options_.site_id << ": update for round " << round
-                    << " refused: " << reply.status() << "\n";
-        }
-      });
+  core::Status s =
+      bus_.Request(gateway_, core::MakeMessage(std::move(update), std::move(tensors)),
+                   options_.request_timeout, [this, round](core::Result<codec::Message>&& reply) {
+                     if (!reply.ok()) {
+                       std::cerr << "site " << options_.site_id << ": update for round " << round
+                                 << " refused: " << reply.status() << "\n";
+                     }
+                   });
   if (!s.ok()) std::cerr << "site " << options_.site_id << ": cannot send update: " << s << "\n";
 }
 
@@ -458,13 +516,27 @@ void SiteService::OnEvaluateTask(const codec::EvaluateTask& task,
     Complain("not_approved", "refused to evaluate for study " + task.study_id);
     return;
   }
-  if (tensors.size() != 1 || tensors[0].dtype != codec::DType::kFloat32) {
-    Complain("bad_task", "evaluation task without one float32 weights tensor");
+  const codec::StudySpec& spec = specs_.at(task.study_id);
+  // Stage 1 (the applicability domain) brings the reference after the
+  // weights; private-heads studies run stage 0 alone.
+  if (task.stage > 1 || (task.stage == 1 && spec.private_heads)) {
+    Complain("bad_task", "refused evaluation stage " + std::to_string(task.stage) + " for study " +
+                             task.study_id);
+    return;
+  }
+  const std::size_t expected_tensors = task.stage == 1 ? 3 : 1;
+  if (tensors.size() != expected_tensors || tensors[0].dtype != codec::DType::kFloat32) {
+    Complain("bad_task", "evaluation task (stage " + std::to_string(task.stage) + ") without " +
+                             std::to_string(expected_tensors) +
+                             " tensor(s), the first float32 weights");
     return;
   }
   const LocalData* data = DataFor(task.study_id);
   const ml::Dataset& rows = task.split == "test" ? data->test : data->valid;
-  const codec::StudySpec& spec = specs_.at(task.study_id);
+  if (task.stage == 1) {
+    EvaluateDomain(task, rows, tensors);
+    return;
+  }
   const ml::NetSpec net = SiteNetSpec(spec, data->valid.num_tasks());
   const std::size_t tasks = net.num_tasks;
   const std::size_t bins = task.bins;
@@ -502,16 +574,83 @@ void SiteService::OnEvaluateTask(const codec::EvaluateTask& task,
       std::copy((*h)[t].pos.begin(), (*h)[t].pos.end(), counts.begin() + (t * 2 + 1) * bins);
     }
   }
-  auto* owner = new std::vector<std::uint64_t>(std::move(counts));
   std::vector<codec::Tensor> out;
-  out.push_back(codec::Tensor{
+  out.push_back(codec::OwnedTensor(
       "histograms", codec::DType::kUInt64,
-      {static_cast<std::int64_t>(tasks), 2, static_cast<std::int64_t>(bins)},
-      codec::Blob(owner, reinterpret_cast<const std::byte*>(owner->data()), owner->size() * 8,
-                  [](void* p) { delete static_cast<std::vector<std::uint64_t>*>(p); })});
+      {static_cast<std::int64_t>(tasks), 2, static_cast<std::int64_t>(bins)}, std::move(counts)));
   codec::EvaluationResult result{task.study_id, task.round, task.model_version, task.split,
                                  rows.size()};
-  if (spec.private_heads) result.tasks = rows.tasks;
+  if (spec.private_heads) {
+    result.tasks = rows.tasks;
+  } else {
+    // Calibration: where this site's training rows lie in the trunk's
+    // embedding, as per-unit sums (never the embeddings themselves).
+    auto moments = EmbeddingMomentsOf(net, params, data->train.x, options_.train_threads);
+    if (!moments.ok()) {
+      Complain("bad_task", "cannot evaluate: " + moments.status().ToString());
+      return;
+    }
+    const auto dims = static_cast<std::int64_t>(moments->sum.size());
+    std::vector<double> both = std::move(moments->sum);
+    both.insert(both.end(), moments->sum_squares.begin(), moments->sum_squares.end());
+    out.push_back(codec::OwnedTensor("embedding_moments", codec::DType::kFloat64, {2, dims},
+                                     std::move(both)));
+    result.embedding_rows = moments->rows;
+  }
+  metrics_.Counter("evaluations_total", "Federated evaluations answered").Inc();
+  if (core::Status s = bus_.Send(gateway_, core::MakeMessage(std::move(result), std::move(out)));
+      !s.ok()) {
+    std::cerr << "site " << options_.site_id << ": cannot send evaluation: " << s << "\n";
+  }
+}
+
+void SiteService::EvaluateDomain(const codec::EvaluateTask& task, const ml::Dataset& rows,
+                                 std::vector<codec::Tensor>& tensors) {
+  const ml::NetSpec net = SiteNetSpec(specs_.at(task.study_id), rows.num_tasks());
+  const std::size_t dims = net.hidden.back();
+  const std::size_t bins = task.bins;
+  auto mean = ReferenceTensor(tensors[1], "embedding_mean", dims);
+  auto scale = ReferenceTensor(tensors[2], "embedding_scale", dims);
+  for (const core::Status& s : {mean.status(), scale.status()}) {
+    if (!s.ok()) {
+      Complain("bad_task", "refused the domain stage: " + s.ToString());
+      return;
+    }
+  }
+  const ml::EmbeddingReference ref{std::move(*mean), std::move(*scale)};
+  if (core::Status s = ml::ValidateReference(ref, dims, "EvaluateTask.embedding_reference");
+      !s.ok()) {
+    Complain("bad_task", "refused the domain stage: " + s.ToString());
+    return;
+  }
+  if (bins == 0 || bins > ml::kMaxHistogramBins) {
+    Complain("bad_task", "refused the domain stage: bins " + std::to_string(bins) +
+                             " is outside 1.." + std::to_string(ml::kMaxHistogramBins));
+    return;
+  }
+  const std::span<const float> params = tensors[0].data.As<float>();
+  std::vector<std::uint64_t> counts(bins, 0);
+  for (std::size_t begin = 0; begin < rows.size(); begin += kEmbeddingChunkRows) {
+    const std::size_t end = std::min(rows.size(), begin + kEmbeddingChunkRows);
+    auto out =
+        ml::PredictWithEmbedding(net, params, RowsOf(rows.x, begin, end), options_.train_threads);
+    if (!out.ok()) {
+      Complain("bad_task", "cannot evaluate the domain: " + out.status().ToString());
+      return;
+    }
+    auto h = ml::DomainHistogram(out->embedding, ref, bins);
+    if (!h.ok()) {
+      Complain("bad_task", "cannot evaluate the domain: " + h.status().ToString());
+      return;
+    }
+    for (std::size_t b = 0; b < bins; ++b) counts[b] += (*h)[b];
+  }
+  std::vector<codec::Tensor> out;
+  out.push_back(codec::OwnedTensor("domain_histogram", codec::DType::kUInt64,
+                                   {static_cast<std::int64_t>(bins)}, std::move(counts)));
+  codec::EvaluationResult result{task.study_id, task.round, task.model_version, task.split,
+                                 rows.size()};
+  result.stage = 1;
   metrics_.Counter("evaluations_total", "Federated evaluations answered").Inc();
   if (core::Status s = bus_.Send(gateway_, core::MakeMessage(std::move(result), std::move(out)));
       !s.ok()) {
@@ -621,6 +760,21 @@ void SiteService::OnSecAggStart(const codec::SecAggStart& m) {
       m.weight_cap == 0
           ? 1.0
           : std::min(1.0, static_cast<double>(u.samples) / static_cast<double>(m.weight_cap));
+  if (spec != specs_.end() && !spec->second.statistic.empty()) {
+    // Counts are summed: weight 1, and a fixed point that would clip one of
+    // them (the coordinator's clip is the largest count declared) is refused
+    // rather than sending a wrong count.
+    r.weight = 1.0;
+    const double largest =
+        u.weights->empty() ? 0.0 : *std::max_element(u.weights->begin(), u.weights->end());
+    if (largest > params->encoding.clip) {
+      secagg_.erase(m.study_id);
+      Complain("bad_task", "secure aggregation of study " + m.study_id + " clips counts at " +
+                               std::to_string(params->encoding.clip) +
+                               ", below this site's largest count");
+      return;
+    }
+  }
   SendToPlatform(core::MakeMessage(codec::SecAggKeys{m.study_id, m.round, privacy::ToWire(*keys)}),
                  "secure-aggregation keys");
 }
@@ -659,14 +813,10 @@ void SiteService::OnSecAggBundle(const codec::SecAggBundle& m) {
                  "Update coordinates the secure-aggregation fixed point clipped")
         .Inc(static_cast<double>(r->client->clipped_coordinates()));
   }
-  auto* words = new std::vector<std::uint32_t>(std::move(masked->masked));
+  const auto words = static_cast<std::int64_t>(masked->masked.size());
   std::vector<codec::Tensor> tensors;
-  tensors.push_back(codec::Tensor{
-      "masked",
-      codec::DType::kUInt32,
-      {static_cast<std::int64_t>(words->size())},
-      codec::Blob(words, reinterpret_cast<const std::byte*>(words->data()), words->size() * 4,
-                  [](void* p) { delete static_cast<std::vector<std::uint32_t>*>(p); })});
+  tensors.push_back(
+      codec::OwnedTensor("masked", codec::DType::kUInt32, {words}, std::move(masked->masked)));
   SendToPlatform(core::MakeMessage(codec::SecAggMaskedInput{m.study_id, m.round, masked->id},
                                    std::move(tensors)),
                  "masked input");

@@ -7,7 +7,9 @@
 // aggregation, masks its model delta with a SecAggClient and follows the
 // coordinator through the four SecAgg stages: it then never sends the update
 // itself, and masks each round's update at most once), and evaluates models
-// on its local validation rows, sending back only score histograms. In a
+// on its local validation rows, sending back only score histograms (and, for
+// calibration, per-unit embedding sums of its training rows and a histogram
+// of its validation rows' applicability-domain scores). In a
 // private-heads study the global model is the trunk: the site keeps a head
 // for its own tasks (initialised once from the study seed and its id, held
 // in memory and, with SiteOptions::state_dir, on local disk), trains trunk and head together,
@@ -128,6 +130,10 @@ class SiteService final : public core::Service {
   void OnTrainTask(codec::TrainTask task, std::vector<codec::Tensor>& tensors);
   void OnUploadGrant(const codec::UploadGrant& grant);
   void OnEvaluateTask(const codec::EvaluateTask& task, std::vector<codec::Tensor>& tensors);
+  // Stage 1 of an evaluation: the histogram of the DomainScore of `rows`
+  // against the reference that follows the weights in `tensors`.
+  void EvaluateDomain(const codec::EvaluateTask& task, const ml::Dataset& rows,
+                      std::vector<codec::Tensor>& tensors);
   void OnSecAggStart(const codec::SecAggStart& start);
   void OnSecAggRoster(const codec::SecAggRoster& roster);
   void OnSecAggBundle(const codec::SecAggBundle& bundle);
@@ -140,6 +146,9 @@ class SiteService final : public core::Service {
   void Register();
   void FetchSpec(const std::string& study_id);
   void StartTraining(Task task);
+  // A statistics study's task (site_counts.cc): counts the label pairs on
+  // the training thread; the counts are the update.
+  void StartCounting(Task task);
   // The site's head for a private-heads study of network `net`, initialised
   // on first use (or when the site's task count changed).
   std::vector<float>* HeadFor(const codec::StudySpec& spec, const ml::NetSpec& net);

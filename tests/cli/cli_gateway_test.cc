@@ -15,9 +15,9 @@
 
 #include "services/cli/cli.h"
 #include "services/core/curve_keys.h"
-#include "services/core/metrics.h"
 #include "services/core/testing/fake_bus.h"
 #include "services/core/testing/fake_clock.h"
+#include "tests/cli/scripted_gateway.h"
 #include "tests/support/child_process.h"
 
 namespace fedrx::cli {
@@ -26,7 +26,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr char kGateway[] = "inproc://gateway";
+using testing::kGateway;
 
 core::CurveKeyPair NewKeyPair() {
   core::Result<core::CurveKeyPair> pair = core::GenerateCurveKeyPair();
@@ -40,46 +40,9 @@ codec::InstitutionInfo Info(const std::string& id, const std::string& role,
 }
 
 // A gateway that records every request and answers with `answer`.
-class CliGatewayTest : public ::testing::Test {
+class CliGatewayTest : public testing::ScriptedGatewayTest {
  protected:
-  void SetUp() override {
-    ASSERT_FALSE(dir_.path().empty());
-    ASSERT_TRUE(gateway_bus_
-                    .Serve(kGateway,
-                           [this](core::Inbound&& in) {
-                             requests_.push_back(in.message.body);
-                             core::Result<codec::Body> reply = answer(in.message.body);
-                             if (reply.ok()) {
-                               EXPECT_TRUE(core::Reply(gateway_bus_, in, *reply).ok());
-                             } else {
-                               EXPECT_TRUE(core::ReplyError(gateway_bus_, in, reply.status()).ok());
-                             }
-                           })
-                    .ok());
-  }
-
-  int Run(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--gateway", kGateway, "--key-file", "admin.key",
-                               "--server-key-file", "gateway.pub"});
-    out_.str("");
-    err_.str("");
-    return RunCommand(args, cli_bus_, out_, err_);
-  }
-
-  std::string Path(const std::string& name) { return dir_.path() + "/" + name; }
-
-  fedrx::testing::TempDir dir_;
-  core::testing::FakeNetwork network_;
-  core::testing::FakeClock clock_;
-  core::Metrics metrics_{"test"};
-  core::testing::FakeBus gateway_bus_{network_, core::BusOptions{"gateway"}, metrics_, clock_};
-  core::testing::FakeBus cli_bus_{network_, core::BusOptions{"fedrx-cli"}, metrics_, clock_};
-  std::function<core::Result<codec::Body>(const codec::Body&)> answer =
-      [](const codec::Body&) -> core::Result<codec::Body> {
-    return core::Internal("no answer scripted", "test");
-  };
-  std::vector<codec::Body> requests_;
-  std::ostringstream out_, err_;
+  CliGatewayTest() { key_file_ = "admin.key"; }
 };
 
 TEST_F(CliGatewayTest, EnrolSendsTheRequestAndWritesTheReturnedKeyPair0600) {

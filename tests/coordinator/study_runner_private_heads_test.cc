@@ -198,6 +198,11 @@ TEST_F(StudyRunnerPrivateHeadsTest, RoundAggregatesTrunksOnlyAndEvaluatesEachSit
   // y pooled from both sites: positives above negatives at site-a, below them
   // at site-b, so pooled they fall in the same bins: no better than chance.
   EXPECT_DOUBLE_EQ(metrics->at("valid_roc_auc:y"), 0.5);
+  // One evaluation stage, and no calibration: the platform serves no heads.
+  EXPECT_EQ(sites_.Of<codec::EvaluateTask>("site-a").size(), 1u);
+  auto calibration = studies_.LoadCalibration("ph", 1);
+  ASSERT_TRUE(calibration.ok());
+  EXPECT_FALSE(calibration->has_value());
   EXPECT_DOUBLE_EQ(metrics->at("valid_mean_roc_auc"), 3.5 / 4);
   EXPECT_DOUBLE_EQ(metrics->at("valid_samples"), 12.0);
   EXPECT_EQ(runner_->record().current_round, 2u);

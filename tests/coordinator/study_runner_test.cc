@@ -67,8 +67,19 @@ constexpr std::size_t kParams = 13;
 std::vector<codec::Tensor> Weights(std::vector<float> w) {
   std::vector<codec::Tensor> t;
   const auto n = static_cast<std::int64_t>(w.size());
-  t.push_back(codec::Tensor{"weights", codec::DType::kFloat32, {n}, codec::Blob::FromFloats(std::move(w))});
+  t.push_back(
+      codec::Tensor{"weights", codec::DType::kFloat32, {n}, codec::Blob::FromFloats(std::move(w))});
   return t;
+}
+
+// The embedding moments a calibrating study's stage-0 answer carries (the
+// trunk's last layer has 2 units): here of no training rows, so the
+// evaluation ends without its domain stage.
+codec::Tensor NoMoments() {
+  return codec::Tensor{"embedding_moments",
+                       codec::DType::kFloat64,
+                       {2, 2},
+                       codec::Blob::CopyOf(std::vector<std::byte>(4 * sizeof(double)))};
 }
 
 class StudyRunnerTest : public ::testing::Test {
@@ -233,11 +244,13 @@ TEST_F(StudyRunnerTest, EvaluationHistogramsBecomeRoundMetricsAndTheStudyMovesOn
     counts[10 + 8] = 3;  // task 0, class 1 (positives), bin 8
     auto* owner = new std::vector<std::uint64_t>(std::move(counts));
     std::vector<codec::Tensor> t;
-    t.push_back(codec::Tensor{"histograms", codec::DType::kUInt64, {1, 2, 10},
-                              codec::Blob(owner, reinterpret_cast<const std::byte*>(owner->data()),
-                                          owner->size() * 8, [](void* p) {
-                                            delete static_cast<std::vector<std::uint64_t>*>(p);
-                                          })});
+    t.push_back(codec::Tensor{
+        "histograms",
+        codec::DType::kUInt64,
+        {1, 2, 10},
+        codec::Blob(owner, reinterpret_cast<const std::byte*>(owner->data()), owner->size() * 8,
+                    [](void* p) { delete static_cast<std::vector<std::uint64_t>*>(p); })});
+    t.push_back(NoMoments());
     ASSERT_TRUE(
         runner_->OnEvaluationResult(site, codec::EvaluationResult{"s1", 1, 1, "valid", 8}, t).ok());
   }
@@ -312,7 +325,8 @@ TEST_F(StudyRunnerTest, RoundBelowMinimumFailsAndTheModelStays) {
 
 TEST_F(StudyRunnerTest, WrongShapeAndNonFiniteUpdatesAreRefusedAndTheRoundGoesOn) {
   ASSERT_TRUE(runner_->Tick().ok());
-  for (const char* site : {"site-a", "site-b", "site-c"}) ASSERT_TRUE(Ready(*runner_, site, 10).ok());
+  for (const char* site : {"site-a", "site-b", "site-c"})
+    ASSERT_TRUE(Ready(*runner_, site, 10).ok());
   core::Status shape = Upload(*runner_, "site-a", std::vector<float>(kParams - 1, 1.0f), 10);
   EXPECT_EQ(shape.code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(shape.where(), "tensor 0");
@@ -380,12 +394,15 @@ TEST_F(StudyRunnerTest, RestartedRunnerResumesTheRoundAndReachesTheSameModel) {
       std::vector<std::uint64_t> counts(20, 1);
       auto* owner = new std::vector<std::uint64_t>(std::move(counts));
       none.push_back(codec::Tensor{
-          "histograms", codec::DType::kUInt64, {1, 2, 10},
+          "histograms",
+          codec::DType::kUInt64,
+          {1, 2, 10},
           codec::Blob(owner, reinterpret_cast<const std::byte*>(owner->data()), 160,
                       [](void* p) { delete static_cast<std::vector<std::uint64_t>*>(p); })});
-      ASSERT_TRUE(
-          r.OnEvaluationResult(site, codec::EvaluationResult{"s1", round, version, "valid", 1}, none)
-              .ok());
+      none.push_back(NoMoments());
+      ASSERT_TRUE(r.OnEvaluationResult(
+                       site, codec::EvaluationResult{"s1", round, version, "valid", 20}, none)
+                      .ok());
     }
   };
 

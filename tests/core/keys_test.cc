@@ -18,6 +18,7 @@ TEST(KeysTest, BuildersSpellTheDocumentedKeys) {
   EXPECT_EQ(keys::StudyIndex().str(), "fedrx:studies");
   EXPECT_EQ(keys::Round("s1", 0)->str(), "fedrx:study:s1:round:0");
   EXPECT_EQ(keys::Round("s1", 4294967295u)->str(), "fedrx:study:s1:round:4294967295");
+  EXPECT_EQ(keys::ModelCalibration("s1", 3)->str(), "fedrx:study:s1:model-calibration:3");
   EXPECT_EQ(keys::ServiceHeartbeat("coordinator")->str(), "fedrx:heartbeat:coordinator");
   EXPECT_EQ(TestKey("x:y").str(), "fedrx:test:x:y");
 }

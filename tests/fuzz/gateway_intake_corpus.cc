@@ -44,8 +44,8 @@ constexpr std::uint32_t kMaskedWords[] = {0xdeadbeef, 1, 0x80000000u, 42, 65536}
 
 std::vector<codec::Tensor> Weights() {
   std::vector<codec::Tensor> t;
-  t.push_back(
-      codec::Tensor{"weights", codec::DType::kFloat32, {2, 2}, codec::Blob::FromFloats({1, 2, 3, 4})});
+  t.push_back(codec::Tensor{
+      "weights", codec::DType::kFloat32, {2, 2}, codec::Blob::FromFloats({1, 2, 3, 4})});
   return t;
 }
 
@@ -64,8 +64,7 @@ class Corpus {
     seeds_.push_back({name, std::move(bytes)});
   }
   // Several messages in one input.
-  void AddSequence(const std::string& name,
-                   std::vector<std::pair<std::uint8_t, Frames>> messages) {
+  void AddSequence(const std::string& name, std::vector<std::pair<std::uint8_t, Frames>> messages) {
     std::vector<std::uint8_t> bytes;
     for (const auto& [control, frames] : messages) AppendMessage(bytes, control, frames);
     seeds_.push_back({name, std::move(bytes)});
@@ -89,8 +88,8 @@ class Corpus {
   std::vector<Seed> seeds_;
 };
 
-// Requests a person sends to the translational and trial services, with the
-// values of a realistic first-in-human plan (doubles, vectors, nested tables).
+// Requests a person sends to the domain services, with the values of a
+// realistic first-in-human plan and screen (doubles, vectors, nested tables).
 void AddDomainRequests(Corpus& c, const std::string& p, Sender who) {
   codec::TranslateDose dose;
   dose.noaels = {{"rat", 50, 0, "request"}, {"dog", 10, 12, "SEND study PC201708, dose group 3"}};
@@ -123,14 +122,33 @@ void AddDomainRequests(Corpus& c, const std::string& p, Sender who) {
   virtual_trial.trials = 50;
   virtual_trial.population = 100;
   c.Add(p + "virtual-trial", who, Encoded(virtual_trial, "m-vt"));
+  // The tox, clinical and reverse services' requests.
+  codec::PredictToxicity tox;
+  tox.smiles = {"CCO", "c1ccccc1O", "not a smiles"};
+  tox.panel = "tox21";
+  tox.tasks = {"NR-AR", "SR-MMP"};
+  tox.confidence = 0.8;
+  c.Add(p + "predict-toxicity", who, Encoded(tox, "m-pt"));
+  codec::AssessClinical clinical;
+  clinical.smiles = {"CC(=O)Oc1ccccc1C(=O)O"};
+  clinical.therapeutic_area = "oncology";
+  c.Add(p + "assess-clinical", who, Encoded(clinical, "m-ac"));
+  codec::ReverseTranslate reverse;
+  reverse.organ_classes = {"Hepatobiliary disorders"};
+  reverse.adverse_events = {"hepatitis"};
+  reverse.clinical_labels = {"CT_TOX"};
+  reverse.fdr = 0.1;
+  c.Add(p + "reverse-translate", who, Encoded(reverse, "m-rt"));
 }
 
 // The domain services' answers, sent by a person: refused as bodies only
 // services send.
 void AddDomainAnswers(Corpus& c) {
-  codec::Working working{"bsa", "FDA 2005", {{"HED", "NOAEL x Km ratio", {{"noael", 50, "mg/kg"}},
-                                              {"hed", 8.1, "mg/kg"}, "Table 1"}},
-                         {"note"}};
+  codec::Working working{
+      "bsa",
+      "FDA 2005",
+      {{"HED", "NOAEL x Km ratio", {{"noael", 50, "mg/kg"}}, {"hed", 8.1, "mg/kg"}, "Table 1"}},
+      {"note"}};
   codec::DoseTranslation dose;
   dose.heds = {{"rat", 50, 0.15, 6, 0.162, 8.1, "request"}};
   dose.working = working;
@@ -153,6 +171,32 @@ void AddDomainAnswers(Corpus& c) {
   result.auc_median = {8, 16};
   result.oc = oc;
   c.Add("site-sends-virtual-trial-result", kSite, Encoded(result, "m-vr"));
+  // The ML services' answers, nested several tables deep.
+  codec::StructurePrediction structure;
+  structure.input = "CCO";
+  structure.canonical_smiles = "CCO";
+  structure.tasks = {{"NR-AR", 0.2, 0.6, 0.05, "negative", 0.6, 0.95, true}};
+  structure.domain = {0.4, 0.3, true, 0.01, true};
+  codec::ToxicityPanel panel;
+  panel.panel = "tox21";
+  panel.model = {"tox21-demo", 3, "hash", 900, 3, "conformal"};
+  panel.tasks = {"NR-AR"};
+  panel.results = {structure};
+  panel.working = working;
+  c.Add("scientist-sends-toxicity-panel", kScientist, Encoded(panel, "m-tp"));
+  codec::ClinicalAssessment assessment;
+  assessment.clinical = {structure};
+  assessment.success = {
+      {"oncology", 0.3, -0.4, {{"phase1_to_phase2", 0.5, 0.45, 0.25}}, 0.05, 0.04, "source"}};
+  c.Add("admin-sends-clinical-assessment", kAdmin, Encoded(assessment, "m-ca"));
+  codec::ReverseTranslation translation;
+  codec::OrganClassRecommendation organ;
+  organ.organ_class = "Hepatobiliary disorders";
+  organ.assays = {
+      {"CT_TOX", "SR-MMP", 5, 6, 7, 80, true, 2.5, 1.1, 5.6, 0.01, 0.04, true, true, "evidence"}};
+  organ.endpoints = {{"LB", "ALT", "note"}};
+  translation.organ_classes = {organ};
+  c.Add("site-sends-reverse-translation", kSite, Encoded(translation, "m-rv"));
 }
 
 void Build(Corpus& c) {
@@ -175,11 +219,13 @@ void Build(Corpus& c) {
     const std::vector<std::uint8_t> key(32, 7);
     c.Add(p + "secagg-keys", who, Encoded(codec::SecAggKeys{"study", 1, {1, key, key}}, "m-sk"));
     c.Add(p + "secagg-shares", who,
-          Encoded(codec::SecAggShares{"study", 1, 1, key,
-                                      {{1, 2, std::vector<std::uint8_t>(104, 3)}}},
-                  "m-ss"));
+          Encoded(
+              codec::SecAggShares{"study", 1, 1, key, {{1, 2, std::vector<std::uint8_t>(104, 3)}}},
+              "m-ss"));
     std::vector<codec::Tensor> masked;
-    masked.push_back(codec::Tensor{"masked", codec::DType::kUInt32, {5},
+    masked.push_back(codec::Tensor{"masked",
+                                   codec::DType::kUInt32,
+                                   {5},
                                    codec::Blob::CopyOf(std::as_bytes(std::span(kMaskedWords)))});
     c.Add(p + "secagg-masked", who,
           Encoded(codec::SecAggMaskedInput{"study", 1, 1}, "m-sm", std::move(masked)));
@@ -205,12 +251,13 @@ void Build(Corpus& c) {
     c.Add(p + "list-sites", who, Encoded(codec::ListSites{}, "m-ls"));
     c.Add(p + "create-study", who, Encoded(codec::CreateStudy{spec}, "m-cs"));
     c.Add(p + "get-model", who, Encoded(codec::GetModel{"study", 0, true}, "m-gm"));
-    c.Add(p + "enrol", who, Encoded(codec::EnrolInstitution{"lab-7", "Lab Seven", "scientist"}, "m-en"));
+    c.Add(p + "enrol", who,
+          Encoded(codec::EnrolInstitution{"lab-7", "Lab Seven", "scientist"}, "m-en"));
     c.Add(p + "list-institutions", who, Encoded(codec::ListInstitutions{}, "m-li"));
-    c.Add(p + "set-status", who,
-          Encoded(codec::SetInstitutionStatus{"site-2", "active"}, "m-ss"));
+    c.Add(p + "set-status", who, Encoded(codec::SetInstitutionStatus{"site-2", "active"}, "m-ss"));
     c.Add(p + "verify-audit", who, Encoded(codec::VerifyAudit{}, "m-va"));
-    // The translational and trial services' requests.
+    // The domain services' requests (translational, trial, tox, clinical,
+    // reverse).
     AddDomainRequests(c, p, who);
   }
   // Bodies only services send.
@@ -223,10 +270,9 @@ void Build(Corpus& c) {
 
   // The plaintext path: register, then send as the registered site.
   const std::uint8_t plain = Control(kNone, 0, false, true);
-  c.AddSequence("plain-register-then-update",
-                {{plain, Encoded(reg, "p-1")},
-                 {plain, Encoded(ready, "p-2")},
-                 {plain, Encoded(update, "p-3", Weights())}});
+  c.AddSequence("plain-register-then-update", {{plain, Encoded(reg, "p-1")},
+                                               {plain, Encoded(ready, "p-2")},
+                                               {plain, Encoded(update, "p-3", Weights())}});
   c.Add("plain-unregistered-heartbeat", kNone, Encoded(codec::Heartbeat{}, "p-hb"));
   // Replays and time: the same id twice, a stale send time, the readiness probe.
   const std::uint8_t site = Control(kSite, 0, false, false);
@@ -237,12 +283,12 @@ void Build(Corpus& c) {
                 {{site, Encoded(reg, "t-1")},
                  {Control(kSite, 4, true, true), Encoded(ready, "t-2", {}, kNowMs + 2500)}});
   // An admin reactivates the suspended site, which then sends.
-  c.AddSequence("admin-reactivates-then-site-2",
-                {{Control(kAdmin, 0, false, false),
-                  Encoded(codec::SetInstitutionStatus{"site-2", "active"}, "a-1")},
-                 {Control(kSuspended, 4, false, false),
-                  Encoded(codec::RegisterSite{"site-2", "Site Two", 5, {}, ""}, "a-2", {},
-                          kNowMs + 2500)}});
+  c.AddSequence(
+      "admin-reactivates-then-site-2",
+      {{Control(kAdmin, 0, false, false),
+        Encoded(codec::SetInstitutionStatus{"site-2", "active"}, "a-1")},
+       {Control(kSuspended, 4, false, false),
+        Encoded(codec::RegisterSite{"site-2", "Site Two", 5, {}, ""}, "a-2", {}, kNowMs + 2500)}});
   // Shapes the codec must refuse: no frames, a tensor frame without its spec,
   // a spec without its frame.
   c.Add("no-frames", kSite, {});

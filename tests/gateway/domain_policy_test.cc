@@ -1,10 +1,11 @@
 // Gateway admission policy for the domain services' bodies: people
-// (scientists and admins) may send the translational and trial requests;
-// sites may not; no role may send the answers, which only the services write.
-// The table (RolesAllowed); the gateway over the in-memory bus refusing such
-// messages with the reason and location a client sees; and admitted requests
-// reaching the translational or trial service (never the coordinator) and
-// their answers coming back by correlation.
+// (scientists and admins) may send the translational, trial, tox, clinical
+// and reverse requests; sites may not; no role may send the answers, which
+// only the services write. The table (RolesAllowed); the gateway over the
+// in-memory bus refusing such messages with the reason and location a client
+// sees; admitted requests reaching their domain service (never the
+// coordinator) and their answers coming back by correlation; a request for a
+// service the gateway has no endpoint for answered Unavailable, naming it.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -47,14 +48,16 @@ std::vector<codec::Body> BodiesOf() {
 const std::vector<codec::Body>& DomainRequests() {
   static const std::vector<codec::Body> bodies =
       BodiesOf<codec::TranslateDose, codec::SimulatePk, codec::FitPk, codec::ComputeSampleSize,
-               codec::SimulateEscalation, codec::RunVirtualTrial>();
+               codec::SimulateEscalation, codec::RunVirtualTrial, codec::PredictToxicity,
+               codec::AssessClinical, codec::ReverseTranslate>();
   return bodies;
 }
 
 const std::vector<codec::Body>& DomainAnswers() {
   static const std::vector<codec::Body> bodies =
       BodiesOf<codec::DoseTranslation, codec::PkProfile, codec::PkFit, codec::SampleSizeResult,
-               codec::OperatingCharacteristics, codec::VirtualTrialResult>();
+               codec::OperatingCharacteristics, codec::VirtualTrialResult, codec::ToxicityPanel,
+               codec::ClinicalAssessment, codec::ReverseTranslation>();
   return bodies;
 }
 
@@ -79,13 +82,14 @@ TEST(DomainPolicyTest, NoRoleMaySendADomainAnswer) {
   }
 }
 
-// The twelve domain bodies are the last twelve of the union, requests and
-// answers alternating (append-only schema): the lists above cover them all.
+// The eighteen domain bodies (translational, trial, then tox, clinical and
+// reverse) are the last eighteen of the union, requests and answers
+// alternating (append-only schema): the lists above cover them all.
 TEST(DomainPolicyTest, TheListsCoverEveryDomainBody) {
-  ASSERT_EQ(DomainRequests().size() + DomainAnswers().size(), 12u);
+  ASSERT_EQ(DomainRequests().size() + DomainAnswers().size(), 18u);
   for (std::size_t i = 0; i < DomainRequests().size(); ++i) {
-    EXPECT_EQ(DomainRequests()[i].index(), codec::kBodyCount - 12 + 2 * i);
-    EXPECT_EQ(DomainAnswers()[i].index(), codec::kBodyCount - 12 + 2 * i + 1);
+    EXPECT_EQ(DomainRequests()[i].index(), codec::kBodyCount - 18 + 2 * i);
+    EXPECT_EQ(DomainAnswers()[i].index(), codec::kBodyCount - 18 + 2 * i + 1);
   }
 }
 
@@ -195,6 +199,46 @@ TEST_F(DomainGatewayTest, ARequestForAnUnconfiguredServiceIsUnavailable) {
   EXPECT_TRUE(reached_coordinator_.empty());
 }
 
+// The same for the ML services: each admitted request is answered
+// Unavailable by the gateway, naming the service and its setting, and
+// counted per service; nothing reaches the coordinator.
+TEST_F(DomainGatewayTest, AnMlRequestForAnUnconfiguredServiceIsUnavailableNamingIt) {
+  auto scientist = As("lab-x", security::Role::kScientist);
+  const std::vector<codec::Body> requests =
+      BodiesOf<codec::PredictToxicity, codec::AssessClinical, codec::ReverseTranslate>();
+  const std::vector<std::string> services = {"tox", "clinical", "reverse"};
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    auto reply = Send(scientist, requests[i]);
+    ASSERT_FALSE(reply.ok()) << services[i];
+    EXPECT_EQ(reply.status().code(), core::StatusCode::kUnavailable);
+    EXPECT_EQ(reply.status().message(),
+              "no " + services[i] + " service is configured at this gateway");
+    EXPECT_EQ(reply.status().where(), "gateway.services." + services[i] + ".endpoint");
+    EXPECT_EQ(metrics_.Read("fedrx_gateway_unavailable_total", {{"service", services[i]}}), 1)
+        << services[i];
+  }
+  EXPECT_EQ(Denied("role"), 0);
+  EXPECT_TRUE(reached_coordinator_.empty());
+}
+
+TEST_F(DomainGatewayTest, ASiteIsRefusedEachMlRequestNamingTheRolesThatMay) {
+  auto site = As("site-a", security::Role::kSite);
+  std::size_t sent = 0;
+  for (const codec::Body& body :
+       BodiesOf<codec::PredictToxicity, codec::AssessClinical, codec::ReverseTranslate>()) {
+    auto reply = Send(site, body);
+    ++sent;
+    ASSERT_FALSE(reply.ok()) << codec::BodyName(body);
+    EXPECT_EQ(reply.status().code(), core::StatusCode::kPermissionDenied);
+    EXPECT_EQ(reply.status().message(), "role 'site' may not send " +
+                                            std::string(codec::BodyName(body)) +
+                                            " (only scientist, admin)");
+    EXPECT_EQ(reply.status().where(), "identity.role");
+  }
+  EXPECT_EQ(Denied("role"), static_cast<double>(sent));
+  EXPECT_TRUE(reached_coordinator_.empty());
+}
+
 // A gateway with both domain services behind it, each a fake that records
 // the bodies it receives and answers the ones it knows.
 class DomainRoutingTest : public DomainGatewayTest {
@@ -203,9 +247,15 @@ class DomainRoutingTest : public DomainGatewayTest {
     DomainGatewayTest::SetUp();
     Serve(translational_bus_, "inproc://translational", translational_seen_);
     Serve(trial_bus_, "inproc://trial", trial_seen_);
+    Serve(tox_bus_, "inproc://tox", tox_seen_);
+    Serve(clinical_bus_, "inproc://clinical", clinical_seen_);
+    Serve(reverse_bus_, "inproc://reverse", reverse_seen_);
     GatewayOptions options{"inproc://routed-gateway", "inproc://coordinator"};
     options.service_endpoints = {{"translational", "inproc://translational"},
-                                 {"trial", "inproc://trial"}};
+                                 {"trial", "inproc://trial"},
+                                 {"tox", "inproc://tox"},
+                                 {"clinical", "inproc://clinical"},
+                                 {"reverse", "inproc://reverse"}};
     routed_ = std::make_unique<GatewayService>(
         options, routed_bus_, routed_metrics_, clock_,
         GatewaySecurity{&registry_, &audit_, std::chrono::milliseconds(2000)});
@@ -228,6 +278,19 @@ class DomainRoutingTest : public DomainGatewayTest {
                               answer.test = std::get<codec::ComputeSampleSize>(body).test;
                               answer.n_total = 128;
                               EXPECT_TRUE(core::Reply(bus, in, std::move(answer)).ok());
+                            } else if (std::holds_alternative<codec::PredictToxicity>(body)) {
+                              codec::ToxicityPanel answer;
+                              answer.panel = std::get<codec::PredictToxicity>(body).panel;
+                              answer.confidence = 0.9;
+                              EXPECT_TRUE(core::Reply(bus, in, std::move(answer)).ok());
+                            } else if (std::holds_alternative<codec::AssessClinical>(body)) {
+                              codec::ClinicalAssessment answer;
+                              answer.model.study_id = "clintox-demo";
+                              EXPECT_TRUE(core::Reply(bus, in, std::move(answer)).ok());
+                            } else if (std::holds_alternative<codec::ReverseTranslate>(body)) {
+                              codec::ReverseTranslation answer;
+                              answer.counts_sites = 3;
+                              EXPECT_TRUE(core::Reply(bus, in, std::move(answer)).ok());
                             }
                           })
                     .ok());
@@ -246,9 +309,28 @@ class DomainRoutingTest : public DomainGatewayTest {
   core::testing::FakeBus translational_bus_{network_, core::BusOptions{"translational"},
                                             other_metrics_, clock_};
   core::testing::FakeBus trial_bus_{network_, core::BusOptions{"trial"}, other_metrics_, clock_};
+  core::testing::FakeBus tox_bus_{network_, core::BusOptions{"tox"}, other_metrics_, clock_};
+  core::testing::FakeBus clinical_bus_{network_, core::BusOptions{"clinical"}, other_metrics_,
+                                       clock_};
+  core::testing::FakeBus reverse_bus_{network_, core::BusOptions{"reverse"}, other_metrics_,
+                                      clock_};
   std::unique_ptr<GatewayService> routed_;
   std::vector<std::string> translational_seen_;
   std::vector<std::string> trial_seen_;
+  std::vector<std::string> tox_seen_;
+  std::vector<std::string> clinical_seen_;
+  std::vector<std::string> reverse_seen_;
+
+  // Every service other than the one named saw nothing.
+  void OnlyReached(const std::vector<std::string>& service_seen) {
+    for (const auto* seen :
+         {&translational_seen_, &trial_seen_, &tox_seen_, &clinical_seen_, &reverse_seen_}) {
+      if (seen != &service_seen) {
+        EXPECT_TRUE(seen->empty());
+      }
+    }
+    EXPECT_TRUE(reached_coordinator_.empty());
+  }
 };
 
 TEST_F(DomainRoutingTest, AScientistsDoseRequestReachesTranslationalAndIsAnswered) {
@@ -281,6 +363,49 @@ TEST_F(DomainRoutingTest, AnAdminsSampleSizeRequestReachesTrialAndIsAnswered) {
   EXPECT_EQ(trial_seen_, std::vector<std::string>{"ComputeSampleSize"});
   EXPECT_TRUE(translational_seen_.empty());
   EXPECT_TRUE(reached_coordinator_.empty());
+}
+
+TEST_F(DomainRoutingTest, AScientistsToxicityRequestReachesToxAndIsAnswered) {
+  auto scientist = As("lab-x", security::Role::kScientist, "inproc://routed-gateway");
+  codec::PredictToxicity request;
+  request.smiles = {"CCO"};
+  request.panel = "toxcast";
+  auto reply = Ask(scientist, std::move(request), "tox-1");
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->header.correlation_id, "tox-1");
+  ASSERT_TRUE(std::holds_alternative<codec::ToxicityPanel>(reply->body))
+      << codec::BodyName(reply->body);
+  EXPECT_EQ(std::get<codec::ToxicityPanel>(reply->body).panel, "toxcast");
+  EXPECT_EQ(tox_seen_, std::vector<std::string>{"PredictToxicity"});
+  OnlyReached(tox_seen_);
+}
+
+TEST_F(DomainRoutingTest, AnAdminsClinicalRequestReachesClinicalAndIsAnswered) {
+  auto admin = As("admin-1", security::Role::kAdmin, "inproc://routed-gateway");
+  codec::AssessClinical request;
+  request.smiles = {"CCO"};
+  auto reply = Ask(admin, std::move(request), "clin-1");
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->header.correlation_id, "clin-1");
+  ASSERT_TRUE(std::holds_alternative<codec::ClinicalAssessment>(reply->body))
+      << codec::BodyName(reply->body);
+  EXPECT_EQ(std::get<codec::ClinicalAssessment>(reply->body).model.study_id, "clintox-demo");
+  EXPECT_EQ(clinical_seen_, std::vector<std::string>{"AssessClinical"});
+  OnlyReached(clinical_seen_);
+}
+
+TEST_F(DomainRoutingTest, AScientistsReverseRequestReachesReverseAndIsAnswered) {
+  auto scientist = As("lab-x", security::Role::kScientist, "inproc://routed-gateway");
+  codec::ReverseTranslate request;
+  request.organ_classes = {"Hepatobiliary disorders"};
+  auto reply = Ask(scientist, std::move(request), "rev-1");
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->header.correlation_id, "rev-1");
+  ASSERT_TRUE(std::holds_alternative<codec::ReverseTranslation>(reply->body))
+      << codec::BodyName(reply->body);
+  EXPECT_EQ(std::get<codec::ReverseTranslation>(reply->body).counts_sites, 3u);
+  EXPECT_EQ(reverse_seen_, std::vector<std::string>{"ReverseTranslate"});
+  OnlyReached(reverse_seen_);
 }
 
 }  // namespace

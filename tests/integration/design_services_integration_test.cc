@@ -7,24 +7,19 @@
 // the gateway has no endpoint for is refused as unavailable; the services
 // admit only the gateway's key.
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 
 #include <chrono>
 #include <cmath>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "services/core/curve_keys.h"
-#include "tests/support/child_process.h"
-#include "tests/support/http_client.h"
-#include "tests/support/redis_server.h"
+#include "tests/support/gateway_stack.h"
 
 namespace fedrx {
 namespace {
@@ -32,130 +27,17 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-constexpr auto kStartTimeout = 20s;
-
-core::CurveKeyPair NewKeyPair() {
-  auto pair = core::GenerateCurveKeyPair();
-  EXPECT_TRUE(pair.ok()) << pair.status();
-  return pair.ok() ? *pair : core::CurveKeyPair{};
-}
-
-struct Service {
-  std::unique_ptr<testing::ChildProcess> process;
-  std::string endpoint;
-  int http = 0;
-  core::CurveKeyPair keys;
-  std::string public_file;
-};
-
-class DesignServicesTest : public ::testing::Test {
+class DesignServicesTest : public testing::GatewayStackTest {
  protected:
+  DesignServicesTest()
+      : GatewayStackTest({FEDRX_COORDINATOR_BIN, FEDRX_GATEWAY_BIN, FEDRX_CLI_BIN}) {}
+
   void SetUp() override {
-    ASSERT_FALSE(dir_.path().empty());
-    auto redis = testing::RedisServer::Start();
-    ASSERT_TRUE(redis.ok()) << redis.status();
-    redis_ = std::move(*redis);
-    gateway_keys_ = NewKeyPair();
-    clients_file_ = Write("clients", "gateway-1 gateway " + gateway_keys_.public_key + "\n");
-    ASSERT_NO_FATAL_FAILURE(StartBackend("coordinator", FEDRX_COORDINATOR_BIN, coordinator_));
-    ASSERT_NO_FATAL_FAILURE(StartBackend("translational", FEDRX_TRANSLATIONAL_BIN, translational_));
-    ASSERT_NO_FATAL_FAILURE(StartBackend("trial", FEDRX_TRIAL_BIN, trial_));
-  }
-
-  void TearDown() override {
-    if (!HasFailure()) return;
-    for (auto* s : {&coordinator_, &translational_, &trial_}) {
-      if (s->process != nullptr) std::cerr << "--- backend\n" << s->process->Log();
-    }
-    if (gateway_ != nullptr) std::cerr << "--- gateway\n" << gateway_->Log();
-  }
-
-  std::string Path(const std::string& name) const { return dir_.path() + "/" + name; }
-
-  std::string Write(const std::string& name, const std::string& text) {
-    const std::string path = Path(name);
-    std::ofstream(path) << text;
-    EXPECT_EQ(::chmod(path.c_str(), 0644), 0);
-    return path;
-  }
-
-  std::map<std::string, std::string> RedisEnv() const {
-    return {{"FEDRX_REDIS_HOST", "127.0.0.1"},
-            {"FEDRX_REDIS_PORT", std::to_string(redis_->port())},
-            {"FEDRX_REDIS_STARTUP_WAIT", "5s"},
-            {"FEDRX_RUNNER_DRAIN_TIMEOUT", "2s"}};
-  }
-
-  // A platform service in CURVE mode admitting only the gateway's key.
-  void StartBackend(const std::string& name, const char* binary, Service& s) {
-    s.endpoint = "tcp://127.0.0.1:" + std::to_string(testing::FreeTcpPort());
-    s.http = testing::FreeTcpPort();
-    s.keys = NewKeyPair();
-    const std::string key_file = Path(name + ".key");
-    ASSERT_TRUE(core::WriteCurveKeyPair(key_file, s.keys).ok());
-    s.public_file = Path(name + ".pub");
-    ASSERT_TRUE(core::WriteCurvePublicKey(s.public_file, s.keys.public_key).ok());
-    std::string upper = name;
-    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    std::map<std::string, std::string> env = RedisEnv();
-    env["FEDRX_" + upper + "_ENDPOINT"] = s.endpoint;
-    env["FEDRX_" + upper + "_CURVE_KEY_FILE"] = key_file;
-    env["FEDRX_" + upper + "_CLIENTS_FILE"] = clients_file_;
-    env["FEDRX_HTTP_LISTEN"] = "127.0.0.1:" + std::to_string(s.http);
-    auto child = testing::ChildProcess::Spawn(binary, {}, env);
-    ASSERT_TRUE(child.ok()) << child.status();
-    s.process = std::move(*child);
-    ASSERT_TRUE(testing::WaitForHttp200(s.http, "/readyz", kStartTimeout))
-        << name << " never became ready: " << s.process->Log();
-  }
-
-  // The gateway, with the domain services named in `services`.
-  void StartGateway(const std::vector<std::string>& services) {
-    const std::string key_file = Path("gateway.key");
-    ASSERT_TRUE(core::WriteCurveKeyPair(key_file, gateway_keys_).ok());
-    gateway_public_file_ = Path("gateway.pub");
-    ASSERT_TRUE(core::WriteCurvePublicKey(gateway_public_file_, gateway_keys_.public_key).ok());
-    gateway_endpoint_ = "tcp://127.0.0.1:" + std::to_string(testing::FreeTcpPort());
-    gateway_http_ = testing::FreeTcpPort();
-    std::map<std::string, std::string> env = RedisEnv();
-    env["FEDRX_GATEWAY_SITES_ENDPOINT"] = gateway_endpoint_;
-    env["FEDRX_GATEWAY_COORDINATOR_ENDPOINT"] = coordinator_.endpoint;
-    env["FEDRX_GATEWAY_CURVE_KEY_FILE"] = key_file;
-    env["FEDRX_GATEWAY_COORDINATOR_PUBLIC_KEY_FILE"] = coordinator_.public_file;
-    env["FEDRX_HTTP_LISTEN"] = "127.0.0.1:" + std::to_string(gateway_http_);
-    for (const std::string& name : services) {
-      const Service& s = name == "translational" ? translational_ : trial_;
-      std::string upper = name;
-      for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      env["FEDRX_GATEWAY_SERVICES_" + upper + "_ENDPOINT"] = s.endpoint;
-      env["FEDRX_GATEWAY_SERVICES_" + upper + "_PUBLIC_KEY_FILE"] = s.public_file;
-    }
-    auto child = testing::ChildProcess::Spawn(FEDRX_GATEWAY_BIN, {}, env);
-    ASSERT_TRUE(child.ok()) << child.status();
-    gateway_ = std::move(*child);
-    ASSERT_TRUE(testing::WaitForHttp200(gateway_http_, "/readyz", kStartTimeout))
-        << "the gateway never became ready: " << gateway_->Log();
-    // The first enrolled institution goes to Redis directly (the bootstrap).
-    scientist_key_ = Path("scientist.key");
-    auto [code, out] = Cli({"institutions", "enrol", "--redis",
-                            "127.0.0.1:" + std::to_string(redis_->port()), "--id", "scientist-1",
-                            "--name", "Dr S", "--role", "scientist", "--key-out", scientist_key_});
-    ASSERT_EQ(code, 0) << out;
-  }
-
-  std::pair<int, std::string> Cli(const std::vector<std::string>& args) {
-    auto child = testing::ChildProcess::Spawn(FEDRX_CLI_BIN, args);
-    EXPECT_TRUE(child.ok()) << child.status();
-    if (!child.ok()) return {-1, ""};
-    auto code = (*child)->Wait(60s);
-    EXPECT_TRUE(code.ok()) << "the CLI did not exit: " << (*child)->Log();
-    return {code.ok() ? *code : -1, (*child)->Log()};
-  }
-
-  std::pair<int, std::string> Ask(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--gateway", gateway_endpoint_, "--key-file", scientist_key_,
-                               "--server-key-file", gateway_public_file_});
-    return Cli(args);
+    ASSERT_NO_FATAL_FAILURE(StartRedis());
+    ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+    ASSERT_NO_FATAL_FAILURE(
+        StartBackend("translational", FEDRX_TRANSLATIONAL_BIN, {}, translational_));
+    ASSERT_NO_FATAL_FAILURE(StartBackend("trial", FEDRX_TRIAL_BIN, {}, trial_));
   }
 
   json ReadJson(const std::string& path) {
@@ -165,24 +47,11 @@ class DesignServicesTest : public ::testing::Test {
     return j;
   }
 
-  double Metric(int port, const std::string& name, const std::string& labels) {
-    auto r = testing::HttpGet(port, "/metrics");
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? testing::MetricValue(r->body, name, labels) : -1;
-  }
-
-  testing::TempDir dir_;
-  std::unique_ptr<testing::RedisServer> redis_;
-  core::CurveKeyPair gateway_keys_;
-  std::string clients_file_;
-  Service coordinator_, translational_, trial_;
-  std::unique_ptr<testing::ChildProcess> gateway_;
-  std::string gateway_endpoint_, gateway_public_file_, scientist_key_;
-  int gateway_http_ = 0;
+  testing::Backend translational_, trial_;
 };
 
 TEST_F(DesignServicesTest, FromNoaelsToAVirtualFirstInHumanTrialThroughTheGateway) {
-  ASSERT_NO_FATAL_FAILURE(StartGateway({"translational", "trial"}));
+  ASSERT_NO_FATAL_FAILURE(StartGateway({&translational_, &trial_}));
 
   // FDA 2005 Table 1: rat Km 6, dog Km 20, adult Km 37. HED rat = 50 x 6/37
   // = 8.108, dog = 10 x 20/37 = 5.405 mg/kg: the dog is the most sensitive;
@@ -223,11 +92,38 @@ TEST_F(DesignServicesTest, FromNoaelsToAVirtualFirstInHumanTrialThroughTheGatewa
 
   // The virtual trial starts at the MRSD the translational service computed.
   const std::string vt_json = Path("vt.json");
-  std::tie(code, out) = Ask({"trial", "virtual", "--model", "oral_1cmt", "--cl", "10", "--v", "50",
-                             "--ka", "1", "--bsv-cv", "0.3", "--start-from", dose_json,
-                             "--tox-auc50", "40", "--tox-hill", "2", "--response-auc50", "10",
-                             "--design", "boin", "--target", "0.3", "--trials", "200",
-                             "--population", "500", "--seed", "5", "--json", vt_json});
+  std::tie(code, out) = Ask({"trial",
+                             "virtual",
+                             "--model",
+                             "oral_1cmt",
+                             "--cl",
+                             "10",
+                             "--v",
+                             "50",
+                             "--ka",
+                             "1",
+                             "--bsv-cv",
+                             "0.3",
+                             "--start-from",
+                             dose_json,
+                             "--tox-auc50",
+                             "40",
+                             "--tox-hill",
+                             "2",
+                             "--response-auc50",
+                             "10",
+                             "--design",
+                             "boin",
+                             "--target",
+                             "0.3",
+                             "--trials",
+                             "200",
+                             "--population",
+                             "500",
+                             "--seed",
+                             "5",
+                             "--json",
+                             vt_json});
   ASSERT_EQ(code, 0) << out;
   const json vt = ReadJson(vt_json);
   ASSERT_FALSE(vt["dose_mg"].empty());
@@ -243,7 +139,7 @@ TEST_F(DesignServicesTest, FromNoaelsToAVirtualFirstInHumanTrialThroughTheGatewa
 }
 
 TEST_F(DesignServicesTest, BadInputIsAnErrorNamingTheFieldAndIsCounted) {
-  ASSERT_NO_FATAL_FAILURE(StartGateway({"translational", "trial"}));
+  ASSERT_NO_FATAL_FAILURE(StartGateway({&translational_, &trial_}));
   auto [code, out] = Ask({"dose", "translate", "--noael", "rat=-5"});
   EXPECT_EQ(code, 1) << out;
   EXPECT_NE(out.find("noael_mg_per_kg"), std::string::npos) << out;
@@ -274,7 +170,7 @@ TEST_F(DesignServicesTest, BadInputIsAnErrorNamingTheFieldAndIsCounted) {
 }
 
 TEST_F(DesignServicesTest, AServiceTheGatewayHasNoEndpointForIsUnavailable) {
-  ASSERT_NO_FATAL_FAILURE(StartGateway({"translational"}));
+  ASSERT_NO_FATAL_FAILURE(StartGateway({&translational_}));
   auto [code, out] = Ask({"trial", "sample-size", "--test", "t_two_sample", "--delta", "1"});
   EXPECT_EQ(code, 1) << out;
   EXPECT_NE(out.find("gateway.services.trial.endpoint"), std::string::npos) << out;

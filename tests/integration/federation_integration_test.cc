@@ -26,10 +26,12 @@
 #include <string>
 #include <vector>
 
+#include "services/coordinator/study_store.h"
 #include "services/core/bus.h"
 #include "services/core/clock.h"
 #include "services/core/curve_keys.h"
 #include "services/core/metrics.h"
+#include "services/core/redis_state_store.h"
 #include "services/core/zmq_bus.h"
 #include "services/ml/model.h"
 #include "tests/support/child_process.h"
@@ -553,7 +555,8 @@ TEST_F(FederationIntegrationTest, SyntheticStudyCompletesEveryRoundWithTheExactM
 TEST_F(FederationIntegrationTest, SecureAggregationStudyReachesThePlainFedAvgModel) {
   const std::vector<std::string> sites = {"site-a", "site-b", "site-c"};
   // Sites that step differently, so that the mean is not any one update.
-  const std::map<std::string, float> steps = {{"site-a", 0.5f}, {"site-b", 0.25f}, {"site-c", 1.0f}};
+  const std::map<std::string, float> steps = {
+      {"site-a", 0.5f}, {"site-b", 0.25f}, {"site-c", 1.0f}};
   ASSERT_NO_FATAL_FAILURE(StartRedis());
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   ASSERT_NO_FATAL_FAILURE(SpawnGateway());
@@ -617,11 +620,8 @@ TEST_F(FederationIntegrationTest, SecureAggregationStudyReachesThePlainFedAvgMod
 // synthetic steps (one sample each), within the fixed point's rounding
 // (5 sites: 24 fractional bits, well under 1e-5 over two rounds).
 TEST_F(FederationIntegrationTest, SecAggPlusStudyWithTwoNeighboursReachesTheFedAvgModel) {
-  const std::map<std::string, float> steps = {{"site-a", 0.5f},
-                                              {"site-b", 0.25f},
-                                              {"site-c", 1.0f},
-                                              {"site-d", 0.75f},
-                                              {"site-e", 0.125f}};
+  const std::map<std::string, float> steps = {
+      {"site-a", 0.5f}, {"site-b", 0.25f}, {"site-c", 1.0f}, {"site-d", 0.75f}, {"site-e", 0.125f}};
   std::vector<std::string> sites;
   ASSERT_NO_FATAL_FAILURE(StartRedis());
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
@@ -1048,6 +1048,29 @@ TEST_F(FederationIntegrationTest, TwoSitesLearnToxicityFromTheirOwnTox21Shares) 
   auto latest = Model("tox21-slice", 2);
   ASSERT_TRUE(latest.ok()) << latest.status();
   EXPECT_EQ(MaxAbsDiff(model, *latest), 0);
+
+  // Each version's calibration is in Redis, summed over both sites: the
+  // validation rows behind the score and domain histograms, the training
+  // rows behind the embedding moments of the 32-unit trunk.
+  core::RedisOptions ro;
+  ro.port = redis_->port();
+  auto redis = core::RedisStateStore::Connect(ro, nullptr);
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  coordinator::StudyStore studies(**redis);
+  for (std::uint32_t version : {1u, 2u}) {
+    auto calibration = studies.LoadCalibration("tox21-slice", version);
+    ASSERT_TRUE(calibration.ok()) << calibration.status();
+    ASSERT_TRUE(calibration->has_value()) << "version " << version;
+    const coordinator::VersionCalibration& c = **calibration;
+    EXPECT_EQ(c.samples, valid_rows);
+    EXPECT_EQ(c.tasks.size(), 12u);
+    EXPECT_EQ(c.histograms.size(), 12u);
+    EXPECT_EQ(c.embedding.rows, train_rows);
+    EXPECT_EQ(c.embedding.sum.size(), 32u);
+    std::uint64_t scored = 0;
+    for (std::uint64_t n : c.domain_histogram) scored += n;
+    EXPECT_EQ(scored, valid_rows) << "version " << version;
+  }
 }
 
 TEST_F(FederationIntegrationTest, SitesWithDifferentTasksShareATrunkAndKeepTheirHeads) {

@@ -174,7 +174,8 @@ TEST(CodecTest, ModelUpdateTensorsMoveWithoutCopy) {
   for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i) * 0.5f;
   const float* original = w.data();
   Message m = WithBody(ModelUpdate{"s1", 3, "site-a", 2, 500, {{"loss", 0.42}}});
-  m.tensors.push_back(Tensor{"trunk.0", DType::kFloat32, {10, 100}, Blob::FromFloats(std::move(w))});
+  m.tensors.push_back(
+      Tensor{"trunk.0", DType::kFloat32, {10, 100}, Blob::FromFloats(std::move(w))});
   Message out = RoundTrip(std::move(m));
   const auto& u = std::get<ModelUpdate>(out.body);
   EXPECT_EQ(u.num_samples, 500u);
@@ -193,7 +194,8 @@ TEST(CodecTest, ModelUpdateTensorsMoveWithoutCopy) {
 TEST(CodecTest, TensorFrameAtAnOddAddressIsDecodedAsItsValues) {
   const std::vector<float> w = {1.5f, -2.0f, 3.25f, 0.0f, 7.0f};
   Message m = WithBody(ModelUpdate{"s1", 1, "site-a", 0, 1, {}});
-  m.tensors.push_back(Tensor{"weights", DType::kFloat32, {5}, Blob::FromFloats(std::vector<float>(w))});
+  m.tensors.push_back(
+      Tensor{"weights", DType::kFloat32, {5}, Blob::FromFloats(std::vector<float>(w))});
   std::vector<Blob> frames = Encode(std::move(m));
   ASSERT_EQ(frames.size(), 2u);
   // The same bytes, one past an aligned address.
@@ -248,13 +250,15 @@ TEST(CodecTest, StudyInfoCarriesSpecStateAndRoundHistory) {
 }
 
 TEST(CodecTest, TrainingProtocolBodiesSurvive) {
-  auto ready = std::get<UpdateReady>(RoundTrip(WithBody(UpdateReady{"s", 4, 3, 812, {{"loss", 0.3}}})).body);
+  auto ready =
+      std::get<UpdateReady>(RoundTrip(WithBody(UpdateReady{"s", 4, 3, 812, {{"loss", 0.3}}})).body);
   EXPECT_EQ(ready.round, 4u);
   EXPECT_EQ(ready.base_version, 3u);
   EXPECT_EQ(ready.num_samples, 812u);
   auto grant = std::get<UploadGrant>(RoundTrip(WithBody(UploadGrant{"s", 4})).body);
   EXPECT_EQ(grant.study_id, "s");
-  auto eval = std::get<EvaluateTask>(RoundTrip(WithBody(EvaluateTask{"s", 4, 5, "valid", 1000})).body);
+  auto eval =
+      std::get<EvaluateTask>(RoundTrip(WithBody(EvaluateTask{"s", 4, 5, "valid", 1000})).body);
   EXPECT_EQ(eval.split, "valid");
   EXPECT_EQ(eval.bins, 1000u);
   auto result =
@@ -267,6 +271,27 @@ TEST(CodecTest, TrainingProtocolBodiesSurvive) {
   EXPECT_EQ(named.tasks, (std::vector<std::string>{"FDA_APPROVED", "CT_TOX"}));
   auto model = std::get<GetModel>(RoundTrip(WithBody(GetModel{"s", 9})).body);
   EXPECT_EQ(model.version, 9u);
+}
+
+// The calibration stages: EvaluateTask.stage and EvaluationResult's stage and
+// embedding row count survive, and default to 0 when not set.
+TEST(CodecTest, EvaluationStagesSurvive) {
+  EXPECT_EQ(
+      std::get<EvaluateTask>(RoundTrip(WithBody(EvaluateTask{"s", 4, 5, "valid", 10})).body).stage,
+      0u);
+  auto task =
+      std::get<EvaluateTask>(RoundTrip(WithBody(EvaluateTask{"s", 4, 5, "valid", 10, 1})).body);
+  EXPECT_EQ(task.stage, 1u);
+  EXPECT_EQ(task.bins, 10u);
+  auto plain =
+      std::get<EvaluationResult>(RoundTrip(WithBody(EvaluationResult{"s", 4, 5, "valid", 3})).body);
+  EXPECT_EQ(plain.stage, 0u);
+  EXPECT_EQ(plain.embedding_rows, 0u);
+  auto staged = std::get<EvaluationResult>(
+      RoundTrip(WithBody(EvaluationResult{"s", 4, 5, "valid", 3, {}, 1, 5000000000ULL})).body);
+  EXPECT_EQ(staged.stage, 1u);
+  EXPECT_EQ(staged.embedding_rows, 5000000000ULL);
+  EXPECT_EQ(staged.num_samples, 3u);
 }
 
 TEST(CodecTest, AdministrationBodiesSurvive) {
@@ -454,9 +479,7 @@ TEST(CodecRefusalTest, OverlongOriginIsRefused) {
   EXPECT_EQ(e.where, "envelope.origin");
 }
 
-TEST(CodecRefusalTest, NoFrames) {
-  EXPECT_EQ(Refused({}).fault, DecodeFault::kNoFrames);
-}
+TEST(CodecRefusalTest, NoFrames) { EXPECT_EQ(Refused({}).fault, DecodeFault::kNoFrames); }
 
 TEST(CodecRefusalTest, TruncatedEnvelopeFailsVerification) {
   auto frames = Encode(WithBody(RegisterSite{"site-a", "A", 1, {"t"}, "h"}));
@@ -510,7 +533,8 @@ TEST(CodecRefusalTest, MissingBodyIsRefused) {
 // took down any service).
 TEST(CodecRefusalTest, BodyTypeWithoutItsBodyIsRefused) {
   for (std::size_t type = 1; type <= kBodyCount; ++type) {
-    DecodeError e = Refused(Frames(testing::EnvelopeWithBodyTypeOnly("m-9", static_cast<std::uint8_t>(type))));
+    DecodeError e =
+        Refused(Frames(testing::EnvelopeWithBodyTypeOnly("m-9", static_cast<std::uint8_t>(type))));
     EXPECT_EQ(e.fault, DecodeFault::kMissingField) << BodyNameAt(type - 1);
     EXPECT_EQ(e.where, "envelope.body") << BodyNameAt(type - 1);
     EXPECT_EQ(e.message_id, "m-9");
@@ -542,7 +566,8 @@ TEST(CodecRefusalTest, OversizedTensorFrameIsRefused) {
   Limits limits;
   limits.max_tensor_bytes = 1024;
   Message m = WithBody(ModelUpdate{});
-  m.tensors.push_back(Tensor{"w", DType::kFloat32, {1000}, Blob::FromFloats(std::vector<float>(1000))});
+  m.tensors.push_back(
+      Tensor{"w", DType::kFloat32, {1000}, Blob::FromFloats(std::vector<float>(1000))});
   DecodeError e = Refused(Encode(std::move(m)), limits);
   EXPECT_EQ(e.fault, DecodeFault::kOversized);
   EXPECT_EQ(e.where, "frame 1");
