@@ -69,6 +69,43 @@ wait_ready() {  # url what
   exit 1
 }
 
+# Enrols institutions as sites through the gateway, as the admin; each
+# receives its CURVE key pair. Arguments name arrays: ids, institution names.
+enrol_sites() {  # ids-array names-array
+  local -n ids=$1 names=$2
+  local i
+  for i in "${!ids[@]}"; do
+    "$FEDRX" "${ADMIN[@]}" institutions enrol --id "${ids[$i]}" \
+      --name "${names[$i]}" --role site --key-out "$KEYS/${ids[$i]}.key"
+  done
+}
+# Starts one site process per institution next to its own store
+# ($RUN/store/<id>), metrics on consecutive ports from `first-port`, approving
+# `approved`; with `state`, each keeps its private heads in $RUN/state/<id>.
+# Returns once every site is ready.
+start_sites() {  # ids-array names-array first-port approved [state]
+  local -n ids=$1 names=$2
+  local first_port=$3 approved=$4 with_state=${5:-} i site
+  for i in "${!ids[@]}"; do
+    site=${ids[$i]}
+    local state=()
+    if [[ -n "$with_state" ]]; then
+      mkdir -p "$RUN/state/$site"
+      state=(FEDRX_SITE_STATE_DIR="$RUN/state/$site")
+    fi
+    env FEDRX_SITE_ID="$site" FEDRX_SITE_INSTITUTION="${names[$i]}" \
+      FEDRX_SITE_STORE="$RUN/store/$site" "${state[@]}" \
+      FEDRX_HTTP_LISTEN="127.0.0.1:$((first_port + i))" \
+      FEDRX_SITE_KEY_FILE="$KEYS/$site.key" FEDRX_SITE_GATEWAY_PUBLIC_KEY="$GATEWAY_PUBLIC_KEY" \
+      FEDRX_SITE_APPROVED_STUDIES="$approved" \
+      "$BIN/services/site/fedrx-site" --config deploy/site.conf >"$RUN/$site.log" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${!ids[@]}"; do
+    wait_ready "http://127.0.0.1:$((first_port + i))/readyz" "${ids[$i]}"
+  done
+}
+
 step "Preparing each institution's data (scaffold split, non-IID shares by scaffold)"
 "$LAB" prepare --data deploy/data/tox21/tox21.csv --out "$RUN/data" \
   --sites "$(IFS=,; echo "${SITES[*]}")" --shares 0.5,0.3,0.2 --seed 7
@@ -180,10 +217,7 @@ wait_ready http://127.0.0.1:9465/readyz gateway
 "$FEDRX" "${ADMIN[@]}" health
 
 step "Enrolling the three institutions and a scientist through the gateway, as admin: each receives its CURVE key pair; the platform keeps only the public keys"
-for i in "${!SITES[@]}"; do
-  "$FEDRX" "${ADMIN[@]}" institutions enrol --id "${SITES[$i]}" \
-    --name "${INSTITUTIONS[$i]}" --role site --key-out "$KEYS/${SITES[$i]}.key"
-done
+enrol_sites SITES INSTITUTIONS
 "$FEDRX" "${ADMIN[@]}" institutions enrol --id scientist-1 --name "Translational scientist" \
   --role scientist --key-out "$KEYS/scientist.key"
 "$FEDRX" "${ADMIN[@]}" institutions list
@@ -191,16 +225,7 @@ done
 step "Starting three sites, each next to its own data; they connect out to the gateway over CurveZMQ"
 # Each institution approves the three studies it will take part in.
 APPROVED="$(study_id "$STUDY"),$DP_ID,$SECAGG_ID"
-for i in "${!SITES[@]}"; do
-  site=${SITES[$i]}
-  FEDRX_SITE_ID=$site FEDRX_SITE_INSTITUTION="${INSTITUTIONS[$i]}" \
-    FEDRX_SITE_STORE="$RUN/store/$site" FEDRX_HTTP_LISTEN="127.0.0.1:$((9466 + i))" \
-    FEDRX_SITE_KEY_FILE="$KEYS/$site.key" FEDRX_SITE_GATEWAY_PUBLIC_KEY="$GATEWAY_PUBLIC_KEY" \
-    FEDRX_SITE_APPROVED_STUDIES="$APPROVED" \
-    "$BIN/services/site/fedrx-site" --config deploy/site.conf >"$RUN/$site.log" 2>&1 &
-  pids+=($!)
-done
-for i in "${!SITES[@]}"; do wait_ready "http://127.0.0.1:$((9466 + i))/readyz" "${SITES[$i]}"; done
+start_sites SITES INSTITUTIONS 9466 "$APPROVED"
 "$FEDRX" "${SCIENTIST[@]}" sites list
 
 step "Federated study: $(grep '^study.name' "$STUDY" | cut -d= -f2- | sed 's/^ *//')"
@@ -260,23 +285,9 @@ mkdir -p "$RUN/heads"
 for i in "${!HEADS_SITES[@]}"; do
   ingest "$RUN/heads/${HEADS_FILES[$i]}.csv" "$RUN/store/${HEADS_SITES[$i]}" brief
 done
-for i in "${!HEADS_SITES[@]}"; do
-  "$FEDRX" "${ADMIN[@]}" institutions enrol --id "${HEADS_SITES[$i]}" \
-    --name "${HEADS_INSTITUTIONS[$i]}" --role site --key-out "$KEYS/${HEADS_SITES[$i]}.key"
-done
+enrol_sites HEADS_SITES HEADS_INSTITUTIONS
 # Each site keeps its private head in its own state directory; the head never leaves it.
-for i in "${!HEADS_SITES[@]}"; do
-  site=${HEADS_SITES[$i]}
-  mkdir -p "$RUN/state/$site"
-  FEDRX_SITE_ID=$site FEDRX_SITE_INSTITUTION="${HEADS_INSTITUTIONS[$i]}" \
-    FEDRX_SITE_STORE="$RUN/store/$site" FEDRX_SITE_STATE_DIR="$RUN/state/$site" \
-    FEDRX_HTTP_LISTEN="127.0.0.1:$((9476 + i))" \
-    FEDRX_SITE_KEY_FILE="$KEYS/$site.key" FEDRX_SITE_GATEWAY_PUBLIC_KEY="$GATEWAY_PUBLIC_KEY" \
-    FEDRX_SITE_APPROVED_STUDIES="$HEADS_ID" \
-    "$BIN/services/site/fedrx-site" --config deploy/site.conf >"$RUN/$site.log" 2>&1 &
-  pids+=($!)
-done
-for i in "${!HEADS_SITES[@]}"; do wait_ready "http://127.0.0.1:$((9476 + i))/readyz" "${HEADS_SITES[$i]}"; done
+start_sites HEADS_SITES HEADS_INSTITUTIONS 9476 "$HEADS_ID" state
 "$FEDRX" "${ADMIN[@]}" study create "$HEADS_STUDY"
 heads_started=$(date +%s%N)
 timeout 600 "$FEDRX" "${SCIENTIST[@]}" study watch "$HEADS_ID" --interval 500
@@ -362,20 +373,8 @@ mkdir -p "$RUN/clinical"
 for s in "${CLIN_SITES[@]}"; do ingest "$RUN/clinical/$s.csv" "$RUN/store/$s" brief; done
 ingest "$RUN/clinical/pooled.csv" "$RUN/store/clintox-pooled" brief
 ingest "$RUN/clinical/test.csv" "$RUN/store/clintox-test" brief
-for i in "${!CLIN_SITES[@]}"; do
-  "$FEDRX" "${ADMIN[@]}" institutions enrol --id "${CLIN_SITES[$i]}" \
-    --name "${CLIN_INSTITUTIONS[$i]}" --role site --key-out "$KEYS/${CLIN_SITES[$i]}.key"
-done
-for i in "${!CLIN_SITES[@]}"; do
-  site=${CLIN_SITES[$i]}
-  FEDRX_SITE_ID=$site FEDRX_SITE_INSTITUTION="${CLIN_INSTITUTIONS[$i]}" \
-    FEDRX_SITE_STORE="$RUN/store/$site" FEDRX_HTTP_LISTEN="127.0.0.1:$((9490 + i))" \
-    FEDRX_SITE_KEY_FILE="$KEYS/$site.key" FEDRX_SITE_GATEWAY_PUBLIC_KEY="$GATEWAY_PUBLIC_KEY" \
-    FEDRX_SITE_APPROVED_STUDIES=clintox-demo,reverse-counts \
-    "$BIN/services/site/fedrx-site" --config deploy/site.conf >"$RUN/$site.log" 2>&1 &
-  pids+=($!)
-done
-for i in "${!CLIN_SITES[@]}"; do wait_ready "http://127.0.0.1:$((9490 + i))/readyz" "${CLIN_SITES[$i]}"; done
+enrol_sites CLIN_SITES CLIN_INSTITUTIONS
+start_sites CLIN_SITES CLIN_INSTITUTIONS 9490 clintox-demo,reverse-counts
 # The clinical model: every round's evaluation also leaves the conformal
 # calibration and the embedding statistics at the platform (sums only).
 "$FEDRX" "${ADMIN[@]}" study create deploy/studies/clintox-demo.study
@@ -399,20 +398,8 @@ mkdir -p "$RUN/toxcast"
 for s in "${TOXCAST_SITES[@]}"; do ingest "$RUN/toxcast/$s.csv" "$RUN/store/$s" brief; done
 ingest "$RUN/toxcast/pooled.csv" "$RUN/store/toxcast-pooled" brief
 ingest "$RUN/toxcast/test.csv" "$RUN/store/toxcast-test" brief
-for i in "${!TOXCAST_SITES[@]}"; do
-  "$FEDRX" "${ADMIN[@]}" institutions enrol --id "${TOXCAST_SITES[$i]}" \
-    --name "${TOXCAST_INSTITUTIONS[$i]}" --role site --key-out "$KEYS/${TOXCAST_SITES[$i]}.key"
-done
-for i in "${!TOXCAST_SITES[@]}"; do
-  site=${TOXCAST_SITES[$i]}
-  FEDRX_SITE_ID=$site FEDRX_SITE_INSTITUTION="${TOXCAST_INSTITUTIONS[$i]}" \
-    FEDRX_SITE_STORE="$RUN/store/$site" FEDRX_HTTP_LISTEN="127.0.0.1:$((9493 + i))" \
-    FEDRX_SITE_KEY_FILE="$KEYS/$site.key" FEDRX_SITE_GATEWAY_PUBLIC_KEY="$GATEWAY_PUBLIC_KEY" \
-    FEDRX_SITE_APPROVED_STUDIES=toxcast-demo \
-    "$BIN/services/site/fedrx-site" --config deploy/site.conf >"$RUN/$site.log" 2>&1 &
-  pids+=($!)
-done
-for i in "${!TOXCAST_SITES[@]}"; do wait_ready "http://127.0.0.1:$((9493 + i))/readyz" "${TOXCAST_SITES[$i]}"; done
+enrol_sites TOXCAST_SITES TOXCAST_INSTITUTIONS
+start_sites TOXCAST_SITES TOXCAST_INSTITUTIONS 9493 toxcast-demo
 "$FEDRX" "${ADMIN[@]}" study create deploy/studies/toxcast-demo.study
 timeout 300 "$FEDRX" "${SCIENTIST[@]}" study watch toxcast-demo --interval 500
 "$FEDRX" "${SCIENTIST[@]}" study model toxcast-demo --out "$RUN/models/toxcast.bin"
