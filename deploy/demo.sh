@@ -172,10 +172,14 @@ printf '# Who may connect to the coordinator: <id> <role> <public key>\ngateway 
   "$GATEWAY_PUBLIC_KEY" >"$KEYS/coordinator-clients"
 # The domain services behind the gateway admit the gateway's key only, too.
 cp "$KEYS/coordinator-clients" "$KEYS/platform-clients"
-for svc in translational trial tox clinical reverse; do
+for svc in translational trial tox clinical reverse orchestrator report; do
   "$FEDRX" keys generate --out "$KEYS/$svc.key" >/dev/null
   "$FEDRX" keys public "$KEYS/$svc.key" --out "$KEYS/$svc.pub"
 done
+# The orchestrator calls the domain services and the report service itself
+# (with its own key), so they admit it beside the gateway.
+printf 'orchestrator orchestrator %s\n' "$("$FEDRX" keys public "$KEYS/orchestrator.key")" \
+  >>"$KEYS/platform-clients"
 # The audit trail's HMAC key stays with the gateway (and the bootstrap CLI),
 # never in Redis: whoever can write Redis still cannot rebuild the chain.
 "$FEDRX" keys audit --out "$KEYS/audit.key" >/dev/null
@@ -211,6 +215,15 @@ done
 wait_ready http://127.0.0.1:9484/readyz tox
 wait_ready http://127.0.0.1:9485/readyz clinical
 wait_ready http://127.0.0.1:9486/readyz reverse
+# The orchestrator runs the workflows in deploy/workflows/ (it refuses to start
+# if one of them is invalid); the report service writes candidate and study
+# reports into Redis.
+for svc in report orchestrator; do
+  "$BIN/services/$svc/fedrx-$svc" --config "deploy/$svc.conf" >"$RUN/$svc.log" 2>&1 &
+  pids+=($!)
+done
+wait_ready http://127.0.0.1:9488/readyz report
+wait_ready http://127.0.0.1:9487/readyz orchestrator
 "$BIN/gateway/fedrx-gateway" --config deploy/gateway.conf >"$RUN/gateway.log" 2>&1 &
 pids+=($!)
 wait_ready http://127.0.0.1:9465/readyz gateway
@@ -469,6 +482,37 @@ curl -fsS http://127.0.0.1:9464/metrics | grep -E '^fedrx_coordinator_authentica
 step "Coordinator metrics (excerpt)"
 curl -fsS http://127.0.0.1:9464/metrics |
   grep -E '^fedrx_coordinator_(rounds_total|updates_accepted_total|updates_rejected_total|validation_mean_roc_auc|model_version|privacy_epsilon_max|privacy_budget_spent_ratio_max)' || true
+step "First-in-human readiness of four ClinTox drugs none of the sites trained on (deploy/candidates/), through the orchestrator"
+# Each assessment is one workflow run (deploy/workflows/first-in-human.yaml):
+# the toxicity panels, clinical risk and success, HED/MRSD, reverse translation
+# of flagged organ classes and a virtual first-in-human trial, then a report.
+REPORTS="$RUN/reports"
+mkdir -p "$REPORTS"
+declare -A OUTCOME=([paroxetine]="approved" [vilazodone]="approved"
+  [vatalanib]="failed in trials for toxicity" [sgi-1776]="stopped for cardiac toxicity")
+for c in paroxetine vilazodone vatalanib sgi-1776; do
+  "$FEDRX" "${SCIENTIST[@]}" assess "deploy/candidates/$c.yaml" --run-id "demo-$c" \
+    --out "$REPORTS" >"$REPORTS/$c.log" 2>&1 ||
+    { cat "$REPORTS/$c.log" >&2; echo "demo: assessing $c failed" >&2; exit 1; }
+  end="^run demo-$c: (succeeded|partial|failed)"
+  printf '%s (ClinTox: %s)\n  verdict: %s\n  %s\n' "$c" "${OUTCOME[$c]}" \
+    "$(grep -B1 -E "$end" "$REPORTS/$c.log" | head -n 1)" "$(grep -E "$end" "$REPORTS/$c.log")"
+  grep -A2 '^report ' "$REPORTS/$c.log" | tail -n 2
+done
+# The second workflow, lead-triage: the same four as one series, ranked.
+"$FEDRX" "${SCIENTIST[@]}" assess deploy/candidates/series.yaml --workflow lead-triage \
+  --run-id demo-series --out "$REPORTS" >"$REPORTS/series.log" 2>&1 ||
+  { cat "$REPORTS/series.log" >&2; echo "demo: the lead-triage run failed" >&2; exit 1; }
+printf 'series (lead-triage)\n  %s\n' "$(grep -B1 -E '^run demo-series: (succeeded|partial|failed)' "$REPORTS/series.log" | head -n 1)"
+grep -A1 '^report ' "$REPORTS/series.log" | tail -n 1
+# The federated study's own report: rounds, sites, dropouts, privacy spent.
+study_report=$("$FEDRX" "${SCIENTIST[@]}" report create --kind study --subject "$(study_id "$STUDY")" |
+  sed -n 's/^report \([^ ]*\) .*/\1/p')
+"$FEDRX" "${SCIENTIST[@]}" report get "$study_report" --format html \
+  --out "$REPORTS/$study_report.html"
+"$FEDRX" "${SCIENTIST[@]}" workflow runs
+curl -fsS http://127.0.0.1:9487/metrics | grep -E '^fedrx_orchestrator_(runs_total|steps_total)' || true
+
 printf '\nFederated study took %d.%03d s (with secure aggregation %d.%03d s); the whole demo %d s. Logs: %s/\n' \
   $((fed_ms / 1000)) $((fed_ms % 1000)) $((secagg_ms / 1000)) $((secagg_ms % 1000)) \
   "$(( $(date +%s) - started ))" "$RUN"

@@ -11,11 +11,12 @@ PACKAGES=(
   prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   librdkit-dev libboost-dev libeigen3-dev
-  libreadstat-dev nlohmann-json3-dev libpugixml-dev libinchi-dev
+  libreadstat-dev nlohmann-json3-dev libpugixml-dev libinchi-dev libyaml-cpp-dev
   r-base-core r-cran-pwr
   iproute2
   clang libclang-rt-14-dev
   python3 python3-zmq python3-flatbuffers
+  chromium libxml2-dev
 )
 
 missing=()

@@ -45,7 +45,7 @@ constexpr std::size_t IndexOf() {
 // Roles per body. Site traffic only from sites; study management only from
 // admins; reading studies, models and sites from people; health from anyone;
 // the domain services' requests (dose translation, PK, trial design, toxicity,
-// clinical assessment, reverse translation) from people.
+// clinical assessment, reverse translation, workflow runs, reports) from people.
 std::vector<std::vector<std::string_view>> BuildTable() {
   std::vector<std::vector<std::string_view>> t(codec::kBodyCount);
   const std::vector<std::string_view> site{"site"};
@@ -78,6 +78,15 @@ std::vector<std::vector<std::string_view>> BuildTable() {
   // translation) likewise from people only.
   for (std::size_t i : {IndexOf<codec::PredictToxicity>(), IndexOf<codec::AssessClinical>(),
                         IndexOf<codec::ReverseTranslate>()}) {
+    t[i] = people;
+  }
+  // Workflow runs (orchestrator) and reports likewise from people only; their
+  // answers (WorkflowRun, WorkflowList, WorkflowRunList, ReportInfo,
+  // ReportDocument, ReportList) come only from the services.
+  for (std::size_t i : {IndexOf<codec::RunWorkflow>(), IndexOf<codec::GetWorkflowRun>(),
+                        IndexOf<codec::ListWorkflows>(), IndexOf<codec::ListWorkflowRuns>(),
+                        IndexOf<codec::CreateReport>(), IndexOf<codec::GetReport>(),
+                        IndexOf<codec::ListReports>()}) {
     t[i] = people;
   }
   return t;

@@ -23,6 +23,11 @@ constexpr std::string_view ServiceOfType() {
     return "clinical";
   } else if constexpr (std::is_same_v<T, codec::ReverseTranslate>) {
     return "reverse";
+  } else if constexpr (IsOneOf<T, codec::RunWorkflow, codec::GetWorkflowRun, codec::ListWorkflows,
+                               codec::ListWorkflowRuns>) {
+    return "orchestrator";
+  } else if constexpr (IsOneOf<T, codec::CreateReport, codec::GetReport, codec::ListReports>) {
+    return "report";
   } else {
     return kCoordinatorService;
   }
@@ -35,8 +40,8 @@ std::string_view ServiceFor(const codec::Body& body) {
 }
 
 const std::vector<std::string_view>& DomainServices() {
-  static const std::vector<std::string_view> services{"translational", "trial", "tox", "clinical",
-                                                      "reverse"};
+  static const std::vector<std::string_view> services{
+      "translational", "trial", "tox", "clinical", "reverse", "orchestrator", "report"};
   return services;
 }
 

@@ -1,7 +1,7 @@
 // Which service behind the gateway answers a body that people send: the
 // coordinator (studies, models, sites) or one of the domain services
-// (translational, trial, tox, clinical, reverse). Sites' traffic always goes
-// to the coordinator.
+// (translational, trial, tox, clinical, reverse, and the orchestrator and
+// report services above them). Sites' traffic always goes to the coordinator.
 #pragma once
 
 #include <string_view>

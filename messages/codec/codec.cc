@@ -1,5 +1,5 @@
-// With domain_codec.cc and prediction_codec.cc, the only code that touches the
-// FlatBuffers-generated types.
+// With domain_codec.cc, prediction_codec.cc and workflow_codec.cc, the only
+// code that touches the FlatBuffers-generated types.
 #include "messages/codec/codec.h"
 
 #include <flatbuffers/flatbuffers.h>
@@ -76,7 +76,20 @@ constexpr std::array<const char*, kBodyCount> kBodyNames = {"Error",
                                                             "AssessClinical",
                                                             "ClinicalAssessment",
                                                             "ReverseTranslate",
-                                                            "ReverseTranslation"};
+                                                            "ReverseTranslation",
+                                                            "RunWorkflow",
+                                                            "GetWorkflowRun",
+                                                            "WorkflowRun",
+                                                            "ListWorkflows",
+                                                            "WorkflowList",
+                                                            "ListWorkflowRuns",
+                                                            "WorkflowRunList",
+                                                            "CreateReport",
+                                                            "ReportInfo",
+                                                            "GetReport",
+                                                            "ReportDocument",
+                                                            "ListReports",
+                                                            "ReportList"};
 static_assert(static_cast<std::size_t>(w::Body::MAX) == kBodyCount,
               "codec::Body and wire::Body must list the same bodies");
 // A name left out of kBodyNames would be a null pointer, not a compile error.
@@ -413,6 +426,46 @@ struct BodyEncoder {
   }
   std::pair<w::Body, fb::Offset<void>> operator()(const ReverseTranslation& v) const {
     return internal::EncodeDomain(b, v);
+  }
+  // The orchestrator and report bodies: workflow_codec.cc writes them.
+  std::pair<w::Body, fb::Offset<void>> operator()(const RunWorkflow& v) const {
+    return internal::EncodeWorkflow(b, v);
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const GetWorkflowRun& v) const {
+    return internal::EncodeWorkflow(b, v);
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const WorkflowRun& v) const {
+    return internal::EncodeWorkflow(b, v);
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const ListWorkflows& v) const {
+    return internal::EncodeWorkflow(b, v);
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const WorkflowList& v) const {
+    return internal::EncodeWorkflow(b, v);
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const ListWorkflowRuns& v) const {
+    return internal::EncodeWorkflow(b, v);
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const WorkflowRunList& v) const {
+    return internal::EncodeWorkflow(b, v);
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const CreateReport& v) const {
+    return internal::EncodeWorkflow(b, v);
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const ReportInfo& v) const {
+    return internal::EncodeWorkflow(b, v);
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const GetReport& v) const {
+    return internal::EncodeWorkflow(b, v);
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const ReportDocument& v) const {
+    return internal::EncodeWorkflow(b, v);
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const ListReports& v) const {
+    return internal::EncodeWorkflow(b, v);
+  }
+  std::pair<w::Body, fb::Offset<void>> operator()(const ReportList& v) const {
+    return internal::EncodeWorkflow(b, v);
   }
 };
 
@@ -810,6 +863,21 @@ bool BodyOf(const w::Envelope& env, Body& out, DecodeError& error) {
     case w::Body::ReverseTranslate:
     case w::Body::ReverseTranslation:
       return internal::PredictionBodyOf(env, out, error);
+    // The orchestrator and report bodies: workflow_codec.cc reads them.
+    case w::Body::RunWorkflow:
+    case w::Body::GetWorkflowRun:
+    case w::Body::WorkflowRun:
+    case w::Body::ListWorkflows:
+    case w::Body::WorkflowList:
+    case w::Body::ListWorkflowRuns:
+    case w::Body::WorkflowRunList:
+    case w::Body::CreateReport:
+    case w::Body::ReportInfo:
+    case w::Body::GetReport:
+    case w::Body::ReportDocument:
+    case w::Body::ListReports:
+    case w::Body::ReportList:
+      return internal::WorkflowBodyOf(env, out, error);
     case w::Body::NONE:
       return bad(DecodeFault::kUnknownBody, "the envelope carries no body", "envelope.body");
   }

@@ -1,6 +1,7 @@
-// Internal to messages/codec: helpers codec.cc, domain_codec.cc and
-// prediction_codec.cc share, and the encoders and decoders of the domain
-// bodies (translational.fbs, trial.fbs, prediction.fbs).
+// Internal to messages/codec: helpers codec.cc, domain_codec.cc,
+// prediction_codec.cc and workflow_codec.cc share, and the encoders and
+// decoders of the domain bodies (translational.fbs, trial.fbs, prediction.fbs)
+// and of the orchestrator and report bodies (orchestration.fbs, report.fbs).
 // Not for use outside messages/codec: it exposes the generated wire types.
 // Stateless and thread-safe.
 #pragma once
@@ -111,5 +112,25 @@ BodyOffset EncodeDomain(flatbuffers::FlatBufferBuilder& b, const ReverseTranslat
 // Converts a verified envelope whose body is one of the ML domain bodies (its
 // table present), as DomainBodyOf does for the others.
 bool PredictionBodyOf(const wire::Envelope& env, Body& out, DecodeError& error);
+
+// Encoders of the orchestrator and report bodies (orchestration.fbs,
+// report.fbs; workflow_codec.cc).
+BodyOffset EncodeWorkflow(flatbuffers::FlatBufferBuilder& b, const RunWorkflow& v);
+BodyOffset EncodeWorkflow(flatbuffers::FlatBufferBuilder& b, const GetWorkflowRun& v);
+BodyOffset EncodeWorkflow(flatbuffers::FlatBufferBuilder& b, const WorkflowRun& v);
+BodyOffset EncodeWorkflow(flatbuffers::FlatBufferBuilder& b, const ListWorkflows& v);
+BodyOffset EncodeWorkflow(flatbuffers::FlatBufferBuilder& b, const WorkflowList& v);
+BodyOffset EncodeWorkflow(flatbuffers::FlatBufferBuilder& b, const ListWorkflowRuns& v);
+BodyOffset EncodeWorkflow(flatbuffers::FlatBufferBuilder& b, const WorkflowRunList& v);
+BodyOffset EncodeWorkflow(flatbuffers::FlatBufferBuilder& b, const CreateReport& v);
+BodyOffset EncodeWorkflow(flatbuffers::FlatBufferBuilder& b, const ReportInfo& v);
+BodyOffset EncodeWorkflow(flatbuffers::FlatBufferBuilder& b, const GetReport& v);
+BodyOffset EncodeWorkflow(flatbuffers::FlatBufferBuilder& b, const ReportDocument& v);
+BodyOffset EncodeWorkflow(flatbuffers::FlatBufferBuilder& b, const ListReports& v);
+BodyOffset EncodeWorkflow(flatbuffers::FlatBufferBuilder& b, const ReportList& v);
+
+// Converts a verified envelope whose body is one of the orchestrator or
+// report bodies (its table present), as DomainBodyOf does for the others.
+bool WorkflowBodyOf(const wire::Envelope& env, Body& out, DecodeError& error);
 
 }  // namespace fedrx::codec::internal

@@ -807,19 +807,136 @@ struct ReverseTranslation {
   Working working;
 };
 
+// --- orchestrator: workflows over the domain services --------------------------
+// (orchestration.fbs documents each field.) Inputs, step outputs and verdicts
+// are JSON documents: a workflow maps fields between services whose answers
+// differ in shape, and the run record in Redis keeps them as JSON.
+
+// Start a run of a named workflow; answered by WorkflowRun at once (state
+// "running"), then followed with GetWorkflowRun.
+struct RunWorkflow {
+  std::string workflow;    // e.g. "first-in-human"
+  std::string input_json;  // the candidate: an object matching the workflow's inputs
+  // Optional caller-chosen run id ([A-Za-z0-9._-], 1..64): a RunWorkflow with
+  // an id that already exists answers that run instead of starting another.
+  std::string run_id;
+};
+
+struct GetWorkflowRun {
+  std::string run_id;
+  bool include_outputs = false;  // step outputs and the run's output as JSON
+};
+
+struct StepState {
+  std::string step;     // the step's id in the workflow
+  std::string service;  // "tox", "clinical", ..., or "local"
+  std::string call;     // body type ("PredictToxicity") or local function name
+  // "pending", "running", "succeeded", "failed", "skipped"
+  std::string state;
+  std::uint32_t attempts = 0;
+  std::int64_t started_ms = 0;   // unix ms; 0: not started
+  std::int64_t finished_ms = 0;  // unix ms; 0: not finished
+  std::string error_code;        // failed: core code name ("unavailable"), skipped: ""
+  std::string error;             // failed: the reason; skipped: why skipped
+  std::string error_where;
+  std::string output_json;  // only with include_outputs and when succeeded
+};
+
+struct WorkflowRun {
+  std::string run_id;
+  std::string workflow;
+  std::string workflow_version;
+  // "running", "succeeded" (every step succeeded or was skipped by its
+  // condition), "partial" (some step failed or was skipped because of a
+  // failure; the others' results stand), "failed" (nothing usable).
+  std::string state;
+  std::int64_t created_ms = 0;
+  std::int64_t finished_ms = 0;
+  std::vector<StepState> steps;  // in the workflow's declared order
+  std::string summary;           // one line: the verdict, or why there is none
+  std::string output_json;       // only with include_outputs: the workflow's output
+  std::string report_id;         // the report written for this run ("" until written)
+  std::string report_error;      // why no report was written, if so
+};
+
+struct ListWorkflows {};
+
+struct WorkflowInfo {
+  std::string name;
+  std::string version;
+  std::string description;
+  std::vector<std::string> steps;   // step ids in declared order
+  std::vector<std::string> inputs;  // input names; required ones first
+};
+
+struct WorkflowList {
+  std::vector<WorkflowInfo> workflows;
+};
+
+struct ListWorkflowRuns {
+  std::string workflow;  // "" for all
+  std::uint32_t limit = 20;
+};
+
+struct WorkflowRunList {
+  std::vector<WorkflowRun> runs;  // newest first, without outputs
+};
+
+// --- report: candidate and study reports ---------------------------------------
+// (report.fbs documents each field.)
+
+// Write a report: kind "candidate" (subject = a run id) or "study"
+// (subject = a study id). Answered by ReportInfo.
+struct CreateReport {
+  std::string kind;
+  std::string subject;
+};
+
+struct ReportInfo {
+  std::string report_id;
+  std::string kind;
+  std::string subject;
+  std::string title;
+  std::int64_t created_ms = 0;
+  std::uint64_t html_bytes = 0;
+  std::uint64_t json_bytes = 0;
+  std::string summary;  // one line (the verdict for a candidate)
+};
+
+struct GetReport {
+  std::string report_id;
+  std::string format = "html";  // "html" or "json"
+};
+
+struct ReportDocument {
+  ReportInfo info;
+  std::string format;
+  std::string content;  // the whole HTML page or JSON document
+};
+
+struct ListReports {
+  std::string kind;  // "" for all
+  std::uint32_t limit = 50;
+};
+
+struct ReportList {
+  std::vector<ReportInfo> reports;  // newest first
+};
+
 // The union of bodies, in wire::Body order (append only).
-using Body =
-    std::variant<Error, Ack, HealthCheck, HealthStatus, RegisterSite, SiteRegistered, ListSites,
-                 SiteList, CreateStudy, StudyCreated, RoundStatus, TrainTask, ModelUpdate,
-                 ModelVersion, Heartbeat, UpdateReady, UploadGrant, EvaluateTask, EvaluationResult,
-                 GetStudy, StudyInfo, GetModel, EnrolInstitution, InstitutionEnrolled,
-                 ListInstitutions, InstitutionList, SetInstitutionStatus, VerifyAudit, AuditReport,
-                 SecAggStart, SecAggRoster, SecAggBundle, SecAggUnmaskRequest, SecAggKeys,
-                 SecAggShares, SecAggMaskedInput, SecAggUnmaskResponse, TranslateDose,
-                 DoseTranslation, SimulatePk, PkProfile, FitPk, PkFit, ComputeSampleSize,
-                 SampleSizeResult, SimulateEscalation, OperatingCharacteristics, RunVirtualTrial,
-                 VirtualTrialResult, PredictToxicity, ToxicityPanel, AssessClinical,
-                 ClinicalAssessment, ReverseTranslate, ReverseTranslation>;
+using Body = std::variant<
+    Error, Ack, HealthCheck, HealthStatus, RegisterSite, SiteRegistered, ListSites, SiteList,
+    CreateStudy, StudyCreated, RoundStatus, TrainTask, ModelUpdate, ModelVersion, Heartbeat,
+    UpdateReady, UploadGrant, EvaluateTask, EvaluationResult, GetStudy, StudyInfo, GetModel,
+    EnrolInstitution, InstitutionEnrolled, ListInstitutions, InstitutionList, SetInstitutionStatus,
+    VerifyAudit, AuditReport, SecAggStart, SecAggRoster, SecAggBundle, SecAggUnmaskRequest,
+    SecAggKeys, SecAggShares, SecAggMaskedInput, SecAggUnmaskResponse, TranslateDose,
+    DoseTranslation, SimulatePk, PkProfile, FitPk, PkFit, ComputeSampleSize, SampleSizeResult,
+    SimulateEscalation, OperatingCharacteristics, RunVirtualTrial, VirtualTrialResult,
+    PredictToxicity, ToxicityPanel, AssessClinical, ClinicalAssessment, ReverseTranslate,
+    ReverseTranslation, RunWorkflow, GetWorkflowRun, WorkflowRun, ListWorkflows, WorkflowList,
+    ListWorkflowRuns, WorkflowRunList, CreateReport, ReportInfo, GetReport, ReportDocument,
+    ListReports, ReportList>;
 
 // A bounded, stable name for a body type (metric labels, logs), e.g. "RegisterSite".
 const char* BodyName(const Body& body);

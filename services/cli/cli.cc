@@ -15,12 +15,14 @@
 #include <sstream>
 #include <thread>
 
+#include "services/cli/assess_command.h"
 #include "services/cli/cli_common.h"
 #include "services/cli/clinical_command.h"
 #include "services/cli/design_command.h"
 #include "services/cli/ingest_command.h"
 #include "services/cli/reverse_command.h"
 #include "services/cli/tox_command.h"
+#include "services/cli/workflow_command.h"
 #include "services/core/clock.h"
 #include "services/core/config.h"
 #include "services/core/curve_keys.h"
@@ -96,6 +98,14 @@ constexpr char kUsage[] =
     "                                  clinical-toxicity risk and approval with prediction sets\n"
     "                                  and domain flag, phase-transition success base ->\n"
     "                                  adjusted by the risk, likelihood of approval\n"
+    "  assess CANDIDATE.yaml|json [--workflow first-in-human] [--out DIR] [--run-id ID]\n"
+    "          [--poll-ms 200] [--timeout-s 600]   runs a workflow for a candidate (structure,\n"
+    "                                  noaels, therapeutic_area, ...; noael_from_study: STORE\n"
+    "                                  proposes the NOAEL here), shows the steps, prints the\n"
+    "                                  verdict and writes the report to DIR/RUN.html and .json\n"
+    "  workflow list | show RUN_ID [--json FILE] | runs [--workflow W]   workflows and runs\n"
+    "  report list [--kind K] | get ID [--format html|json] --out FILE\n"
+    "         | create --kind study|candidate --subject ID   stored reports\n"
     "  (dose, trial, reverse, tox and clinical: through --gateway; --json FILE writes the\n"
     "  answer as JSON)\n"
     "ENDPOINT defaults to $FEDRX_COORDINATOR or tcp://127.0.0.1:5570 (plaintext).\n"
@@ -700,6 +710,12 @@ int RunCommand(const std::vector<std::string>& args, core::Bus& bus, std::ostrea
     s = RunToxCommand(bus, o, out);
   } else if (IsClinicalCommand(o)) {
     s = RunClinicalCommand(bus, o, out);
+  } else if (IsAssessCommand(o)) {
+    return RunAssessCommand(bus, o, out, err, IsTerminal(out));
+  } else if (IsWorkflowCommand(o)) {
+    s = RunWorkflowCommand(bus, o, out);
+  } else if (IsReportCommand(o)) {
+    s = RunReportCommand(bus, o, out);
   } else {
     err << kUsage << "\n";
     return 2;

@@ -16,34 +16,6 @@ using nlohmann::json;
 // Many structures take longer than the default 5 s question.
 constexpr std::chrono::milliseconds kAssessTimeout{60000};
 
-// The model and structures as `fedrx tox predict` writes them (the same
-// codec structs), so that both answers read alike.
-json PanelJson(const codec::ModelProvenance& model, double confidence,
-               const std::vector<codec::StructurePrediction>& results) {
-  codec::ToxicityPanel panel;
-  panel.model = model;
-  panel.confidence = confidence;
-  panel.results = results;
-  return ToJson(panel);
-}
-
-json ToJson(const codec::ClinicalSuccess& s) {
-  json transitions = json::array();
-  for (const codec::PhaseTransition& t : s.transitions) {
-    transitions.push_back({{"transition", t.transition},
-                           {"base_rate", t.base_rate},
-                           {"adjusted", t.adjusted},
-                           {"weight", t.weight}});
-  }
-  return {{"therapeutic_area", s.therapeutic_area},
-          {"risk", s.risk},
-          {"log_likelihood_ratio", s.log_likelihood_ratio},
-          {"transitions", std::move(transitions)},
-          {"base_likelihood_of_approval", s.base_likelihood_of_approval},
-          {"adjusted_likelihood_of_approval", s.adjusted_likelihood_of_approval},
-          {"source", s.source}};
-}
-
 std::string Percent(double p) { return FixedText(100 * p, 1) + "%"; }
 
 void Print(const codec::ClinicalAssessment& a, std::ostream& out) {
@@ -106,25 +78,6 @@ core::Status Assess(core::Bus& bus, const Options& o, std::ostream& out) {
 
 bool IsClinicalCommand(const Options& o) {
   return !o.command.empty() && o.command[0] == "clinical";
-}
-
-json ToJson(const codec::ClinicalAssessment& a) {
-  const json clinical = PanelJson(a.model, a.confidence, a.clinical);
-  json success = json::array();
-  for (const codec::ClinicalSuccess& s : a.success) success.push_back(ToJson(s));
-  json j = {{"model", clinical["model"]},
-            {"confidence", a.confidence},
-            {"clinical", clinical["results"]},
-            {"success", std::move(success)},
-            {"working", ToJson(a.working)}};
-  if (a.side_effects_unavailable.empty()) {
-    const json effects = PanelJson(a.side_effect_model, a.confidence, a.side_effects);
-    j["side_effect_model"] = effects["model"];
-    j["side_effects"] = effects["results"];
-  } else {
-    j["side_effects_unavailable"] = a.side_effects_unavailable;
-  }
-  return j;
 }
 
 core::Status RunClinicalCommand(core::Bus& bus, const Options& o, std::ostream& out) {

@@ -14,6 +14,7 @@
 #include "services/cli/cli_common.h"
 #include "services/core/bus.h"
 #include "services/core/status.h"
+#include "services/domain/domain_json.h"
 
 namespace fedrx::cli {
 
@@ -26,7 +27,7 @@ bool IsClinicalCommand(const Options& o);
 // unknown area lists the known ones), an unknown subcommand.
 core::Status RunClinicalCommand(core::Bus& bus, const Options& o, std::ostream& out);
 
-// The answer as JSON (every field).
-nlohmann::json ToJson(const codec::ClinicalAssessment& a);
+// The answer as JSON (every field): domain::ToJson(const codec::ClinicalAssessment&).
+using domain::ToJson;
 
 }  // namespace fedrx::cli

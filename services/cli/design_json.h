@@ -1,24 +1,20 @@
-// The translational and trial services' answers as JSON (for files a
-// scientist keeps, the demo's comparison and reports) and their working as
-// readable text. Pure functions.
+// A site's NOAEL proposal as JSON, the domain answers' JSON (from
+// services/domain/domain_json.h) for files a scientist keeps, and an answer's
+// working as readable text. Pure functions.
 #pragma once
 
 #include <iosfwd>
-
 #include <nlohmann/json_fwd.hpp>
 
 #include "messages/codec/message.h"
+#include "services/domain/domain_json.h"
 #include "services/ingest/noael.h"
 
 namespace fedrx::cli {
 
-nlohmann::json ToJson(const codec::Working& w);
-nlohmann::json ToJson(const codec::DoseTranslation& a);
-nlohmann::json ToJson(const codec::PkProfile& a);
-nlohmann::json ToJson(const codec::PkFit& a);
-nlohmann::json ToJson(const codec::SampleSizeResult& a);
-nlohmann::json ToJson(const codec::OperatingCharacteristics& a);
-nlohmann::json ToJson(const codec::VirtualTrialResult& a);
+// The answers' JSON is services/domain/domain_json.h's, shared with the
+// orchestrator and the reports.
+using domain::ToJson;
 nlohmann::json ToJson(const ingest::cdm::NoaelProposal& p);
 
 // Every step: label, formula, inputs, result, reference; then the notes.

@@ -26,27 +26,6 @@ std::vector<std::string> SplitSemicolon(const std::string& s) {
   return out;
 }
 
-json ToJson(const codec::AssayAssociation& a) {
-  json j = {{"clinical_label", a.clinical_label},
-            {"assay", a.assay},
-            {"a", a.a},
-            {"b", a.b},
-            {"c", a.c},
-            {"d", a.d},
-            {"sufficient_evidence", a.sufficient_evidence},
-            {"significant", a.significant},
-            {"in_table_family", a.in_table_family},
-            {"evidence", a.evidence}};
-  if (a.sufficient_evidence) {
-    j["odds_ratio"] = a.odds_ratio;
-    j["ci_low"] = a.ci_low;
-    j["ci_high"] = a.ci_high;
-    j["p_value"] = a.p_value;
-    j["q_value"] = a.q_value;
-  }
-  return j;
-}
-
 void PrintAssays(const std::vector<codec::AssayAssociation>& assays, std::ostream& out) {
   for (const auto& a : assays) {
     out << "    " << (a.significant ? "* " : "  ") << std::left << std::setw(16) << a.assay
@@ -120,31 +99,6 @@ core::Status RunReverseCommand(core::Bus& bus, const Options& o, std::ostream& o
   if (o.command == std::vector<std::string>{"reverse", "translate"}) return Translate(bus, o, out);
   return core::InvalidArgument("unknown command; `fedrx reverse translate` is the one there is",
                                "command");
-}
-
-json ToJson(const codec::ReverseTranslation& a) {
-  json classes = json::array();
-  for (const auto& c : a.organ_classes) {
-    json endpoints = json::array();
-    for (const auto& e : c.endpoints) {
-      endpoints.push_back({{"domain", e.domain}, {"code", e.code}, {"note", e.note}});
-    }
-    json assays = json::array();
-    for (const auto& x : c.assays) assays.push_back(ToJson(x));
-    classes.push_back({{"organ_class", c.organ_class},
-                       {"matched_terms", c.matched_terms},
-                       {"endpoints", endpoints},
-                       {"assays", assays},
-                       {"none_reason", c.none_reason},
-                       {"rationale", c.rationale},
-                       {"reference", c.reference}});
-  }
-  json labels = json::array();
-  for (const auto& x : a.label_associations) labels.push_back(ToJson(x));
-  return {{"organ_classes", classes},         {"label_associations", labels},
-          {"counts_study", a.counts_study},   {"counts_version", a.counts_version},
-          {"counts_sites", a.counts_sites},   {"counts_compounds", a.counts_compounds},
-          {"counts_secure", a.counts_secure}, {"working", cli::ToJson(a.working)}};
 }
 
 }  // namespace fedrx::cli

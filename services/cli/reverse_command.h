@@ -11,6 +11,7 @@
 #include "services/cli/cli_common.h"
 #include "services/core/bus.h"
 #include "services/core/status.h"
+#include "services/domain/domain_json.h"
 
 namespace fedrx::cli {
 
@@ -23,7 +24,8 @@ bool IsReverseCommand(const Options& o);
 // the entry), an unknown subcommand.
 core::Status RunReverseCommand(core::Bus& bus, const Options& o, std::ostream& out);
 
-// The answer as JSON (every field, for files and the demo).
-nlohmann::json ToJson(const codec::ReverseTranslation& a);
+// The answer as JSON (every field, for files and the demo):
+// domain::ToJson(const codec::ReverseTranslation&).
+using domain::ToJson;
 
 }  // namespace fedrx::cli

@@ -17,42 +17,6 @@ using nlohmann::json;
 // A panel of many structures takes longer than the default 5 s question.
 constexpr std::chrono::milliseconds kPredictTimeout{60000};
 
-json ToJson(const codec::ModelProvenance& m) {
-  return {{"study_id", m.study_id},
-          {"model_version", m.model_version},
-          {"preparation_hash", m.preparation_hash},
-          {"calibration_samples", m.calibration_samples},
-          {"calibration_version", m.calibration_version},
-          {"method", m.method}};
-}
-
-json ToJson(const codec::StructurePrediction& s) {
-  json j = {{"input", s.input}};
-  if (!s.error_code.empty()) {
-    j["error"] = {{"code", s.error_code}, {"message", s.error}, {"where", s.error_where}};
-    return j;
-  }
-  j["canonical_smiles"] = s.canonical_smiles;
-  json tasks = json::array();
-  for (const codec::TaskPrediction& t : s.tasks) {
-    tasks.push_back({{"task", t.task},
-                     {"probability", t.probability},
-                     {"p_negative", t.p_negative},
-                     {"p_positive", t.p_positive},
-                     {"prediction_set", t.prediction_set},
-                     {"credibility", t.credibility},
-                     {"confidence", t.confidence},
-                     {"calibrated", t.calibrated}});
-  }
-  j["tasks"] = std::move(tasks);
-  j["domain"] = {{"score", s.domain.score},
-                 {"p_value", s.domain.p_value},
-                 {"in_domain", s.domain.in_domain},
-                 {"threshold", s.domain.threshold},
-                 {"calibrated", s.domain.calibrated}};
-  return j;
-}
-
 void Print(const codec::ToxicityPanel& a, std::ostream& out) {
   const codec::ModelProvenance& m = a.model;
   out << "panel " << a.panel << ": study " << m.study_id << ", model version " << m.model_version;
@@ -101,8 +65,7 @@ core::Status Predict(core::Bus& bus, const Options& o, std::ostream& out) {
   o.channel = asked.channel;
   FEDRX_ASSIGN_OR_RETURN(codec::ToxicityPanel a, Expect<codec::ToxicityPanel>(std::move(m)));
   Print(a, out);
-  // Qualified: the overloads in this file's unnamed namespace hide cli::ToJson.
-  return WriteJsonIfAsked(o, cli::ToJson(a));
+  return WriteJsonIfAsked(o, ToJson(a));
 }
 
 }  // namespace
@@ -161,13 +124,6 @@ core::Result<std::vector<std::string>> StructuresFrom(const Options& o) {
   std::vector<std::string> smiles = SplitComma(o.flags.at("smiles"));
   if (smiles.empty()) return core::InvalidArgument("no structure given", "--smiles");
   return smiles;
-}
-
-json ToJson(const codec::ToxicityPanel& a) {
-  json results = json::array();
-  for (const codec::StructurePrediction& s : a.results) results.push_back(ToJson(s));
-  return {{"panel", a.panel}, {"model", ToJson(a.model)},      {"confidence", a.confidence},
-          {"tasks", a.tasks}, {"results", std::move(results)}, {"working", ToJson(a.working)}};
 }
 
 core::Status RunToxCommand(core::Bus& bus, const Options& o, std::ostream& out) {

@@ -15,6 +15,7 @@
 #include "services/cli/cli_common.h"
 #include "services/core/bus.h"
 #include "services/core/status.h"
+#include "services/domain/domain_json.h"
 
 namespace fedrx::cli {
 
@@ -47,7 +48,7 @@ std::string FixedText(double v, int digits);
 bool PrintStructureLine(std::size_t i, const codec::StructurePrediction& s, bool with_score,
                         std::ostream& out);
 
-// The answer as JSON (every field).
-nlohmann::json ToJson(const codec::ToxicityPanel& a);
+// The answer as JSON (every field): domain::ToJson(const codec::ToxicityPanel&).
+using domain::ToJson;
 
 }  // namespace fedrx::cli

@@ -109,6 +109,29 @@ Result<Key> InstitutionByKey(std::string_view public_key) {
 
 Key AuditStream() { return KeyFactory::Make(std::string(kPrefix) + "audit"); }
 
+Result<Key> WorkflowRun(std::string_view run_id) {
+  FEDRX_RETURN_IF_ERROR(ValidateId(run_id, "run_id"));
+  return KeyFactory::Make(std::string(kPrefix) + "orchestrator:run:" + std::string(run_id));
+}
+
+Result<Key> WorkflowStepOutput(std::string_view run_id, std::string_view step_id) {
+  FEDRX_RETURN_IF_ERROR(ValidateId(run_id, "run_id"));
+  FEDRX_RETURN_IF_ERROR(ValidateId(step_id, "step_id"));
+  return KeyFactory::Make(std::string(kPrefix) + "orchestrator:run:" + std::string(run_id) +
+                          ":step:" + std::string(step_id));
+}
+
+Key WorkflowRunIndex() { return KeyFactory::Make(std::string(kPrefix) + "orchestrator:runs"); }
+
+Key WorkflowActiveRuns() { return KeyFactory::Make(std::string(kPrefix) + "orchestrator:active"); }
+
+Result<Key> Report(std::string_view report_id) {
+  FEDRX_RETURN_IF_ERROR(ValidateId(report_id, "report_id"));
+  return Join("report", report_id);
+}
+
+Key ReportIndex() { return KeyFactory::Make(std::string(kPrefix) + "reports"); }
+
 }  // namespace keys
 
 Key TestKey(std::string_view suffix) {

@@ -60,6 +60,18 @@ Key InstitutionIndex();
 Result<Key> InstitutionByKey(std::string_view public_key);
 // Stream of the tamper-evident audit trail (see services/security/audit_log.h).
 Key AuditStream();
+// String: one workflow run's record (JSON; see services/orchestrator/engine.h).
+Result<Key> WorkflowRun(std::string_view run_id);
+// String: the output JSON of one step of a workflow run.
+Result<Key> WorkflowStepOutput(std::string_view run_id, std::string_view step_id);
+// Set of every workflow run id.
+Key WorkflowRunIndex();
+// Set of the workflow runs not yet finished (the orchestrator resumes them).
+Key WorkflowActiveRuns();
+// Hash of one report (fields info, html, json; see services/report).
+Result<Key> Report(std::string_view report_id);
+// Set of every report id.
+Key ReportIndex();
 }  // namespace keys
 
 // Test-only escape hatch for conformance suites: a key under "fedrx:test:".

@@ -21,9 +21,9 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// tests/cli/<this file> -> tests/data/ingest/<study>
+// The vendored study folder tests/data/ingest/<study> of the source tree.
 std::string DataDir(const std::string& study) {
-  return (fs::path(__FILE__).parent_path().parent_path() / "data" / "ingest" / study).string();
+  return (fs::path(FEDRX_SOURCE_DIR) / "tests" / "data" / "ingest" / study).string();
 }
 
 std::string ReadBytes(const fs::path& path) {
@@ -58,9 +58,9 @@ class CliIngestStudyTest : public ::testing::Test {
 };
 
 TEST_F(CliIngestStudyTest, SendStudySummaryDoseGroupsFindingsAndBodyWeightChange) {
-  ASSERT_EQ(Run({"--in", DataDir("send_pointcross_pc201708"), "--store", store_, "--max-findings",
-                 "3"}),
-            0)
+  ASSERT_EQ(
+      Run({"--in", DataDir("send_pointcross_pc201708"), "--store", store_, "--max-findings", "3"}),
+      0)
       << err_.str();
   const std::string out = out_.str();
   EXPECT_THAT(out, HasSubstr("-> version 1\n"));
@@ -72,19 +72,28 @@ TEST_F(CliIngestStudyTest, SendStudySummaryDoseGroupsFindingsAndBodyWeightChange
   EXPECT_THAT(out, HasSubstr("  subjects            150 in 11 dose groups\n"));
   EXPECT_THAT(out, HasSubstr("  findings            BW 1751, OM 1200\n"));
   EXPECT_THAT(out, HasSubstr("  unmapped rows       none\n"));
-  EXPECT_THAT(out, HasSubstr("  conformance         0 errors, 0 warnings, 280 notices (no define.xml)\n"));
+  EXPECT_THAT(
+      out, HasSubstr("  conformance         0 errors, 0 warnings, 280 notices (no define.xml)\n"));
   EXPECT_THAT(out, HasSubstr("  top rules           FDRX-NM0003 280 notice\n"));
   // Dose groups: the control and the high dose, with their group sizes.
-  EXPECT_THAT(out, HasSubstr("  1         Group 1, Control, nonrecovery          0 mg/kg   20  control\n"));
-  EXPECT_THAT(out, HasSubstr("  4TK       Group 4,200 mg/kg PCDRUG, TK         200 mg/kg   10  TK\n"));
+  EXPECT_THAT(
+      out, HasSubstr("  1         Group 1, Control, nonrecovery          0 mg/kg   20  control\n"));
+  EXPECT_THAT(out,
+              HasSubstr("  4TK       Group 4,200 mg/kg PCDRUG, TK         200 mg/kg   10  TK\n"));
   // Three findings shown, the rest counted.
   EXPECT_THAT(out, HasSubstr("notice   FDRX-NM0003 OM          747 OMSTRESN"));
   EXPECT_THAT(out, HasSubstr("280 notices (277 not shown)\n"));
   // Body-weight gain by group and sex: the 200 mg/kg males gain half what the controls do.
-  EXPECT_THAT(out, HasSubstr("  1                0 mg/kg      110.5 +- 30.7 g (10)      176.9 +- 32.8 g (10)\n"));
-  EXPECT_THAT(out, HasSubstr("  4              200 mg/kg       46.9 +- 32.4 g (10)       90.2 +- 20.5 g (10)\n"));
+  EXPECT_THAT(
+      out, HasSubstr(
+               "  1                0 mg/kg      110.5 +- 30.7 g (10)      176.9 +- 32.8 g (10)\n"));
+  EXPECT_THAT(
+      out, HasSubstr(
+               "  4              200 mg/kg       46.9 +- 32.4 g (10)       90.2 +- 20.5 g (10)\n"));
   EXPECT_THAT(out, Not(HasSubstr("  2TK              2 mg/kg")));  // TK animals are not weighed
-  EXPECT_THAT(err_.str(), HasSubstr("ingest: read 6 domains (BW 1751, DM 150, EX 150, OM 1200, TS 50, TX 112 rows)\n"));
+  EXPECT_THAT(
+      err_.str(),
+      HasSubstr("ingest: read 6 domains (BW 1751, DM 150, EX 150, OM 1200, TS 50, TX 112 rows)\n"));
   EXPECT_EQ(ReadBytes(fs::path(store_) / "CURRENT"), "1\n");
 
   ASSERT_EQ(Run({"--in", DataDir("send_pointcross_pc201708"), "--store", store_}), 0);
@@ -101,7 +110,8 @@ TEST_F(CliIngestStudyTest, SdtmStudyWithVitalsShowsWeightChangeAndRecordsErrors)
     }
   }
   const std::string report = (dir_ / "report.json").string();
-  ASSERT_EQ(Run({"--in", study.string(), "--store", store_, "--prefer", "json", "--report", report}), 0)
+  ASSERT_EQ(
+      Run({"--in", study.string(), "--store", store_, "--prefer", "json", "--report", report}), 0)
       << err_.str();
   const std::string out = out_.str();
   EXPECT_THAT(out, HasSubstr("  study               CDISCPILOT01\n"));
@@ -110,12 +120,15 @@ TEST_F(CliIngestStudyTest, SdtmStudyWithVitalsShowsWeightChangeAndRecordsErrors)
   EXPECT_THAT(out, HasSubstr("  adverse events      74\n"));
   EXPECT_THAT(out, HasSubstr("body-weight change, first to last weight"));
   // VS WEIGHT (kg) in g, by arm: 5 placebo subjects weighed, 3 F and 2 M.
-  EXPECT_THAT(out, HasSubstr("  PLACEBO             0 mg    1660.0 +- 2284.8 g (3)   -1255.0 +- 2086.0 g (2)\n"));
+  EXPECT_THAT(
+      out, HasSubstr(
+               "  PLACEBO             0 mg    1660.0 +- 2284.8 g (3)   -1255.0 +- 2086.0 g (2)\n"));
   EXPECT_THAT(ReadBytes(report), HasSubstr("\"FDRX-VR0002\": 74"));
 }
 
 TEST_F(CliIngestStudyTest, RefuseOnErrorsExitsOneAndWritesNothing) {
-  EXPECT_EQ(Run({"--in", DataDir("cdisc_sdtm_msg_sample"), "--store", store_, "--refuse-on-errors"}), 1);
+  EXPECT_EQ(
+      Run({"--in", DataDir("cdisc_sdtm_msg_sample"), "--store", store_, "--refuse-on-errors"}), 1);
   EXPECT_THAT(err_.str(), HasSubstr("76 conformance errors"));
   EXPECT_THAT(err_.str(), HasSubstr(DataDir("cdisc_sdtm_msg_sample")));
   EXPECT_FALSE(fs::exists(fs::path(store_) / "CURRENT"));
@@ -148,11 +161,17 @@ TEST_F(CliIngestStudyTest, EmptyFolderExitsOne) {
 TEST_F(CliIngestStudyTest, BadUsageExitsTwo) {
   EXPECT_EQ(Run({"--store", store_}), 2);
   EXPECT_THAT(err_.str(), HasSubstr("--in is required"));
-  EXPECT_EQ(Run({"--in", DataDir("send_pointcross_pc201708"), "--store", store_, "--prefer", "csv"}), 2);
+  EXPECT_EQ(
+      Run({"--in", DataDir("send_pointcross_pc201708"), "--store", store_, "--prefer", "csv"}), 2);
   EXPECT_THAT(err_.str(), HasSubstr("expected xpt or json"));
-  EXPECT_EQ(Run({"--in", DataDir("send_pointcross_pc201708"), "--store", store_, "--max-findings", "x"}), 2);
-  EXPECT_EQ(Run({"--in", DataDir("send_pointcross_pc201708"), "--store", store_, "--tasks", "a"}), 2);
-  EXPECT_EQ(Run({"--in", DataDir("send_pointcross_pc201708"), "--store", store_, "--frobnicate", "1"}), 2);
+  EXPECT_EQ(
+      Run({"--in", DataDir("send_pointcross_pc201708"), "--store", store_, "--max-findings", "x"}),
+      2);
+  EXPECT_EQ(Run({"--in", DataDir("send_pointcross_pc201708"), "--store", store_, "--tasks", "a"}),
+            2);
+  EXPECT_EQ(
+      Run({"--in", DataDir("send_pointcross_pc201708"), "--store", store_, "--frobnicate", "1"}),
+      2);
   EXPECT_THAT(err_.str(), HasSubstr("usage: fedrx ingest"));
   EXPECT_FALSE(fs::exists(fs::path(store_) / "CURRENT"));
 }

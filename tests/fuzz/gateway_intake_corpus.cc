@@ -199,6 +199,63 @@ void AddDomainAnswers(Corpus& c) {
   c.Add("site-sends-reverse-translation", kSite, Encoded(translation, "m-rv"));
 }
 
+// Requests a person sends to the orchestrator and the report service.
+void AddWorkflowRequests(Corpus& c, const std::string& p, Sender who) {
+  codec::RunWorkflow run;
+  run.workflow = "first-in-human";
+  run.input_json =
+      R"({"structure":"CC(=O)Nc1ccc(O)cc1","noaels":[{"species":"rat","noael_mg_per_kg":50}]})";
+  run.run_id = "run-seed-1";
+  c.Add(p + "run-workflow", who, Encoded(run, "m-rw"));
+  c.Add(p + "get-workflow-run", who, Encoded(codec::GetWorkflowRun{"run-seed-1", true}, "m-gw"));
+  c.Add(p + "list-workflows", who, Encoded(codec::ListWorkflows{}, "m-lw"));
+  c.Add(p + "list-workflow-runs", who, Encoded(codec::ListWorkflowRuns{"lead-triage", 5}, "m-lr"));
+  c.Add(p + "create-report", who, Encoded(codec::CreateReport{"candidate", "run-seed-1"}, "m-cr"));
+  c.Add(p + "get-report", who, Encoded(codec::GetReport{"rep-seed-1", "json"}, "m-gr"));
+  c.Add(p + "list-reports", who, Encoded(codec::ListReports{"study", 3}, "m-lp"));
+}
+
+// The orchestrator's and the report service's answers, sent by people and
+// sites: refused as bodies only services send.
+void AddWorkflowAnswers(Corpus& c) {
+  codec::StepState step;
+  step.step = "tox";
+  step.service = "tox";
+  step.call = "PredictToxicity";
+  step.state = "failed";
+  step.attempts = 2;
+  step.started_ms = kNowMs - 3000;
+  step.finished_ms = kNowMs;
+  step.error_code = "unavailable";
+  step.error = "no answer";
+  step.error_where = "steps.tox";
+  codec::WorkflowRun run;
+  run.run_id = "run-seed-1";
+  run.workflow = "first-in-human";
+  run.workflow_version = "1";
+  run.state = "partial";
+  run.steps = {step, step};
+  run.output_json = R"({"verdict":"incomplete"})";
+  c.Add("scientist-sends-workflow-run", kScientist, Encoded(run, "m-wr"));
+  codec::WorkflowList list;
+  list.workflows = {{"first-in-human", "1", "seed", {"tox", "dose"}, {"structure"}}};
+  c.Add("admin-sends-workflow-list", kAdmin, Encoded(list, "m-wl"));
+  codec::WorkflowRunList runs;
+  runs.runs = {run};
+  c.Add("site-sends-workflow-run-list", kSite, Encoded(runs, "m-rl"));
+  const codec::ReportInfo info{"rep-seed-1", "candidate", "run-seed-1", "Seed report",
+                               kNowMs,       2048,        512,          "proceed"};
+  c.Add("scientist-sends-report-info", kScientist, Encoded(info, "m-ri"));
+  codec::ReportDocument document;
+  document.info = info;
+  document.format = "html";
+  document.content = "<!doctype html><title>seed</title><svg class=\"chart\"></svg>";
+  c.Add("admin-sends-report-document", kAdmin, Encoded(document, "m-rd"));
+  codec::ReportList reports;
+  reports.reports = {info, info};
+  c.Add("site-sends-report-list", kSite, Encoded(reports, "m-rp"));
+}
+
 void Build(Corpus& c) {
   const codec::RegisterSite reg{"site-1", "Site One", 120, {"NR-AR", "SR-p53"}, "hash"};
   const codec::UpdateReady ready{"study", 1, 0, 120, {{"loss", 0.5}}};
@@ -259,6 +316,8 @@ void Build(Corpus& c) {
     // The domain services' requests (translational, trial, tox, clinical,
     // reverse).
     AddDomainRequests(c, p, who);
+    // The orchestrator's and the report service's requests.
+    AddWorkflowRequests(c, p, who);
   }
   // Bodies only services send.
   c.Add("site-sends-train-task", kSite,
@@ -267,6 +326,7 @@ void Build(Corpus& c) {
         Encoded(codec::Error{codec::ErrorCode::kInternal, "boom", "here"}, "m-er"));
   // The domain services' answers, which no role may send.
   AddDomainAnswers(c);
+  AddWorkflowAnswers(c);
 
   // The plaintext path: register, then send as the registered site.
   const std::uint8_t plain = Control(kNone, 0, false, true);

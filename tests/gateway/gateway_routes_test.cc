@@ -41,9 +41,27 @@ TEST(GatewayRoutesTest, AnswersAndPlatformTrafficGoToTheCoordinator) {
   EXPECT_EQ(Route(codec::Heartbeat{}), kCoordinatorService);
 }
 
+// Workflow requests go to the orchestrator, report requests to the report
+// service; their answers, like every answer, are not routed.
+TEST(GatewayRoutesTest, WorkflowAndReportRequestsGoToTheirServices) {
+  EXPECT_EQ(Route(codec::RunWorkflow{}), "orchestrator");
+  EXPECT_EQ(Route(codec::GetWorkflowRun{}), "orchestrator");
+  EXPECT_EQ(Route(codec::ListWorkflows{}), "orchestrator");
+  EXPECT_EQ(Route(codec::ListWorkflowRuns{}), "orchestrator");
+  EXPECT_EQ(Route(codec::CreateReport{}), "report");
+  EXPECT_EQ(Route(codec::GetReport{}), "report");
+  EXPECT_EQ(Route(codec::ListReports{}), "report");
+  EXPECT_EQ(Route(codec::WorkflowRun{}), kCoordinatorService);
+  EXPECT_EQ(Route(codec::WorkflowList{}), kCoordinatorService);
+  EXPECT_EQ(Route(codec::WorkflowRunList{}), kCoordinatorService);
+  EXPECT_EQ(Route(codec::ReportInfo{}), kCoordinatorService);
+  EXPECT_EQ(Route(codec::ReportDocument{}), kCoordinatorService);
+  EXPECT_EQ(Route(codec::ReportList{}), kCoordinatorService);
+}
+
 TEST(GatewayRoutesTest, DomainServicesListEveryRoutedServiceInAStableOrder) {
-  const std::vector<std::string_view> want = {"translational", "trial", "tox", "clinical",
-                                              "reverse"};
+  const std::vector<std::string_view> want = {"translational", "trial",        "tox",   "clinical",
+                                              "reverse",       "orchestrator", "report"};
   EXPECT_EQ(DomainServices(), want);
 }
 

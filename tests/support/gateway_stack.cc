@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <fstream>
@@ -56,9 +57,9 @@ void GatewayStackTest::StartCoordinator() {
 void GatewayStackTest::StartBackend(const std::string& name, const std::string& binary,
                                     const std::map<std::string, std::string>& extra, Backend& s) {
   s.name = name;
-  s.endpoint = LoopbackEndpoint();
-  s.http = FreeTcpPort();
-  s.keys = NewCurveKeyPair();
+  if (s.endpoint.empty()) s.endpoint = LoopbackEndpoint();
+  if (s.http == 0) s.http = FreeTcpPort();
+  if (s.keys.public_key.empty()) s.keys = NewCurveKeyPair();
   const std::string key_file = Path(name + ".key");
   ASSERT_TRUE(core::WriteCurveKeyPair(key_file, s.keys).ok());
   s.public_file = Path(name + ".pub");
@@ -73,9 +74,16 @@ void GatewayStackTest::StartBackend(const std::string& name, const std::string& 
   auto child = ChildProcess::Spawn(binary, {}, env);
   ASSERT_TRUE(child.ok()) << child.status();
   s.process = std::move(*child);
-  started_.push_back(&s);
+  if (std::find(started_.begin(), started_.end(), &s) == started_.end()) started_.push_back(&s);
   ASSERT_TRUE(WaitForHttp200(s.http, "/readyz", kStartTimeout))
       << name << " never became ready: " << s.process->Log();
+}
+
+core::CurveKeyPair GatewayStackTest::AddClient(const std::string& id, const std::string& role) {
+  core::CurveKeyPair keys = NewCurveKeyPair();
+  std::ofstream(clients_file_, std::ios::app)
+      << id << " " << role << " " << keys.public_key << "\n";
+  return keys;
 }
 
 void GatewayStackTest::StartGateway(const std::vector<const Backend*>& services) {

@@ -52,11 +52,17 @@ class GatewayStackTest : public ::testing::Test {
   std::unique_ptr<core::RedisStateStore> ConnectStore();
   // The coordinator as coordinator_, in CURVE mode.
   void StartCoordinator();
-  // `binary` as backend `name` in CURVE mode admitting only the gateway, with
-  // Redis, its endpoint, keys and HTTP port in its environment (`extra` added
-  // over them); returns once its /readyz answers 200.
+  // `binary` as backend `name` in CURVE mode admitting only the gateway (and
+  // the clients AddClient added), with Redis, its endpoint, keys and HTTP port
+  // in its environment (`extra` added over them); returns once its /readyz
+  // answers 200. An endpoint, HTTP port or key pair already in `s` is kept:
+  // a backend stopped by the test restarts where its clients expect it.
   void StartBackend(const std::string& name, const std::string& binary,
                     const std::map<std::string, std::string>& extra, Backend& s);
+  // A new key pair for a client of the backends besides the gateway (the
+  // orchestrator calls the domain services), added to the clients file the
+  // backends started afterwards read.
+  core::CurveKeyPair AddClient(const std::string& id, const std::string& role);
   // The gateway, with coordinator_ (CURVE when it has a public key file,
   // else plaintext) and the domain services `services` behind it; then
   // scientist-1 is enrolled directly in Redis (the bootstrap), its key in
