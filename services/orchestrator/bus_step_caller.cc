@@ -84,9 +84,40 @@ core::Status ConfigureOrchestratorBus(const core::Config& config, core::BusOptio
   return core::Status::Ok();
 }
 
-BusStepCaller::BusStepCaller(core::Bus& bus, std::map<std::string, std::string> endpoints)
-    : bus_(bus) {
+BusStepCaller::BusStepCaller(core::Bus& bus, std::map<std::string, std::string> endpoints,
+                             const core::Clock* clock, ProbeOptions probes)
+    : bus_(bus), clock_(clock), probes_(probes) {
   for (auto& [svc, ep] : endpoints) endpoints_.emplace(svc, std::move(ep));
+}
+
+void BusStepCaller::Maintain() {
+  if (clock_ == nullptr) return;
+  const auto now = clock_->Now();
+  for (const auto& [svc, channel] : channels_) {
+    std::shared_ptr<Health>& h = health_[svc];
+    if (!h) h = std::make_shared<Health>();
+    if (h->in_flight || now < h->next) continue;
+    h->in_flight = true;
+    h->next = now + probes_.interval;
+    std::weak_ptr<Health> weak = h;
+    const core::Status sent =
+        bus_.Request(channel, core::MakeMessage(codec::HealthCheck{}), probes_.timeout,
+                     [weak](core::Result<codec::Message>&& reply) {
+                       const std::shared_ptr<Health> health = weak.lock();
+                       if (!health) return;
+                       health->in_flight = false;
+                       health->missed = reply.ok() ? 0 : health->missed + 1;
+                     });
+    if (!sent.ok()) {
+      h->in_flight = false;
+      ++h->missed;
+    }
+  }
+}
+
+bool BusStepCaller::Down(std::string_view service) const {
+  auto it = health_.find(service);
+  return it != health_.end() && it->second->missed >= probes_.down_after;
 }
 
 core::Status BusStepCaller::Connect() {
@@ -104,6 +135,14 @@ void BusStepCaller::Call(std::string_view service, codec::Body body,
   auto it = channels_.find(service);
   if (it == channels_.end()) {
     done(core::Unavailable("the " + std::string(service) + " service is not configured",
+                           ServiceKey(service, "endpoint")));
+    return;
+  }
+  if (Down(service)) {
+    done(core::Unavailable("the " + std::string(service) + " service at " +
+                               endpoints_.find(service)->second + " has not answered its last " +
+                               std::to_string(health_.find(service)->second->missed) +
+                               " health probes",
                            ServiceKey(service, "endpoint")));
     return;
   }

@@ -465,6 +465,7 @@ core::Status Engine::LoadActiveRun(const std::string& run_id) {
 // --- Ticking ----------------------------------------------------------------
 
 void Engine::Tick() {
+  caller_.Maintain();
   while (!inbox_->queue.empty()) {
     Completion c = std::move(inbox_->queue.front());
     inbox_->queue.pop_front();

@@ -114,7 +114,7 @@ core::Result<std::unique_ptr<core::Service>> Make(core::ProcessParts& p) {
       std::unique_ptr<core::RedisStateStore> store,
       domain::ConnectRedisAt(p.config, "orchestrator.redis", p.metrics, p.clock));
   parts->store = std::move(store);
-  parts->caller = std::make_unique<BusStepCaller>(p.bus, std::move(endpoints));
+  parts->caller = std::make_unique<BusStepCaller>(p.bus, std::move(endpoints), &p.clock);
   FEDRX_RETURN_IF_ERROR(parts->caller->Connect());
   parts->engine =
       std::make_unique<Engine>(*parts->store, p.clock, p.metrics, *parts->caller, parts->functions,

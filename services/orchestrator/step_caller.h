@@ -28,6 +28,10 @@ class StepCaller {
   // Never blocks.
   virtual void Call(std::string_view service, codec::Body body, std::chrono::milliseconds timeout,
                     Callback done) = 0;
+
+  // Housekeeping on the engine's thread, called at the start of every engine
+  // Tick (a transport's health probes, say). Never blocks.
+  virtual void Maintain() {}
 };
 
 }  // namespace fedrx::orchestrator

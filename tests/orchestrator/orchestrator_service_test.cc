@@ -192,6 +192,35 @@ TEST_F(OrchestratorServiceTest, ServiceErrorsBecomeStepFailures) {
   EXPECT_NE(got->message().find("reverse"), std::string::npos);
 }
 
+// Health probes: a configured service that answers nothing is taken as down
+// after the probes it missed in a row, and a step for it then fails at once as
+// unavailable (naming the probes) instead of waiting out its timeout; a
+// service that answers its probes is never down.
+TEST_F(OrchestratorServiceTest, ServiceMissingItsHealthProbesFailsStepsAtOnce) {
+  // The fixture's tox service answers every request, the probes included.
+  BusStepCaller probing(
+      bus_, {{"trial", "inproc://nobody"}, {"tox", "inproc://tox"}}, &clock_,
+      ProbeOptions{std::chrono::milliseconds(100), std::chrono::milliseconds(200), 2});
+  ASSERT_TRUE(probing.Connect().ok());
+  for (int i = 0; i < 20 && !probing.Down("trial"); ++i) {
+    probing.Maintain();
+    network_.Pump();
+    clock_.Advance(std::chrono::milliseconds(150));
+    network_.Pump();
+  }
+  EXPECT_TRUE(probing.Down("trial"));
+  EXPECT_FALSE(probing.Down("tox"));
+
+  std::optional<core::Status> got;
+  probing.Call("trial", codec::RunVirtualTrial{}, std::chrono::seconds(120),
+               [&](core::Result<codec::Body>&& r) { got = r.status(); });
+  ASSERT_TRUE(got.has_value()) << "a step for a down service must not wait for its timeout";
+  EXPECT_EQ(got->code(), core::StatusCode::kUnavailable);
+  EXPECT_EQ(got->where(), "orchestrator.services.trial.endpoint");
+  EXPECT_NE(got->message().find("inproc://nobody"), std::string::npos);
+  EXPECT_NE(got->message().find("health probes"), std::string::npos);
+}
+
 // Requests the service refuses: unknown workflow and bad input (InvalidArgument
 // with where), an unknown run (NotFound naming it), a body it does not serve.
 TEST_F(OrchestratorServiceTest, RefusesBadRequestsWithWhere) {
