@@ -32,17 +32,21 @@
 # (the bootstrap); every other enrolment, the study and the audit check go
 # through the gateway as that admin, and a scientist watches the study and
 # fetches the model through the gateway too.
+#
+# Observability: Prometheus (the Debian package) scrapes every process of the
+# platform and Redis (through prometheus-redis-exporter) with
+# deploy/prometheus/local.yml and the alert rules; the demo ends with what it
+# sees. FEDRX_DEMO_HOLD=1 keeps the stack running at the end until Ctrl-C, to
+# look at it in Prometheus's UI. The processes are started and stopped by
+# deploy/stack.sh, which the end-to-end test (tests/stack/) shares.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/build.sh 2>&1 | tail -2
-BIN=${FEDRX_BUILD_DIR:-build}
-RUN=.fedrx-run
-rm -rf "$RUN"
-mkdir -p "$RUN/data" "$RUN/models" "$RUN/keys"
-REDIS_PORT=6390
-GATEWAY=tcp://127.0.0.1:5560
-FEDRX="$BIN/services/cli/fedrx"
-LAB="$BIN/services/lab/fedrx-lab"
+STACK_WHO=demo
+source deploy/stack.sh
+# The demo's run dir and ports (offset 0: those of deploy/*.conf); sets RUN,
+# BIN, FEDRX, LAB, KEYS, REDIS_PORT, GATEWAY, PROMETHEUS_URL.
+stack_init .fedrx-run 0 "${FEDRX_BUILD_DIR:-build}"
 STUDY=${FEDRX_DEMO_STUDY:-deploy/studies/tox21-demo.study}
 DP_STUDY=${FEDRX_DEMO_DP_STUDY:-deploy/studies/tox21-dp.study}
 study_id() { grep '^study.id' "$1" | cut -d= -f2- | tr -d ' '; }
@@ -53,58 +57,11 @@ SITES=(pharma-a hospital-b cro-c)
 INSTITUTIONS=("Pharma A" "University Hospital B" "CRO C")
 started=$(date +%s)
 
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
+trap stack_stop EXIT
 step() { printf '\n== %s\n' "$*"; }
-wait_ready() {  # url what
-  for _ in $(seq 1 300); do
-    curl -fsS "$1" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "demo: $2 did not become ready ($1); its log is in $RUN/" >&2
-  exit 1
-}
-
-# Enrols institutions as sites through the gateway, as the admin; each
-# receives its CURVE key pair. Arguments name arrays: ids, institution names.
-enrol_sites() {  # ids-array names-array
-  local -n ids=$1 names=$2
-  local i
-  for i in "${!ids[@]}"; do
-    "$FEDRX" "${ADMIN[@]}" institutions enrol --id "${ids[$i]}" \
-      --name "${names[$i]}" --role site --key-out "$KEYS/${ids[$i]}.key"
-  done
-}
-# Starts one site process per institution next to its own store
-# ($RUN/store/<id>), metrics on consecutive ports from `first-port`, approving
-# `approved`; with `state`, each keeps its private heads in $RUN/state/<id>.
-# Returns once every site is ready.
-start_sites() {  # ids-array names-array first-port approved [state]
-  local -n ids=$1 names=$2
-  local first_port=$3 approved=$4 with_state=${5:-} i site
-  for i in "${!ids[@]}"; do
-    site=${ids[$i]}
-    local state=()
-    if [[ -n "$with_state" ]]; then
-      mkdir -p "$RUN/state/$site"
-      state=(FEDRX_SITE_STATE_DIR="$RUN/state/$site")
-    fi
-    env FEDRX_SITE_ID="$site" FEDRX_SITE_INSTITUTION="${names[$i]}" \
-      FEDRX_SITE_STORE="$RUN/store/$site" "${state[@]}" \
-      FEDRX_HTTP_LISTEN="127.0.0.1:$((first_port + i))" \
-      FEDRX_SITE_KEY_FILE="$KEYS/$site.key" FEDRX_SITE_GATEWAY_PUBLIC_KEY="$GATEWAY_PUBLIC_KEY" \
-      FEDRX_SITE_APPROVED_STUDIES="$approved" \
-      "$BIN/services/site/fedrx-site" --config deploy/site.conf >"$RUN/$site.log" 2>&1 &
-    pids+=($!)
-  done
-  for i in "${!ids[@]}"; do
-    wait_ready "http://127.0.0.1:$((first_port + i))/readyz" "${ids[$i]}"
-  done
-}
+# enrol_sites (through the gateway, as the admin) and start_sites (one
+# process per institution next to its store, metrics on consecutive ports,
+# listed for Prometheus) are in deploy/stack.sh.
 
 step "Preparing each institution's data (scaffold split, non-IID shares by scaffold)"
 "$LAB" prepare --data deploy/data/tox21/tox21.csv --out "$RUN/data" \
@@ -136,12 +93,7 @@ cp tests/data/ingest/send_pointcross_pc201708/*.xpt \
   --max-findings 5 --report "$RUN/store/cro-c-send-conformance.json"
 
 step "cro-c also runs fedrx-ingest: its pipeline only drops files into an inbox"
-mkdir -p "$RUN/inbox/cro-c" "$RUN/stores/cro-c"
-FEDRX_INGEST_INBOX="$RUN/inbox/cro-c" FEDRX_INGEST_STORES="$RUN/stores/cro-c" \
-  FEDRX_INGEST_POLL_INTERVAL=200ms FEDRX_HTTP_LISTEN=127.0.0.1:9470 \
-  "$BIN/services/ingest_service/fedrx-ingest" >"$RUN/ingest-cro-c.log" 2>&1 &
-pids+=($!)
-wait_ready "http://127.0.0.1:9470/readyz" "fedrx-ingest (cro-c)"
+stack_start_ingest ingest-cro-c "$RUN/inbox/cro-c" "$RUN/stores/cro-c" 9470
 cp "$RUN/data/cro-c.csv" "$RUN/inbox/cro-c/assay.csv"  # the copy may take a while...
 touch "$RUN/inbox/cro-c/assay.ready"                    # ...the marker says it is complete
 for _ in $(seq 1 600); do
@@ -157,76 +109,30 @@ sed -n 's/^ *"\(outcome\|version\|records_read\|compounds\|unparseable\|duplicat
 curl -fsS http://127.0.0.1:9470/metrics | grep -E '^fedrx_ingest_(runs|records)_total'
 
 step "Starting Redis (append-only persistence in $RUN/)"
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN" --save "" --appendonly yes \
-  >"$RUN/redis.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+stack_start_redis
+# Prometheus scrapes every process from here on (the sites join as they start).
+stack_start_redis_exporter
+stack_start_prometheus
 step "Platform keys: the coordinator admits only the gateway's CURVE key; the gateway only enrolled keys"
-KEYS="$RUN/keys"  # the paths deploy/coordinator.conf and deploy/gateway.conf name
-"$FEDRX" keys generate --out "$KEYS/coordinator.key" >/dev/null
-"$FEDRX" keys public "$KEYS/coordinator.key" --out "$KEYS/coordinator.pub"
-"$FEDRX" keys generate --out "$KEYS/gateway.key" >/dev/null
-"$FEDRX" keys public "$KEYS/gateway.key" --out "$KEYS/gateway.pub"
-GATEWAY_PUBLIC_KEY=$("$FEDRX" keys public "$KEYS/gateway.key")
-printf '# Who may connect to the coordinator: <id> <role> <public key>\ngateway gateway %s\n' \
-  "$GATEWAY_PUBLIC_KEY" >"$KEYS/coordinator-clients"
-# The domain services behind the gateway admit the gateway's key only, too.
-cp "$KEYS/coordinator-clients" "$KEYS/platform-clients"
-for svc in translational trial tox clinical reverse orchestrator report; do
-  "$FEDRX" keys generate --out "$KEYS/$svc.key" >/dev/null
-  "$FEDRX" keys public "$KEYS/$svc.key" --out "$KEYS/$svc.pub"
-done
-# The orchestrator calls the domain services and the report service itself
-# (with its own key), so they admit it beside the gateway.
-printf 'orchestrator orchestrator %s\n' "$("$FEDRX" keys public "$KEYS/orchestrator.key")" \
-  >>"$KEYS/platform-clients"
-# The audit trail's HMAC key stays with the gateway (and the bootstrap CLI),
-# never in Redis: whoever can write Redis still cannot rebuild the chain.
-"$FEDRX" keys audit --out "$KEYS/audit.key" >/dev/null
+# In $KEYS, the paths deploy/*.conf name; the audit trail's HMAC key stays with
+# the gateway (and the bootstrap CLI), never in Redis.
+stack_make_keys
 
 step "Bootstrap: the first admin is enrolled directly in Redis (everyone else through the gateway)"
-"$FEDRX" institutions enrol --redis "127.0.0.1:$REDIS_PORT" --id platform-admin \
-  --name "Platform team" --role admin --key-out "$KEYS/platform-admin.key" \
-  --audit-key-file "$KEYS/audit.key"
-ADMIN=(--gateway "$GATEWAY" --key-file "$KEYS/platform-admin.key"
-  --server-key-file "$KEYS/gateway.pub")
-SCIENTIST=(--gateway "$GATEWAY" --key-file "$KEYS/scientist.key"
-  --server-key-file "$KEYS/gateway.pub")
+# Sets ADMIN and SCIENTIST, the CLI's arguments for each.
+stack_bootstrap_admin
 
 step "Starting the coordinator, the domain services (CurveZMQ servers for the gateway's key only) and the gateway"
-# Both read their key files from $KEYS (see deploy/coordinator.conf, deploy/gateway.conf).
-"$BIN/services/coordinator/fedrx-coordinator" --config deploy/coordinator.conf \
-  >"$RUN/coordinator.log" 2>&1 &
-pids+=($!)
-wait_ready http://127.0.0.1:9464/readyz coordinator
-for svc in translational trial; do
-  "$BIN/services/$svc/fedrx-$svc" --config "deploy/$svc.conf" >"$RUN/$svc.log" 2>&1 &
-  pids+=($!)
-done
-wait_ready http://127.0.0.1:9482/readyz translational
-wait_ready http://127.0.0.1:9483/readyz trial
-# The ML domain services read the federated models (and their calibration)
-# from Redis as the coordinator publishes them; until a study has a model
-# they answer Unavailable naming it.
-for svc in tox clinical reverse; do
-  "$BIN/services/$svc/fedrx-$svc" --config "deploy/$svc.conf" >"$RUN/$svc.log" 2>&1 &
-  pids+=($!)
-done
-wait_ready http://127.0.0.1:9484/readyz tox
-wait_ready http://127.0.0.1:9485/readyz clinical
-wait_ready http://127.0.0.1:9486/readyz reverse
-# The orchestrator runs the workflows in deploy/workflows/ (it refuses to start
-# if one of them is invalid); the report service writes candidate and study
-# reports into Redis.
-for svc in report orchestrator; do
-  "$BIN/services/$svc/fedrx-$svc" --config "deploy/$svc.conf" >"$RUN/$svc.log" 2>&1 &
-  pids+=($!)
-done
-wait_ready http://127.0.0.1:9488/readyz report
-wait_ready http://127.0.0.1:9487/readyz orchestrator
-"$BIN/gateway/fedrx-gateway" --config deploy/gateway.conf >"$RUN/gateway.log" 2>&1 &
-pids+=($!)
-wait_ready http://127.0.0.1:9465/readyz gateway
+# All read their key files from $KEYS (see deploy/*.conf). The ML domain
+# services read the federated models (and their calibration) from Redis as
+# the coordinator publishes them; until a study has a model they answer
+# Unavailable naming it. The orchestrator runs the workflows in
+# deploy/workflows/ (it refuses to start if one of them is invalid); the
+# report service writes candidate and study reports into Redis.
+stack_start_coordinator
+stack_start_domain_services
+stack_start_orchestration
+stack_start_gateway
 "$FEDRX" "${ADMIN[@]}" health
 
 step "Enrolling the three institutions and a scientist through the gateway, as admin: each receives its CURVE key pair; the platform keeps only the public keys"
@@ -477,11 +383,17 @@ for site in "${SITES[@]}"; do models+=("$site=$RUN/models/$site.bin"); done
 step "Audit trail: every admitted and refused action, hash-chained in Redis (checked through the gateway)"
 "$FEDRX" "${ADMIN[@]}" audit verify
 curl -fsS http://127.0.0.1:9465/metrics | grep -E '^fedrx_gateway_authentications_total' || true
-curl -fsS http://127.0.0.1:9464/metrics | grep -E '^fedrx_coordinator_authentications_total' || true
+for port in 9464 9463; do
+  curl -fsS "http://127.0.0.1:$port/metrics" | grep -E '^fedrx_coordinator_authentications_total' |
+    sed "s/^/replica :$port  /" || true
+done
 
-step "Coordinator metrics (excerpt)"
-curl -fsS http://127.0.0.1:9464/metrics |
-  grep -E '^fedrx_coordinator_(rounds_total|updates_accepted_total|updates_rejected_total|validation_mean_roc_auc|model_version|privacy_epsilon_max|privacy_budget_spent_ratio_max)' || true
+step "Coordinator metrics (excerpt; two replicas share the studies through leases in Redis)"
+for port in 9464 9463; do
+  curl -fsS "http://127.0.0.1:$port/metrics" |
+    grep -E '^fedrx_coordinator_(studies_owned|lease_takeovers_total|rounds_total|updates_accepted_total|updates_rejected_total|validation_mean_roc_auc|model_version|privacy_epsilon_max|privacy_budget_spent_ratio_max)' |
+    sed "s/^/replica :$port  /" || true
+done
 step "First-in-human readiness of four ClinTox drugs none of the sites trained on (deploy/candidates/), through the orchestrator"
 # Each assessment is one workflow run (deploy/workflows/first-in-human.yaml):
 # the toxicity panels, clinical risk and success, HED/MRSD, reverse translation
@@ -513,8 +425,16 @@ study_report=$("$FEDRX" "${SCIENTIST[@]}" report create --kind study --subject "
 "$FEDRX" "${SCIENTIST[@]}" workflow runs
 curl -fsS http://127.0.0.1:9487/metrics | grep -E '^fedrx_orchestrator_(runs_total|steps_total)' || true
 
+step "Prometheus: every service scraped (deploy/prometheus/local.yml, alert rules k8s/base/prometheus/alerts.yml)"
+stack_prometheus_summary
+echo "Open $PROMETHEUS_URL (Status > Targets, Alerts, Graph); the stack stops when the demo ends (FEDRX_DEMO_HOLD=1 keeps it running)."
+
 printf '\nFederated study took %d.%03d s (with secure aggregation %d.%03d s); the whole demo %d s. Logs: %s/\n' \
   $((fed_ms / 1000)) $((fed_ms % 1000)) $((secagg_ms / 1000)) $((secagg_ms % 1000)) \
   "$(( $(date +%s) - started ))" "$RUN"
 printf 'Private-heads study (four institutions) took %d.%03d s\n' $((heads_ms / 1000)) $((heads_ms % 1000))
 echo "Comparison (JSON): $(realpath "$RUN/comparison.json")"
+if [[ "${FEDRX_DEMO_HOLD:-0}" == 1 ]]; then
+  echo "The stack keeps running (Prometheus: $PROMETHEUS_URL); Ctrl-C stops it."
+  while sleep 3600; do :; done
+fi

@@ -17,7 +17,12 @@ PACKAGES=(
   clang libclang-rt-14-dev
   python3 python3-zmq python3-flatbuffers
   chromium libxml2-dev
+  prometheus prometheus-redis-exporter
 )
+# The manifest tests validate with Node.js packages (tests/k8s); the machine's
+# own Node.js is used when there is one, Debian's otherwise.
+command -v node >/dev/null || PACKAGES+=(nodejs)
+command -v npm >/dev/null || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

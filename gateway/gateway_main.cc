@@ -15,7 +15,12 @@ constexpr char kUsage[] =
     "usage: fedrx-gateway [--config FILE]\n"
     "  Keys (file `key = value`, or environment FEDRX_<KEY> with '.' as '_'):\n"
     "  gateway.sites_endpoint        where sites connect (tcp://0.0.0.0:5560)\n"
-    "  gateway.coordinator_endpoint  the coordinator (tcp://127.0.0.1:5570)\n"
+    "  gateway.coordinator_endpoint  the coordinator (tcp://127.0.0.1:5570), or its\n"
+    "                                replicas as a comma-separated list (each study's\n"
+    "                                messages go to the replica driving it)\n"
+    "  gateway.probe_interval        how often each coordinator replica and service is\n"
+    "                                probed (2s); one that misses a probe gets no more\n"
+    "                                study traffic until it answers again\n"
     "  gateway.curve_key_file        CURVE: the gateway's key pair file (0600); sites must\n"
     "                                then be enrolled and active (needs redis.*)\n"
     "  gateway.coordinator_public_key_file  CURVE to the coordinator: a file holding its\n"
@@ -98,6 +103,14 @@ core::Result<std::unique_ptr<core::Service>> Make(core::ProcessParts& p) {
   options.sites_endpoint = p.config.StringOr("gateway.sites_endpoint", options.sites_endpoint);
   options.coordinator_endpoint =
       p.config.StringOr("gateway.coordinator_endpoint", options.coordinator_endpoint);
+  FEDRX_RETURN_IF_ERROR(CoordinatorEndpoints(options.coordinator_endpoint).status());
+  FEDRX_ASSIGN_OR_RETURN(options.probe_interval,
+                         p.config.DurationOr("gateway.probe_interval", options.probe_interval));
+  if (options.probe_interval.count() <= 0) {
+    return core::InvalidArgument("probe_interval must be positive", "gateway.probe_interval");
+  }
+  // Readiness tolerates two missed probes, as with the defaults (2s, 6s).
+  options.probe_stale_after = 3 * options.probe_interval;
   for (std::string_view name : DomainServices()) {
     const std::string key = "gateway.services." + std::string(name) + ".endpoint";
     if (!p.config.Has(key)) continue;

@@ -18,23 +18,75 @@ GatewayService::GatewayService(GatewayOptions options, core::Bus& bus, core::Met
       security_(security),
       to_coordinator_(metrics.Counter("forwarded_total", "Messages forwarded",
                                       {{"direction", "to_coordinator"}})),
-      to_sites_(metrics.Counter("forwarded_total", "Messages forwarded", {{"direction", "to_site"}})),
-      to_people_(metrics.Counter("forwarded_total", "Messages forwarded", {{"direction", "to_person"}})),
+      to_sites_(
+          metrics.Counter("forwarded_total", "Messages forwarded", {{"direction", "to_site"}})),
+      to_people_(
+          metrics.Counter("forwarded_total", "Messages forwarded", {{"direction", "to_person"}})),
       unroutable_(metrics.Counter("unroutable_total",
                                   "Coordinator messages for a site not connected here")),
-      sessions_dropped_(metrics.Counter(
-          "sessions_dropped_total", "Sessions dropped because their institution stopped being active")),
-      sites_gauge_(metrics.Gauge("sites_connected", "Sites bound to a connection")) {}
+      sessions_dropped_(
+          metrics.Counter("sessions_dropped_total",
+                          "Sessions dropped because their institution stopped being active")),
+      sites_gauge_(metrics.Gauge("sites_connected", "Sites bound to a connection")) {
+  owner_changes_ = metrics.Counter("coordinator_owner_changes_total",
+                                   "Studies whose coordinator replica changed (a takeover seen)");
+  owner_unknown_ = metrics.Counter(
+      "coordinator_owner_unknown_total",
+      "Site messages about a study sent to every live coordinator replica because the one "
+      "driving it was not known or not answering");
+}
+
+core::Result<std::vector<std::string>> CoordinatorEndpoints(const std::string& list) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = list.find(',', start);
+    std::string item =
+        list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const std::size_t first = item.find_first_not_of(" \t");
+    const std::size_t last = item.find_last_not_of(" \t");
+    item = first == std::string::npos ? std::string() : item.substr(first, last - first + 1);
+    if (item.empty()) {
+      return core::InvalidArgument(
+          "entry " + std::to_string(out.size()) + " of the coordinator endpoint list is empty",
+          "gateway.coordinator_endpoint");
+    }
+    if (std::find(out.begin(), out.end(), item) != out.end()) {
+      return core::InvalidArgument("coordinator endpoint " + item + " is listed twice",
+                                   "gateway.coordinator_endpoint");
+    }
+    out.push_back(std::move(item));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
 
 core::Status GatewayService::Start() {
   started_ = clock_.Now();
-  FEDRX_RETURN_IF_ERROR(bus_.Serve(options_.sites_endpoint, [this](core::Inbound&& in) {
-    OnSiteMessage(std::move(in));
-  }));
-  FEDRX_ASSIGN_OR_RETURN(coordinator_,
-                         bus_.Connect(options_.coordinator_endpoint, [this](codec::Message&& m) {
-                           OnCoordinatorMessage(std::move(m));
-                         }));
+  FEDRX_RETURN_IF_ERROR(bus_.Serve(options_.sites_endpoint,
+                                   [this](core::Inbound&& in) { OnSiteMessage(std::move(in)); }));
+  FEDRX_ASSIGN_OR_RETURN(std::vector<std::string> endpoints,
+                         CoordinatorEndpoints(options_.coordinator_endpoint));
+  replicas_.clear();
+  for (std::size_t i = 0; i < endpoints.size(); ++i) {
+    Replica r;
+    r.endpoint = endpoints[i];
+    FEDRX_ASSIGN_OR_RETURN(r.channel, bus_.Connect(r.endpoint, [this, i](codec::Message&& m) {
+      OnCoordinatorMessage(i, std::move(m));
+    }));
+    // Labelled by position in the list (bounded), not by address.
+    const std::string label = std::to_string(i);
+    r.up_gauge = metrics_.Gauge("coordinator_up",
+                                "Whether a coordinator replica answered its last health probe "
+                                "(1) or not (0), by position in gateway.coordinator_endpoint",
+                                {{"replica", label}});
+    r.up_gauge.Set(1);
+    r.routed = metrics_.Counter("coordinator_routed_total",
+                                "Messages sent to a coordinator replica (copies included)",
+                                {{"replica", label}});
+    replicas_.push_back(std::move(r));
+  }
   for (const auto& [name, endpoint] : options_.service_endpoints) {
     if (std::find(DomainServices().begin(), DomainServices().end(), name) ==
         DomainServices().end()) {
@@ -100,6 +152,20 @@ std::string StudyOf(const codec::Body& body) {
       body);
 }
 
+// A copy for another replica (messages are move-only). Tensors are copied:
+// only a study message whose replica is unknown carries any, which is rare
+// (sites upload after a grant, which names the replica).
+codec::Message CopyOfMessage(const codec::Message& m) {
+  codec::Message copy;
+  copy.header = m.header;
+  copy.body = m.body;
+  for (const auto& t : m.tensors) {
+    copy.tensors.push_back(
+        codec::Tensor{t.name, t.dtype, t.shape, codec::Blob::CopyOf(t.data.bytes())});
+  }
+  return copy;
+}
+
 bool IsAdminBody(const codec::Body& body) {
   return std::holds_alternative<codec::EnrolInstitution>(body) ||
          std::holds_alternative<codec::ListInstitutions>(body) ||
@@ -114,7 +180,8 @@ core::Status PermissionDenied(std::string message, std::string where) {
 }  // namespace
 
 void GatewayService::Deny(const core::Inbound& in, const core::Status& status, const char* reason) {
-  CachedCounter("denied_total", "Messages from authenticated peers refused", "reason", reason).Inc();
+  CachedCounter("denied_total", "Messages from authenticated peers refused", "reason", reason)
+      .Inc();
   Audit(in, security::Decision::kDenied, status.message());
   Refuse(in, status, reason);
 }
@@ -227,14 +294,15 @@ core::Status GatewayService::CheckStudyNamesSite(const std::string& study_id,
   if (security_.store == nullptr) return core::Status::Ok();
   const auto now = clock_.Now();
   auto cached = study_sites_cache_.find(study_id);
-  if (cached == study_sites_cache_.end() || now - cached->second.checked_at >= security_.status_ttl) {
+  if (cached == study_sites_cache_.end() ||
+      now - cached->second.checked_at >= security_.status_ttl) {
     FEDRX_ASSIGN_OR_RETURN(core::Key key, core::keys::StudySites(study_id));
     auto members = security_.store->SetMembers(key);
     if (!members.ok()) {
       study_sites_cache_.erase(study_id);
-      return core::Unavailable("cannot read the sites of study '" + study_id +
-                                   "': " + members.status().message(),
-                               "study_id");
+      return core::Unavailable(
+          "cannot read the sites of study '" + study_id + "': " + members.status().message(),
+          "study_id");
     }
     cached = study_sites_cache_.insert_or_assign(study_id, CachedSites{*members, now}).first;
   }
@@ -251,21 +319,22 @@ core::Status GatewayService::CheckBody(const core::Inbound& in, const char** rea
   *reason = "origin_mismatch";
   if (const auto* reg = std::get_if<codec::RegisterSite>(&body);
       reg != nullptr && reg->site_id != in.identity) {
-    return PermissionDenied("site_id '" + reg->site_id + "' is not the authenticated identity '" +
-                                in.identity + "'",
-                            "RegisterSite.site_id");
+    return PermissionDenied(
+        "site_id '" + reg->site_id + "' is not the authenticated identity '" + in.identity + "'",
+        "RegisterSite.site_id");
   }
   if (const auto* update = std::get_if<codec::ModelUpdate>(&body);
       update != nullptr && !update->site_id.empty() && update->site_id != in.identity) {
-    return PermissionDenied("site_id '" + update->site_id +
-                                "' is not the authenticated identity '" + in.identity + "'",
-                            "ModelUpdate.site_id");
+    return PermissionDenied(
+        "site_id '" + update->site_id + "' is not the authenticated identity '" + in.identity + "'",
+        "ModelUpdate.site_id");
   }
   if (in.role != security::RoleName(security::Role::kSite)) return core::Status::Ok();
   const std::string study = StudyOf(body);
   if (study.empty()) return core::Status::Ok();
   core::Status s = CheckStudyNamesSite(study, in.identity);
-  if (!s.ok()) *reason = s.code() == core::StatusCode::kPermissionDenied ? "not_joined" : "store_error";
+  if (!s.ok())
+    *reason = s.code() == core::StatusCode::kPermissionDenied ? "not_joined" : "store_error";
   return s;
 }
 
@@ -406,8 +475,8 @@ core::Result<codec::Body> GatewayService::Administer(const core::Inbound& in) {
     }
     auto report = security_.audit->Verify();
     if (report.ok()) {
-      return codec::Body(codec::AuditReport{true, report->records, report->last_id,
-                                            report->last_hash, ""});
+      return codec::Body(
+          codec::AuditReport{true, report->records, report->last_id, report->last_hash, ""});
     }
     if (report.status().code() != core::StatusCode::kDataLoss) return report.status();
     return codec::Body(codec::AuditReport{
@@ -418,9 +487,11 @@ core::Result<codec::Body> GatewayService::Administer(const core::Inbound& in) {
   }
   security::InstitutionRegistry& registry = *security_.registry;
   if (const auto* enrol = std::get_if<codec::EnrolInstitution>(&body)) {
-    FEDRX_ASSIGN_OR_RETURN(security::Role role, security::ParseRole(enrol->role, "EnrolInstitution.role"));
+    FEDRX_ASSIGN_OR_RETURN(security::Role role,
+                           security::ParseRole(enrol->role, "EnrolInstitution.role"));
     FEDRX_ASSIGN_OR_RETURN(security::Enrolment done, registry.Enrol(enrol->id, enrol->name, role));
-    return codec::Body(codec::InstitutionEnrolled{InfoOf(done.institution), done.key_pair.secret_key});
+    return codec::Body(
+        codec::InstitutionEnrolled{InfoOf(done.institution), done.key_pair.secret_key});
   }
   if (std::holds_alternative<codec::ListInstitutions>(body)) {
     FEDRX_ASSIGN_OR_RETURN(std::vector<security::Institution> all, registry.List());
@@ -467,7 +538,10 @@ void GatewayService::AnswerAdmin(const core::Inbound& in) {
 
 void GatewayService::ForwardRequest(core::Inbound&& in) {
   const std::string_view service = ServiceFor(in.message.body);
-  core::ChannelId channel = coordinator_;
+  // A study's replica answers from its runner; any other from the store.
+  std::size_t replica = PrimaryReplica();
+  if (std::optional<std::size_t> owner = OwnerOf(StudyOf(in.message.body))) replica = *owner;
+  core::ChannelId channel = replicas_[replica].channel;
   Backend* backend = nullptr;
   if (service != kCoordinatorService) {
     auto found = backends_.find(service);
@@ -475,10 +549,10 @@ void GatewayService::ForwardRequest(core::Inbound&& in) {
       CachedCounter("unavailable_total", "Requests for a service the gateway cannot reach",
                     "service", std::string(service))
           .Inc();
-      core::ReplyError(bus_, in,
-                       core::Unavailable("no " + std::string(service) +
-                                             " service is configured at this gateway",
-                                         "gateway.services." + std::string(service) + ".endpoint"))
+      core::ReplyError(
+          bus_, in,
+          core::Unavailable("no " + std::string(service) + " service is configured at this gateway",
+                            "gateway.services." + std::string(service) + ".endpoint"))
           .IgnoreError();
       return;
     }
@@ -498,8 +572,8 @@ void GatewayService::ForwardRequest(core::Inbound&& in) {
   }
   // Ids are only unique per sender: the service sees the gateway's own.
   const std::string id = "gw-" + std::to_string(++next_request_);
-  pending_[id] = Pending{in.peer, in.message.header.message_id,
-                         clock_.Now() + options_.request_timeout};
+  pending_[id] =
+      Pending{in.peer, in.message.header.message_id, clock_.Now() + options_.request_timeout};
   codec::Message m = std::move(in.message);
   m.header.message_id = id;
   // A person is not a site: no origin, so the coordinator treats the request
@@ -509,15 +583,16 @@ void GatewayService::ForwardRequest(core::Inbound&& in) {
   if (core::Status s = bus_.Send(channel, std::move(m)); !s.ok()) {
     pending_.erase(id);
     metrics_.CountError("gateway", "forward");
-    core::ReplyError(bus_, in,
-                     core::Unavailable(std::string(service) + " unreachable: " + s.message(),
-                                       "gateway"))
+    core::ReplyError(
+        bus_, in,
+        core::Unavailable(std::string(service) + " unreachable: " + s.message(), "gateway"))
         .IgnoreError();
     return;
   }
   if (backend != nullptr) {
     backend->forwarded.Inc();
   } else {
+    replicas_[replica].routed.Inc();
     to_coordinator_.Inc();
   }
 }
@@ -526,6 +601,9 @@ void GatewayService::Sweep() {
   const auto now = clock_.Now();
   for (auto it = pending_.begin(); it != pending_.end();) {
     it = it->second.expires <= now ? pending_.erase(it) : std::next(it);
+  }
+  for (auto it = duplicate_ids_.begin(); it != duplicate_ids_.end();) {
+    it = it->second <= now ? duplicate_ids_.erase(it) : std::next(it);
   }
   for (auto& [id, state] : identities_) {
     if (state.limited_since_audit > 0) {
@@ -591,9 +669,9 @@ void GatewayService::OnSiteMessage(core::Inbound&& in) {
     auto it = peer_to_site_.find(in.peer);
     if (it == peer_to_site_.end()) {
       Refuse(in,
-             core::FailedPrecondition(std::string("a site must register before sending ") +
-                                          codec::BodyName(m.body),
-                                      "envelope.origin"),
+             core::FailedPrecondition(
+                 std::string("a site must register before sending ") + codec::BodyName(m.body),
+                 "envelope.origin"),
              "unregistered");
       return;
     }
@@ -602,11 +680,77 @@ void GatewayService::OnSiteMessage(core::Inbound&& in) {
   Forward(std::move(m), site);
 }
 
+std::size_t GatewayService::PrimaryReplica() const {
+  for (std::size_t i = 0; i < replicas_.size(); ++i) {
+    if (replicas_[i].up) return i;
+  }
+  return 0;
+}
+
+std::optional<std::size_t> GatewayService::OwnerOf(const std::string& study) const {
+  if (study.empty()) return std::nullopt;
+  auto it = study_owner_.find(study);
+  if (it == study_owner_.end() || !replicas_[it->second].up) return std::nullopt;
+  return it->second;
+}
+
+core::Status GatewayService::SendToReplica(std::size_t replica, codec::Message m) {
+  FEDRX_RETURN_IF_ERROR(bus_.Send(replicas_[replica].channel, std::move(m)));
+  replicas_[replica].routed.Inc();
+  return core::Status::Ok();
+}
+
+core::Status GatewayService::SendToEveryReplica(codec::Message m, bool duplicate_ids) {
+  std::vector<std::size_t> targets;
+  for (std::size_t i = 0; i < replicas_.size(); ++i) {
+    if (replicas_[i].up) targets.push_back(i);
+  }
+  if (targets.empty()) {
+    for (std::size_t i = 0; i < replicas_.size(); ++i) targets.push_back(i);
+  }
+  core::Status first_error;
+  bool sent = false;
+  for (std::size_t k = 0; k < targets.size(); ++k) {
+    codec::Message copy = k + 1 == targets.size() ? std::move(m) : CopyOfMessage(m);
+    if (duplicate_ids && k > 0) {
+      // Only the first replica's answer reaches the site.
+      copy.header.message_id = "gw-dup-" + std::to_string(++next_duplicate_);
+      duplicate_ids_[copy.header.message_id] = clock_.Now() + options_.request_timeout;
+    }
+    if (core::Status s = SendToReplica(targets[k], std::move(copy)); !s.ok()) {
+      if (first_error.ok()) first_error = s;
+    } else {
+      sent = true;
+    }
+  }
+  return sent ? core::Status::Ok() : first_error;
+}
+
 void GatewayService::Forward(codec::Message&& m, const std::string& site) {
   // Whatever the sender wrote, the origin is the site bound to this connection.
   m.header.origin = site;
   m.header.route_to.clear();
-  if (core::Status s = bus_.Send(coordinator_, std::move(m)); !s.ok()) {
+  core::Status s;
+  if (replicas_.size() == 1) {
+    s = SendToReplica(0, std::move(m));
+  } else if (std::holds_alternative<codec::Heartbeat>(m.body)) {
+    // Every replica keeps its own view of which sites are alive.
+    s = SendToEveryReplica(std::move(m), false);
+  } else if (std::holds_alternative<codec::RegisterSite>(m.body)) {
+    // The registration is stored once (in Redis); each replica learns the
+    // site's preparation hash from its copy.
+    s = SendToEveryReplica(std::move(m), true);
+  } else if (const std::string study = StudyOf(m.body); !study.empty()) {
+    if (std::optional<std::size_t> owner = OwnerOf(study)) {
+      s = SendToReplica(*owner, std::move(m));
+    } else {
+      owner_unknown_.Inc();
+      s = SendToEveryReplica(std::move(m), false);
+    }
+  } else {
+    s = SendToReplica(PrimaryReplica(), std::move(m));
+  }
+  if (!s.ok()) {
     metrics_.CountError("gateway", "forward");
     std::cerr << "gateway: could not forward a message from " << site << ": " << s << "\n";
     return;
@@ -634,12 +778,27 @@ void GatewayService::OnServiceMessage(const std::string& service, codec::Message
   // Domain services only answer; an answer nobody waits for (expired) is dropped, counted.
   unroutable_.Inc();
   std::cerr << "gateway: a " << codec::BodyName(message.body) << " from the " << service
-            << " service answers no pending request (id " << message.header.correlation_id
-            << ")\n";
+            << " service answers no pending request (id " << message.header.correlation_id << ")\n";
 }
 
-void GatewayService::OnCoordinatorMessage(codec::Message&& message) {
+void GatewayService::OnCoordinatorMessage(std::size_t replica, codec::Message&& message) {
+  if (!message.header.correlation_id.empty() &&
+      duplicate_ids_.erase(message.header.correlation_id) > 0) {
+    return;  // the answer to a registration copy; the site had its answer
+  }
   if (DeliverToPerson(message)) return;
+  if (replicas_.size() > 1) {
+    // The replica that sends a study's messages to sites drives the study.
+    if (const std::string study = StudyOf(message.body); !study.empty()) {
+      auto [it, added] = study_owner_.try_emplace(study, replica);
+      if (!added && it->second != replica) {
+        std::cerr << "gateway: study " << study << " is now driven by coordinator replica "
+                  << replica << " (was " << it->second << ")\n";
+        it->second = replica;
+        owner_changes_.Inc();
+      }
+    }
+  }
   const std::string site = message.header.route_to;
   auto it = site_to_peer_.find(site);
   if (site.empty() || it == site_to_peer_.end()) {
@@ -680,15 +839,38 @@ core::Status GatewayService::Tick() {
     Sweep();
   }
   FlushAudit();
-  if (probe_in_flight_ || now < next_probe_) return core::Status::Ok();
+  if (now < next_probe_) return core::Status::Ok();
   next_probe_ = now + options_.probe_interval;
   ProbeServices();
-  probe_in_flight_ = true;
-  return bus_.Request(coordinator_, core::MakeMessage(codec::HealthCheck{}), options_.probe_interval,
-                      [this](core::Result<codec::Message>&& reply) {
-                        probe_in_flight_ = false;
-                        if (reply.ok()) last_coordinator_answer_ = clock_.Now();
-                      });
+  ProbeCoordinators();
+  return core::Status::Ok();
+}
+
+void GatewayService::ProbeCoordinators() {
+  for (std::size_t i = 0; i < replicas_.size(); ++i) {
+    Replica& replica = replicas_[i];
+    if (replica.probe_in_flight) continue;
+    replica.probe_in_flight = true;
+    auto on_reply = [this, i](core::Result<codec::Message>&& reply) {
+      Replica& r = replicas_[i];
+      r.probe_in_flight = false;
+      if (reply.ok()) r.last_answer = clock_.Now();
+      if (r.up != reply.ok() && replicas_.size() > 1) {
+        std::cerr << "gateway: coordinator replica " << i << " at " << r.endpoint
+                  << (reply.ok() ? " answers again\n" : " stopped answering\n");
+      }
+      r.up = reply.ok();
+      r.up_gauge.Set(r.up ? 1 : 0);
+    };
+    const core::Status sent = bus_.Request(replica.channel, core::MakeMessage(codec::HealthCheck{}),
+                                           options_.probe_interval, std::move(on_reply));
+    if (!sent.ok()) {
+      replica.probe_in_flight = false;
+      replica.up = false;
+      replica.up_gauge.Set(0);
+      metrics_.CountError("gateway", "probe");
+    }
+  }
 }
 
 void GatewayService::ProbeServices() {
@@ -696,13 +878,13 @@ void GatewayService::ProbeServices() {
     if (backend.probe_in_flight) continue;
     backend.probe_in_flight = true;
     Backend* b = &backend;
-    const core::Status sent = bus_.Request(
-        backend.channel, core::MakeMessage(codec::HealthCheck{}), options_.probe_interval,
-        [b](core::Result<codec::Message>&& reply) {
-          b->probe_in_flight = false;
-          b->up = reply.ok();
-          b->up_gauge.Set(b->up ? 1 : 0);
-        });
+    const core::Status sent =
+        bus_.Request(backend.channel, core::MakeMessage(codec::HealthCheck{}),
+                     options_.probe_interval, [b](core::Result<codec::Message>&& reply) {
+                       b->probe_in_flight = false;
+                       b->up = reply.ok();
+                       b->up_gauge.Set(b->up ? 1 : 0);
+                     });
     if (!sent.ok()) {
       backend.probe_in_flight = false;
       backend.up = false;
@@ -712,11 +894,13 @@ void GatewayService::ProbeServices() {
 }
 
 core::Readiness GatewayService::CheckReady() {
-  if (last_coordinator_answer_ == std::chrono::steady_clock::time_point{} ||
-      clock_.Now() - last_coordinator_answer_ > options_.probe_stale_after) {
-    return {false, "coordinator not answering at " + options_.coordinator_endpoint};
+  for (const Replica& r : replicas_) {
+    if (r.last_answer != std::chrono::steady_clock::time_point{} &&
+        clock_.Now() - r.last_answer <= options_.probe_stale_after) {
+      return {true, ""};
+    }
   }
-  return {true, ""};
+  return {false, "coordinator not answering at " + options_.coordinator_endpoint};
 }
 
 std::string GatewayService::SiteOf(const core::PeerId& peer) const {

@@ -34,7 +34,14 @@ namespace fedrx::gateway {
 struct GatewayOptions {
   // Where sites connect.
   std::string sites_endpoint = "tcp://0.0.0.0:5560";
-  // The coordinator behind the gateway.
+  // The coordinator behind the gateway: one endpoint, or a comma-separated
+  // list of its replicas (CoordinatorEndpoints). With replicas, a site's
+  // message about a study goes to the replica that drives the study (learnt
+  // from which replica last sent that study's messages to sites; to every
+  // live replica while unknown or down: the others drop it), heartbeats go
+  // to every live replica, registration to one live replica (copies to the
+  // others, whose answers are dropped, so each learns the site's preparation
+  // hash), and people's requests to the study's replica or any live one.
   std::string coordinator_endpoint = "tcp://127.0.0.1:5570";
   // The domain services behind the gateway, by name (DomainServices()). A
   // request for a service not listed is refused as unavailable.
@@ -49,6 +56,11 @@ struct GatewayOptions {
   // Reported in HealthStatus.
   std::string version = "dev";
 };
+
+// The endpoints of gateway.coordinator_endpoint, split at commas with
+// surrounding spaces trimmed; kInvalidArgument naming the key for an empty
+// list, an empty entry or a repeated endpoint.
+core::Result<std::vector<std::string>> CoordinatorEndpoints(const std::string& list);
 
 // What the gateway uses for messages that arrive with an identity (CURVE).
 // Either pointer may be null: no status re-check, or no audit trail.
@@ -83,7 +95,7 @@ class GatewayService final : public core::Service {
 
  private:
   void OnSiteMessage(core::Inbound&& in);
-  void OnCoordinatorMessage(codec::Message&& message);
+  void OnCoordinatorMessage(std::size_t replica, codec::Message&& message);
   // An answer from a domain service: delivered to the person who asked.
   void OnServiceMessage(const std::string& service, codec::Message&& message);
   bool DeliverToPerson(codec::Message& message);
@@ -122,6 +134,16 @@ class GatewayService final : public core::Service {
   void Bind(const std::string& site, const core::PeerId& peer);
   void Unbind(const std::string& site);
   void Forward(codec::Message&& m, const std::string& site);
+  // Coordinator replicas: the one a site's or person's message goes to.
+  // The first live replica (the first of all when none answers).
+  std::size_t PrimaryReplica() const;
+  // The live replica known to drive `study`, if any.
+  std::optional<std::size_t> OwnerOf(const std::string& study) const;
+  core::Status SendToReplica(std::size_t replica, codec::Message m);
+  // Sends `m` to every live replica (every replica when none answers); OK
+  // when at least one send succeeded.
+  core::Status SendToEveryReplica(codec::Message m, bool duplicate_ids);
+  void ProbeCoordinators();
   void FlushAudit();
   void QueueAudit(const security::AuditRecord& record);
 
@@ -159,7 +181,26 @@ class GatewayService final : public core::Service {
   std::uint64_t next_request_ = 0;
   std::chrono::steady_clock::time_point next_sweep_{};
 
-  core::ChannelId coordinator_ = -1;
+  // One coordinator replica behind the gateway and what its probes said.
+  struct Replica {
+    std::string endpoint;
+    core::ChannelId channel = -1;
+    bool probe_in_flight = false;
+    // False once a probe failed, true again when one is answered.
+    bool up = true;
+    std::chrono::steady_clock::time_point last_answer{};
+    core::GaugeRef up_gauge;
+    core::CounterRef routed;
+  };
+  std::vector<Replica> replicas_;
+  // Which replica drives a study: the one that last sent its messages to sites.
+  std::map<std::string, std::size_t> study_owner_;
+  // Ids of registration copies sent to the other replicas; their answers
+  // are dropped. Forgotten after request_timeout.
+  std::map<std::string, std::chrono::steady_clock::time_point> duplicate_ids_;
+  std::uint64_t next_duplicate_ = 0;
+  core::CounterRef owner_changes_;
+  core::CounterRef owner_unknown_;
   // A domain service behind the gateway and what its health probes said.
   struct Backend {
     std::string endpoint;
@@ -174,8 +215,6 @@ class GatewayService final : public core::Service {
   std::map<std::string, core::PeerId> site_to_peer_;
   std::map<core::PeerId, std::string> peer_to_site_;
   std::chrono::steady_clock::time_point next_probe_{};
-  std::chrono::steady_clock::time_point last_coordinator_answer_{};
-  bool probe_in_flight_ = false;
   core::CounterRef to_coordinator_;
   core::CounterRef to_sites_;
   core::CounterRef to_people_;

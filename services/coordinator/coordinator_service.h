@@ -1,7 +1,10 @@
 // CoordinatorService: the federation coordinator's process logic on top of
 // the ServiceRunner: site registration and listing, studies (create, status,
-// models), the round machines of running studies, and health. Runs on the
-// runner's thread; not thread-safe.
+// models), the round machines of running studies, and health. Several
+// replicas may share one store: each drives only the running studies whose
+// lease it holds (study_leases.h), takes over studies whose lease is free
+// (resuming them from the store), and answers reads of the others from the
+// store. Runs on the runner's thread; not thread-safe.
 #pragma once
 
 #include <map>
@@ -10,6 +13,7 @@
 
 #include "services/coordinator/site_directory.h"
 #include "services/coordinator/site_registry.h"
+#include "services/coordinator/study_leases.h"
 #include "services/coordinator/study_runner.h"
 #include "services/coordinator/study_store.h"
 #include "services/core/bus.h"
@@ -35,6 +39,9 @@ struct CoordinatorOptions {
   // it, and the sender speaks for itself. Off (plaintext): origin is trusted
   // from anyone, as on a network where only the gateway can reach the coordinator.
   bool authenticated = false;
+  // Replicas: this replica's id and the lease ttl (study_leases.h). One
+  // replica alone behaves as a coordinator without replicas.
+  LeaseOptions lease;
 };
 
 // The role, in an authorised clients file, of a gateway that forwards sites'
@@ -49,10 +56,13 @@ class CoordinatorService final : public core::Service {
   core::Status Start() override;
   core::Status Tick() override;
   core::Readiness CheckReady() override;
-  void BeginDrain() override { draining_ = true; }
+  // Stops driving studies and gives their leases up, so that another
+  // replica takes them over at its next scan rather than after the ttl.
+  void BeginDrain() override;
 
-  // The running study, or null.
+  // The study this replica drives (or has seen finish), or null.
   StudyRunner* Study(const std::string& id);
+  const StudyLeases& leases() const { return leases_; }
 
  private:
   using Handled = core::Result<core::Response>;
@@ -78,6 +88,24 @@ class CoordinatorService final : public core::Service {
   core::Result<std::string> SiteOf(const core::Inbound& in) const;
   core::Result<StudyRunner*> RunnerFor(const std::string& study_id);
   core::Status AddRunner(StudyRecord record);
+  // A site message about a study this replica has no runner for: OK (the
+  // message is dropped, counted in site_messages_not_owned_total) when
+  // another replica holds the study's lease (a gateway that does not know
+  // the owner yet sends to every replica), else RunnerFor's kNotFound.
+  core::Result<StudyRunner*> SiteRunnerFor(const std::string& study_id);
+  // Takes the lease of every unfinished study in the store that is free,
+  // and loads the finished ones not seen yet (they answer status queries).
+  core::Status ScanStudies();
+  // The lease of `id` is held: resume the study from the store (or, if it
+  // finished meanwhile, release the lease and keep it for queries).
+  core::Status TakeOver(const std::string& id);
+  // Stops driving `id` (its lease is lost): the runner goes, nothing more
+  // is written or sent for it from here.
+  void DropRunner(const std::string& id);
+  // A study's record from the store; kNotFound for an id that cannot exist.
+  core::Result<StudyRecord> LoadForRead(const std::string& id);
+  // A study's status from the store (a study another replica drives).
+  core::Result<codec::StudyInfo> InfoFromStore(const std::string& id);
 
   CoordinatorOptions options_;
   core::Bus& bus_;
@@ -88,11 +116,15 @@ class CoordinatorService final : public core::Service {
   SiteRegistry sites_;
   SiteDirectory directory_;
   StudyStore studies_;
+  StudyLeases leases_;
+  // Running studies this replica holds the lease of, and finished studies.
   std::map<std::string, std::unique_ptr<StudyRunner>> runners_;
+  std::chrono::steady_clock::time_point next_scan_{};
   std::chrono::steady_clock::time_point started_;
   bool draining_ = false;
   core::GaugeRef epsilon_max_;       // privacy_epsilon_max
   core::GaugeRef budget_share_max_;  // privacy_budget_spent_ratio_max
+  core::CounterRef not_owned_;       // site_messages_not_owned_total
 };
 
 }  // namespace fedrx::coordinator

@@ -247,6 +247,10 @@ core::Status StudyStore::Create(const codec::StudySpec& spec, std::span<const fl
   return store_.Apply(batch);
 }
 
+core::Status StudyStore::CheckWrite(const std::string& study_id) const {
+  return write_guard_ ? write_guard_(study_id) : core::Status::Ok();
+}
+
 core::Result<std::vector<std::string>> StudyStore::ListIds() {
   return store_.SetMembers(core::keys::StudyIndex());
 }
@@ -266,6 +270,7 @@ core::Result<StudyRecord> StudyStore::Load(const std::string& study_id) {
 
 core::Status StudyStore::SaveState(const std::string& study_id, codec::StudyState state,
                                    std::uint32_t current_round, const std::string& detail) {
+  FEDRX_RETURN_IF_ERROR(CheckWrite(study_id));
   FEDRX_ASSIGN_OR_RETURN(core::Key key, core::keys::Study(study_id));
   return store_.HashSet(key, {{kState, std::to_string(static_cast<int>(state))},
                               {kCurrentRound, std::to_string(current_round)},
@@ -273,6 +278,7 @@ core::Status StudyStore::SaveState(const std::string& study_id, codec::StudyStat
 }
 
 core::Status StudyStore::SaveRound(const std::string& study_id, const RoundRecord& round) {
+  FEDRX_RETURN_IF_ERROR(CheckWrite(study_id));
   FEDRX_ASSIGN_OR_RETURN(core::Key key, core::keys::Round(study_id, round.round));
   return store_.HashSet(key, RoundFields(round));
 }
@@ -307,6 +313,7 @@ core::Result<std::map<std::string, double>> StudyStore::LoadRoundMetrics(
 
 core::Status StudyStore::SaveRoundMetrics(const std::string& study_id, std::uint32_t round,
                                           const std::map<std::string, double>& metrics) {
+  FEDRX_RETURN_IF_ERROR(CheckWrite(study_id));
   if (metrics.empty()) return core::Status::Ok();
   FEDRX_ASSIGN_OR_RETURN(core::Key key, core::keys::RoundMetrics(study_id, round));
   core::FieldMap f;
@@ -322,6 +329,7 @@ core::Status StudyStore::CommitRound(const std::string& study_id, const RoundRec
                                      std::span<const float> weights, std::uint32_t next_round,
                                      bool completed, std::int64_t now_ms,
                                      std::string_view optimizer_state) {
+  FEDRX_RETURN_IF_ERROR(CheckWrite(study_id));
   const std::uint32_t version = round.base_version + 1;
   FEDRX_ASSIGN_OR_RETURN(core::Key study, core::keys::Study(study_id));
   FEDRX_ASSIGN_OR_RETURN(core::Key round_key, core::keys::Round(study_id, round.round));
@@ -379,6 +387,7 @@ core::Result<std::uint32_t> StudyStore::ModelRound(const std::string& study_id,
 }
 
 core::Status StudyStore::SaveCalibration(const std::string& study_id, const VersionCalibration& c) {
+  FEDRX_RETURN_IF_ERROR(CheckWrite(study_id));
   FEDRX_ASSIGN_OR_RETURN(core::Key key, core::keys::ModelCalibration(study_id, c.version));
   FEDRX_RETURN_IF_ERROR(CheckCalibration(c));
   const std::size_t bins = c.histograms[0].neg.size();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -64,6 +65,14 @@ class StudyStore {
  public:
   explicit StudyStore(core::StateStore& store) : store_(store) {}
 
+  // Fencing: when set, every write for an existing study (SaveState,
+  // SaveRound, SaveRoundMetrics, CommitRound, SaveCalibration) first asks
+  // `guard(study_id)` and, unless it is OK, writes nothing and returns its
+  // error. The coordinator checks there that it still holds the study's lease.
+  void SetWriteGuard(std::function<core::Status(const std::string& study_id)> guard) {
+    write_guard_ = std::move(guard);
+  }
+
   // Stores a new study (state Running, round 1 pending) with its initial
   // model as version 0, all at once. kAlreadyExists if the id is taken.
   core::Status Create(const codec::StudySpec& spec, std::span<const float> initial_model,
@@ -113,7 +122,10 @@ class StudyStore {
                                                                   std::uint32_t version);
 
  private:
+  core::Status CheckWrite(const std::string& study_id) const;
+
   core::StateStore& store_;
+  std::function<core::Status(const std::string&)> write_guard_;
 };
 
 }  // namespace fedrx::coordinator

@@ -61,6 +61,16 @@ Result<Key> Study(std::string_view study_id) {
   return Join("study", study_id);
 }
 
+Result<Key> CoordinatorLease(std::string_view study_id) {
+  FEDRX_RETURN_IF_ERROR(ValidateId(study_id, "study_id"));
+  return KeyFactory::Make(std::string(kPrefix) + "coordinator:lease:" + std::string(study_id));
+}
+
+Result<Key> CoordinatorReplica(std::string_view replica_id) {
+  FEDRX_RETURN_IF_ERROR(ValidateId(replica_id, "replica_id"));
+  return KeyFactory::Make(std::string(kPrefix) + "coordinator:replica:" + std::string(replica_id));
+}
+
 Key StudyIndex() { return KeyFactory::Make(std::string(kPrefix) + "studies"); }
 
 Result<Key> StudySites(std::string_view study_id) {

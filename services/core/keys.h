@@ -49,6 +49,12 @@ Result<Key> ModelMeta(std::string_view study_id, std::uint32_t version);
 // Hash of a model version's calibration (score histograms, embedding
 // moments, domain histogram; see coordinator/study_store.h).
 Result<Key> ModelCalibration(std::string_view study_id, std::uint32_t version);
+// String: the id of the coordinator replica that drives a study, with an
+// expiry (a lease; see services/coordinator/study_leases.h).
+Result<Key> CoordinatorLease(std::string_view study_id);
+// String: a coordinator replica's liveness record (its id, with an expiry
+// it renews), by which replicas tell a lease's holder is alive.
+Result<Key> CoordinatorReplica(std::string_view replica_id);
 // Hash of a service's liveness record (used by health checks).
 Result<Key> ServiceHeartbeat(std::string_view service);
 // Hash of one enrolled institution (name, role, status, public key, times).

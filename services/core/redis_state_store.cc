@@ -405,6 +405,46 @@ Result<bool> RedisStateStore::SetIfAbsent(const Key& key, std::string_view value
   return true;
 }
 
+Result<bool> RedisStateStore::SetIfAbsentWithExpiry(const Key& key, std::string_view value,
+                                                    std::chrono::milliseconds ttl) {
+  if (ttl.count() <= 0) return InvalidArgument("a lease needs a positive ttl", key.str());
+  const std::string px = std::to_string(ttl.count());
+  FEDRX_ASSIGN_OR_RETURN(ReplyPtr reply, Call({"SET", key.str(), value, "NX", "PX", px}));
+  if (reply->type == REDIS_REPLY_ERROR) return ErrorReply(*reply, key.str());
+  if (reply->type == REDIS_REPLY_NIL) return false;
+  if (!IsStatus(*reply, "OK")) return Unexpected(*reply, "SET NX PX", key.str());
+  return true;
+}
+
+namespace {
+// Compare-and-set on the server. A key of another type compares unequal
+// rather than failing with WRONGTYPE (TYPE is checked first).
+constexpr std::string_view kRenewIfEqual =
+    "if redis.call('TYPE', KEYS[1]).ok == 'string' and redis.call('GET', KEYS[1]) == ARGV[1] "
+    "then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+constexpr std::string_view kDeleteIfEqual =
+    "if redis.call('TYPE', KEYS[1]).ok == 'string' and redis.call('GET', KEYS[1]) == ARGV[1] "
+    "then return redis.call('DEL', KEYS[1]) else return 0 end";
+}  // namespace
+
+Result<bool> RedisStateStore::RenewIfEqual(const Key& key, std::string_view expected,
+                                           std::chrono::milliseconds ttl) {
+  if (ttl.count() <= 0) return InvalidArgument("a lease needs a positive ttl", key.str());
+  const std::string px = std::to_string(ttl.count());
+  FEDRX_ASSIGN_OR_RETURN(ReplyPtr reply,
+                         Call({"EVAL", kRenewIfEqual, "1", key.str(), expected, px}));
+  if (reply->type == REDIS_REPLY_ERROR) return ErrorReply(*reply, key.str());
+  if (reply->type != REDIS_REPLY_INTEGER) return Unexpected(*reply, "EVAL renew", key.str());
+  return reply->integer == 1;
+}
+
+Result<bool> RedisStateStore::DeleteIfEqual(const Key& key, std::string_view expected) {
+  FEDRX_ASSIGN_OR_RETURN(ReplyPtr reply, Call({"EVAL", kDeleteIfEqual, "1", key.str(), expected}));
+  if (reply->type == REDIS_REPLY_ERROR) return ErrorReply(*reply, key.str());
+  if (reply->type != REDIS_REPLY_INTEGER) return Unexpected(*reply, "EVAL delete", key.str());
+  return reply->integer == 1;
+}
+
 Result<bool> RedisStateStore::Delete(const Key& key) {
   FEDRX_ASSIGN_OR_RETURN(ReplyPtr reply, Call({"DEL", key.str()}));
   if (reply->type == REDIS_REPLY_ERROR) return ErrorReply(*reply, key.str());
@@ -850,7 +890,7 @@ Result<RedisStateStore::ApplyOutcome> RedisStateStore::Exec(const WriteBatch& ba
     return Unexpected(*replies.front(), "MULTI", first_key);
   }
   const redisReply& exec = *replies.back();
-  if (exec.type != REDIS_REPLY_ARRAY) drop_staged();  // the transaction did not run
+  if (exec.type != REDIS_REPLY_ARRAY) drop_staged();                 // the transaction did not run
   if (exec.type == REDIS_REPLY_NIL) return ApplyOutcome::kConflict;  // a watched key changed
   if (exec.type == REDIS_REPLY_ERROR) {
     // EXECABORT: a command was refused while queueing; Redis ran none of them.

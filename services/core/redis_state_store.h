@@ -80,6 +80,13 @@ class RedisStateStore final : public StateStore {
   Result<std::optional<std::string>> Get(const Key& key) override;
   Status Set(const Key& key, std::string_view value) override;
   Result<bool> SetIfAbsent(const Key& key, std::string_view value) override;
+  Result<bool> SetIfAbsentWithExpiry(const Key& key, std::string_view value,
+                                     std::chrono::milliseconds ttl) override;
+  // RenewIfEqual and DeleteIfEqual run as one Lua script each (EVAL), so the
+  // compare and the write are atomic on the server.
+  Result<bool> RenewIfEqual(const Key& key, std::string_view expected,
+                            std::chrono::milliseconds ttl) override;
+  Result<bool> DeleteIfEqual(const Key& key, std::string_view expected) override;
   Result<bool> Delete(const Key& key) override;
   Result<std::int64_t> Increment(const Key& key, std::int64_t by) override;
   Status HashSet(const Key& key, const FieldMap& fields) override;

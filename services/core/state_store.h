@@ -4,6 +4,7 @@
 // kUnavailable and the next call reconnects. Not thread-safe: one per thread.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -40,8 +41,8 @@ class WriteBatch {
   struct Entry {
     Op op;
     Key key;
-    std::string value;  // kSet: the value; kSetAdd/kSetRemove: the member
-    FieldMap fields;    // kHashSet
+    std::string value;    // kSet: the value; kSetAdd/kSetRemove: the member
+    FieldMap fields;      // kHashSet
     std::int64_t by = 0;  // kIncrement
     // kSet of a large value the caller keeps alive (see SetBorrowed).
     std::string_view borrowed;
@@ -84,6 +85,20 @@ class StateStore {
   virtual Status Set(const Key& key, std::string_view value) = 0;
   // Sets only if absent; true when this call set it.
   virtual Result<bool> SetIfAbsent(const Key& key, std::string_view value) = 0;
+
+  // Leases (a string key that expires unless its holder renews it). `ttl`
+  // must be positive (kInvalidArgument otherwise); expiry is the store's time.
+  // Sets `key` to `value` expiring after `ttl` only if absent (SET NX PX);
+  // true when this call set it.
+  virtual Result<bool> SetIfAbsentWithExpiry(const Key& key, std::string_view value,
+                                             std::chrono::milliseconds ttl) = 0;
+  // Compare-and-set renewal: only when `key` holds exactly `expected`, its
+  // expiry is reset to `ttl` from now; true when renewed, false when the key
+  // is absent or holds anything else (another holder; nothing changes).
+  virtual Result<bool> RenewIfEqual(const Key& key, std::string_view expected,
+                                    std::chrono::milliseconds ttl) = 0;
+  // Deletes `key` only when it holds exactly `expected`; true when deleted.
+  virtual Result<bool> DeleteIfEqual(const Key& key, std::string_view expected) = 0;
   // True when the key existed.
   virtual Result<bool> Delete(const Key& key) = 0;
   virtual Result<std::int64_t> Increment(const Key& key, std::int64_t by) = 0;

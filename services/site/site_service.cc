@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "messages/codec/owned_tensor.h"
 #include "services/core/keys.h"
@@ -197,16 +198,32 @@ void SiteService::FetchSpec(const std::string& study_id) {
           return;
         }
         specs_[study_id] = std::get<codec::StudyInfo>(reply->body).study;
-        std::vector<Task> ready;
+        // Only the newest round that arrived meanwhile still matters: the
+        // coordinator has moved past the older ones. One training at a time.
+        std::optional<Task> newest;
         for (auto it = waiting_.begin(); it != waiting_.end();) {
-          if (it->task.study_id == study_id) {
-            ready.push_back(std::move(*it));
-            it = waiting_.erase(it);
-          } else {
+          if (it->task.study_id != study_id) {
             ++it;
+            continue;
           }
+          Task candidate = std::move(*it);
+          it = waiting_.erase(it);
+          if (newest && candidate.task.round <= newest->task.round) std::swap(*newest, candidate);
+          if (newest) {
+            Complain("superseded", "round " + std::to_string(newest->task.round) + " of " +
+                                       study_id + " superseded by round " +
+                                       std::to_string(candidate.task.round) +
+                                       " before the study's settings arrived");
+          }
+          newest = std::move(candidate);
         }
-        for (auto& t : ready) StartTraining(std::move(t));
+        if (!newest) return;
+        if (training_.valid()) {
+          Complain("busy", "already training; ignored round " + std::to_string(newest->task.round) +
+                               " of " + study_id);
+          return;
+        }
+        StartTraining(std::move(*newest));
       });
   if (!s.ok()) fetching_.erase(study_id);
 }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "services/core/keys.h"
+#include "services/core/testing/fake_clock.h"
 
 namespace fedrx::core::testing {
 namespace {
@@ -59,6 +60,27 @@ TEST(FakeStateStoreTest, FailedSingleWriteLeavesTheValueInPlace) {
   Result<FieldMap> h = store.HashGetAll(TestKey("h"));
   ASSERT_TRUE(h.ok()) << h.status();
   EXPECT_EQ(*h, (FieldMap{{"f", "v"}}));
+}
+
+// Expiry follows the injected clock: a lease lives exactly its ttl unless the
+// holder renews it, and a plain Set clears the expiry as in Redis.
+TEST(FakeStateStoreTest, LeaseExpiresAfterItsTtlOnTheInjectedClockUnlessRenewed) {
+  FakeClock clock;
+  FakeStateStore store(&clock);
+  const Key lease = TestKey("lease");
+  ASSERT_TRUE(store.SetIfAbsentWithExpiry(lease, "a", std::chrono::milliseconds(1000)).value());
+  clock.Advance(std::chrono::milliseconds(999));
+  EXPECT_EQ(store.Get(lease).value(), OptString("a"));
+  ASSERT_TRUE(store.RenewIfEqual(lease, "a", std::chrono::milliseconds(1000)).value());
+  clock.Advance(std::chrono::milliseconds(999));
+  EXPECT_EQ(store.Get(lease).value(), OptString("a"));
+  clock.Advance(std::chrono::milliseconds(1));
+  EXPECT_EQ(store.Get(lease).value(), std::nullopt);
+  EXPECT_FALSE(store.RenewIfEqual(lease, "a", std::chrono::milliseconds(1000)).value());
+  EXPECT_TRUE(store.SetIfAbsentWithExpiry(lease, "b", std::chrono::milliseconds(1000)).value());
+  ASSERT_TRUE(store.Set(lease, "b").ok());
+  clock.Advance(std::chrono::hours(1));
+  EXPECT_EQ(store.Get(lease).value(), OptString("b"));
 }
 
 }  // namespace

@@ -78,6 +78,28 @@ class RedisStateStoreTest : public ::testing::Test {
   std::unique_ptr<fedrx::testing::RedisServer> server_;
 };
 
+// The lease ops set and reset the key's expiry in Redis (PTTL), and release
+// removes it: read back with Redis's own commands.
+TEST_F(RedisStateStoreTest, LeaseOpsSetAndResetTheKeysExpiryInRedis) {
+  auto store = Connect(Options());
+  ASSERT_NE(store, nullptr);
+  const Key lease = TestKey("lease");
+  ASSERT_TRUE(store->SetIfAbsentWithExpiry(lease, "a", std::chrono::seconds(10)).value());
+  auto ttl = server_->Command({"PTTL", lease.str()});
+  ASSERT_TRUE(ttl.ok()) << ttl.status();
+  EXPECT_GT(std::stoll(*ttl), 0);
+  EXPECT_LE(std::stoll(*ttl), 10000);
+  ASSERT_TRUE(store->RenewIfEqual(lease, "a", std::chrono::seconds(100)).value());
+  ttl = server_->Command({"PTTL", lease.str()});
+  ASSERT_TRUE(ttl.ok()) << ttl.status();
+  EXPECT_GT(std::stoll(*ttl), 10000);
+  EXPECT_LE(std::stoll(*ttl), 100000);
+  ASSERT_TRUE(store->DeleteIfEqual(lease, "a").value());
+  auto exists = server_->Command({"EXISTS", lease.str()});
+  ASSERT_TRUE(exists.ok());
+  EXPECT_EQ(*exists, "0");
+}
+
 TEST_F(RedisStateStoreTest, ConnectToAPortWithoutRedisIsUnavailableNamingHostAndPort) {
   const int port = fedrx::testing::FreeTcpPort();
   ASSERT_NE(port, 0);

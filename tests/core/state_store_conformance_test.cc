@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -152,6 +153,48 @@ TYPED_TEST(StateStoreConformanceTest, SetIfAbsentSetsOnlyTheFirstTime) {
   EXPECT_EQ(VALUE(store.Get(TestKey("once"))), OptString("first"));
 }
 
+// Leases: SET NX PX, then compare-and-set renewal and release by the holder only.
+TYPED_TEST(StateStoreConformanceTest, LeaseIsTakenOnceAndRenewedOrReleasedOnlyByItsHolder) {
+  StateStore& store = this->store();
+  const Key lease = TestKey("lease");
+  EXPECT_TRUE(VALUE(store.SetIfAbsentWithExpiry(lease, "replica-a", std::chrono::seconds(30))));
+  EXPECT_FALSE(VALUE(store.SetIfAbsentWithExpiry(lease, "replica-b", std::chrono::seconds(30))));
+  EXPECT_EQ(VALUE(store.Get(lease)), OptString("replica-a"));
+  EXPECT_TRUE(VALUE(store.RenewIfEqual(lease, "replica-a", std::chrono::seconds(30))));
+  EXPECT_FALSE(VALUE(store.RenewIfEqual(lease, "replica-b", std::chrono::seconds(30))));
+  EXPECT_FALSE(VALUE(store.DeleteIfEqual(lease, "replica-b")));
+  EXPECT_EQ(VALUE(store.Get(lease)), OptString("replica-a"));
+  EXPECT_TRUE(VALUE(store.DeleteIfEqual(lease, "replica-a")));
+  EXPECT_EQ(VALUE(store.Get(lease)), std::nullopt);
+  // Gone: neither renewable nor deletable, and free for the next holder.
+  EXPECT_FALSE(VALUE(store.RenewIfEqual(lease, "replica-a", std::chrono::seconds(30))));
+  EXPECT_FALSE(VALUE(store.DeleteIfEqual(lease, "replica-a")));
+  EXPECT_TRUE(VALUE(store.SetIfAbsentWithExpiry(lease, "replica-b", std::chrono::seconds(30))));
+}
+
+TYPED_TEST(StateStoreConformanceTest, LeaseOpsCompareUnequalOnKeysOfOtherTypesAndChangeNothing) {
+  StateStore& store = this->store();
+  const Key hash = TestKey("lease-hash");
+  ASSERT_OK(store.HashSet(hash, {{"f", "replica-a"}}));
+  EXPECT_FALSE(VALUE(store.SetIfAbsentWithExpiry(hash, "replica-a", std::chrono::seconds(30))));
+  EXPECT_FALSE(VALUE(store.RenewIfEqual(hash, "replica-a", std::chrono::seconds(30))));
+  EXPECT_FALSE(VALUE(store.DeleteIfEqual(hash, "replica-a")));
+  EXPECT_EQ(VALUE(store.HashGetAll(hash)), (FieldMap{{"f", "replica-a"}}));
+}
+
+TYPED_TEST(StateStoreConformanceTest, LeaseWithANonPositiveTtlIsInvalidArgumentAndSetsNothing) {
+  StateStore& store = this->store();
+  const Key lease = TestKey("lease-ttl");
+  auto taken = store.SetIfAbsentWithExpiry(lease, "replica-a", std::chrono::milliseconds(0));
+  ASSERT_FALSE(taken.ok());
+  EXPECT_EQ(taken.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(VALUE(store.Get(lease)), std::nullopt);
+  ASSERT_OK(store.Set(lease, "replica-a"));
+  auto renewed = store.RenewIfEqual(lease, "replica-a", std::chrono::milliseconds(-5));
+  ASSERT_FALSE(renewed.ok());
+  EXPECT_EQ(renewed.status().code(), StatusCode::kInvalidArgument);
+}
+
 TYPED_TEST(StateStoreConformanceTest, DeleteReportsWhetherTheKeyExisted) {
   StateStore& store = this->store();
   EXPECT_FALSE(VALUE(store.Delete(TestKey("d"))));
@@ -218,8 +261,8 @@ TYPED_TEST(StateStoreConformanceTest, HashSetWithNoFieldsIsInvalidArgument) {
 TYPED_TEST(StateStoreConformanceTest, SetMembersAreSortedByUnsignedBytes) {
   StateStore& store = this->store();
   const Key key = TestKey("s");
-  const std::vector<std::string> members = {std::string("b"),    std::string("a"),
-                                            std::string("B"),    std::string("\xff"),
+  const std::vector<std::string> members = {std::string("b"),      std::string("a"),
+                                            std::string("B"),      std::string("\xff"),
                                             std::string("a\0", 2), std::string()};
   for (const std::string& member : members) {
     EXPECT_TRUE(VALUE(store.SetAdd(key, member)));

@@ -57,40 +57,44 @@ codec::StudySpec Spec() {
 class SiteServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(platform_
-                    .Serve("inproc://gateway",
-                           [this](core::Inbound&& in) {
-                             peer_ = in.peer;
-                             received_.push_back(codec::BodyName(in.message.body));
-                             if (auto* r = std::get_if<codec::RegisterSite>(&in.message.body)) {
-                               registered_ = *r;
-                               core::Reply(platform_, in, codec::SiteRegistered{r->site_id, 1, true})
-                                   .IgnoreError();
-                             } else if (auto* h = std::get_if<codec::Heartbeat>(&in.message.body)) {
-                               approved_ = h->approved_studies;
-                             } else if (std::holds_alternative<codec::GetStudy>(in.message.body)) {
-                               codec::StudyInfo info;
-                               info.study = study_;
-                               core::Reply(platform_, in, info).IgnoreError();
-                             } else if (auto* u = std::get_if<codec::UpdateReady>(&in.message.body)) {
-                               ready_.push_back(*u);
-                             } else if (auto* m = std::get_if<codec::ModelUpdate>(&in.message.body)) {
-                               updates_.push_back(*m);
-                               auto w = in.message.tensors.at(0).data.As<float>();
-                               update_weights_.assign(w.begin(), w.end());
-                               core::Reply(platform_, in, codec::Ack{"ok"}).IgnoreError();
-                             } else if (auto* e =
-                                            std::get_if<codec::EvaluationResult>(&in.message.body)) {
-                               evaluations_.push_back(*e);
-                               auto c = in.message.tensors.at(0).data.As<std::uint64_t>();
-                               histogram_.assign(c.begin(), c.end());
-                               histogram_shape_ = in.message.tensors.at(0).shape;
-                             } else if (std::string_view(codec::BodyName(in.message.body))
-                                            .starts_with("SecAgg")) {
-                               secagg_.push_back(std::move(in.message));
-                             }
-                           })
-                    .ok());
+    ASSERT_TRUE(
+        platform_
+            .Serve("inproc://gateway",
+                   [this](core::Inbound&& in) {
+                     peer_ = in.peer;
+                     received_.push_back(codec::BodyName(in.message.body));
+                     if (auto* r = std::get_if<codec::RegisterSite>(&in.message.body)) {
+                       registered_ = *r;
+                       core::Reply(platform_, in, codec::SiteRegistered{r->site_id, 1, true})
+                           .IgnoreError();
+                     } else if (auto* h = std::get_if<codec::Heartbeat>(&in.message.body)) {
+                       approved_ = h->approved_studies;
+                     } else if (std::holds_alternative<codec::GetStudy>(in.message.body)) {
+                       if (hold_study_) {
+                         held_.push_back(std::move(in));
+                         return;
+                       }
+                       codec::StudyInfo info;
+                       info.study = study_;
+                       core::Reply(platform_, in, info).IgnoreError();
+                     } else if (auto* u = std::get_if<codec::UpdateReady>(&in.message.body)) {
+                       ready_.push_back(*u);
+                     } else if (auto* m = std::get_if<codec::ModelUpdate>(&in.message.body)) {
+                       updates_.push_back(*m);
+                       auto w = in.message.tensors.at(0).data.As<float>();
+                       update_weights_.assign(w.begin(), w.end());
+                       core::Reply(platform_, in, codec::Ack{"ok"}).IgnoreError();
+                     } else if (auto* e = std::get_if<codec::EvaluationResult>(&in.message.body)) {
+                       evaluations_.push_back(*e);
+                       auto c = in.message.tensors.at(0).data.As<std::uint64_t>();
+                       histogram_.assign(c.begin(), c.end());
+                       histogram_shape_ = in.message.tensors.at(0).shape;
+                     } else if (std::string_view(codec::BodyName(in.message.body))
+                                    .starts_with("SecAgg")) {
+                       secagg_.push_back(std::move(in.message));
+                     }
+                   })
+            .ok());
   }
 
   std::unique_ptr<SiteService> MakeSite(float synthetic_step = 0) {
@@ -118,7 +122,8 @@ class SiteServiceTest : public ::testing::Test {
     std::vector<float> w = ml::InitParameters(ml::NetSpecFromStudy(Spec()), 3);
     initial_ = w;
     std::vector<codec::Tensor> t;
-    t.push_back(codec::Tensor{"weights", codec::DType::kFloat32,
+    t.push_back(codec::Tensor{"weights",
+                              codec::DType::kFloat32,
                               {static_cast<std::int64_t>(w.size())},
                               codec::Blob::FromFloats(std::move(w))});
     Push(core::MakeMessage(codec::TrainTask{study, round, 0, 2, 4, 0.05f, 11, 0}, std::move(t)));
@@ -134,13 +139,17 @@ class SiteServiceTest : public ::testing::Test {
     return done();
   }
 
-  // The study the platform describes to the site (GetStudy).
+  // The study the platform describes to the site (GetStudy); while
+  // hold_study_ is set, the requests wait in held_ unanswered.
   codec::StudySpec study_ = Spec();
+  bool hold_study_ = false;
+  std::vector<core::Inbound> held_;
   core::testing::FakeNetwork network_;
   core::testing::FakeClock clock_;
   core::Metrics metrics_{"site"};
   core::Metrics platform_metrics_{"gateway"};
-  core::testing::FakeBus platform_{network_, core::BusOptions{"gateway"}, platform_metrics_, clock_};
+  core::testing::FakeBus platform_{network_, core::BusOptions{"gateway"}, platform_metrics_,
+                                   clock_};
   core::testing::FakeBus site_bus_{network_, core::BusOptions{"site-a"}, metrics_, clock_};
   core::PeerId peer_;
   std::vector<std::string> received_;
@@ -211,6 +220,29 @@ TEST_F(SiteServiceTest, RepeatedTaskIsAnsweredFromTheCachedUpdate) {
   EXPECT_EQ(site->rounds_trained(), 1u);
 }
 
+// Two rounds' tasks that arrive while the site is still asking for the
+// study's settings: only the newest is trained (one training at a time), the
+// older one is counted as superseded, and exactly one update is reported.
+TEST_F(SiteServiceTest, TasksQueuedBeforeTheSettingsTrainOnlyTheNewestRound) {
+  auto site = MakeSite();
+  ASSERT_TRUE(site->Start().ok());
+  network_.Pump();
+  hold_study_ = true;
+  TrainTask(1);
+  TrainTask(2);
+  ASSERT_EQ(held_.size(), 1u);  // one request for the settings, not two
+  codec::StudyInfo info;
+  info.study = study_;
+  ASSERT_TRUE(core::Reply(platform_, held_[0], info).ok());
+  network_.Pump();
+  ASSERT_TRUE(TickUntil(*site, [&] { return !ready_.empty(); }));
+  ASSERT_EQ(ready_.size(), 1u);
+  EXPECT_EQ(ready_[0].round, 2u);
+  EXPECT_EQ(site->rounds_trained(), 1u);
+  EXPECT_EQ(metrics_.Read("fedrx_site_rejected_total", {{"reason", "superseded"}}), 1);
+  EXPECT_EQ(metrics_.Read("fedrx_site_rejected_total", {{"reason", "busy"}}), 0);
+}
+
 TEST_F(SiteServiceTest, StrayGrantIsCountedNotAnswered) {
   auto site = MakeSite();
   ASSERT_TRUE(site->Start().ok());
@@ -228,7 +260,8 @@ TEST_F(SiteServiceTest, EvaluationSendsOnlyHistogramCounts) {
   ASSERT_TRUE(TickUntil(*site, [&] { return !ready_.empty(); }));
   std::vector<float> w = ml::InitParameters(ml::NetSpecFromStudy(Spec()), 3);
   std::vector<codec::Tensor> t;
-  t.push_back(codec::Tensor{"weights", codec::DType::kFloat32,
+  t.push_back(codec::Tensor{"weights",
+                            codec::DType::kFloat32,
                             {static_cast<std::int64_t>(w.size())},
                             codec::Blob::FromFloats(std::move(w))});
   Push(core::MakeMessage(codec::EvaluateTask{"s1", 1, 1, "valid", 10}, std::move(t)));

@@ -93,7 +93,59 @@ Status FakeStateStore::Enter() {
     --fail_count_;
     return fail_status_;
   }
+  Expire();
   return Status::Ok();
+}
+
+std::chrono::steady_clock::time_point FakeStateStore::Now() const {
+  return clock_ != nullptr ? clock_->Now() : system_clock_.Now();
+}
+
+void FakeStateStore::Expire() {
+  const auto now = Now();
+  for (auto it = expiry_.begin(); it != expiry_.end();) {
+    if (it->second <= now) {
+      data_.erase(it->first);
+      it = expiry_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+Result<bool> FakeStateStore::SetIfAbsentWithExpiry(const Key& key, std::string_view value,
+                                                   std::chrono::milliseconds ttl) {
+  if (ttl.count() <= 0) return InvalidArgument("a lease needs a positive ttl", key.str());
+  std::lock_guard<std::mutex> lock(mu_);
+  FEDRX_RETURN_IF_ERROR(Enter());
+  if (!data_.try_emplace(key.str(), Value(std::string(value))).second) return false;
+  expiry_.insert_or_assign(key.str(), Now() + ttl);
+  return true;
+}
+
+Result<bool> FakeStateStore::RenewIfEqual(const Key& key, std::string_view expected,
+                                          std::chrono::milliseconds ttl) {
+  if (ttl.count() <= 0) return InvalidArgument("a lease needs a positive ttl", key.str());
+  std::lock_guard<std::mutex> lock(mu_);
+  FEDRX_RETURN_IF_ERROR(Enter());
+  auto it = data_.find(key.str());
+  if (it == data_.end()) return false;
+  const auto* str = std::get_if<std::string>(&it->second);
+  if (str == nullptr || *str != expected) return false;
+  expiry_.insert_or_assign(key.str(), Now() + ttl);
+  return true;
+}
+
+Result<bool> FakeStateStore::DeleteIfEqual(const Key& key, std::string_view expected) {
+  std::lock_guard<std::mutex> lock(mu_);
+  FEDRX_RETURN_IF_ERROR(Enter());
+  auto it = data_.find(key.str());
+  if (it == data_.end()) return false;
+  const auto* str = std::get_if<std::string>(&it->second);
+  if (str == nullptr || *str != expected) return false;
+  data_.erase(it);
+  expiry_.erase(key.str());
+  return true;
 }
 
 Result<std::int64_t> FakeStateStore::Write(const WriteBatch::Entry& entry, Slot& slot) {
@@ -160,6 +212,10 @@ Result<std::int64_t> FakeStateStore::WriteOne(const WriteBatch::Entry& entry) {
   }
   Result<std::int64_t> result = Write(entry, slot);
   if (slot) data_.insert_or_assign(entry.key.str(), std::move(*slot));
+  // As in Redis, SET and DEL clear a key's expiry.
+  if (result.ok() && (entry.op == WriteBatch::Op::kSet || entry.op == WriteBatch::Op::kDelete)) {
+    expiry_.erase(entry.key.str());
+  }
   return result;
 }
 
@@ -296,10 +352,15 @@ Status FakeStateStore::Apply(const WriteBatch& batch) {
     Result<std::int64_t> result = Write(entry, staged_it->second);
     if (!result.ok()) {
       const Status& status = result.status();
-      return Status(status.code(),
-                    batch.EntryName(i) + " would fail: " + status.message() +
-                        "; nothing was written",
-                    status.where());
+      return Status(
+          status.code(),
+          batch.EntryName(i) + " would fail: " + status.message() + "; nothing was written",
+          status.where());
+    }
+  }
+  for (const WriteBatch::Entry& entry : batch.entries()) {
+    if (entry.op == WriteBatch::Op::kSet || entry.op == WriteBatch::Op::kDelete) {
+      expiry_.erase(entry.key.str());
     }
   }
   for (auto& [key, slot] : staged) {

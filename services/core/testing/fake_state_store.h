@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include "services/core/clock.h"
 #include "services/core/state_store.h"
 #include "services/core/status.h"
 
@@ -20,7 +21,9 @@ namespace fedrx::core::testing {
 
 class FakeStateStore final : public StateStore {
  public:
-  FakeStateStore() = default;
+  // Expiry (leases) follows `clock` when given (a FakeClock in unit tests),
+  // else the system's monotonic clock. `clock` must outlive the store.
+  explicit FakeStateStore(const Clock* clock = nullptr) : clock_(clock) {}
   FakeStateStore(const FakeStateStore&) = delete;
   FakeStateStore& operator=(const FakeStateStore&) = delete;
 
@@ -44,6 +47,11 @@ class FakeStateStore final : public StateStore {
   Result<std::optional<std::string>> Get(const Key& key) override;
   Status Set(const Key& key, std::string_view value) override;
   Result<bool> SetIfAbsent(const Key& key, std::string_view value) override;
+  Result<bool> SetIfAbsentWithExpiry(const Key& key, std::string_view value,
+                                     std::chrono::milliseconds ttl) override;
+  Result<bool> RenewIfEqual(const Key& key, std::string_view expected,
+                            std::chrono::milliseconds ttl) override;
+  Result<bool> DeleteIfEqual(const Key& key, std::string_view expected) override;
   Result<bool> Delete(const Key& key) override;
   Result<std::int64_t> Increment(const Key& key, std::int64_t by) override;
   Status HashSet(const Key& key, const FieldMap& fields) override;
@@ -83,6 +91,15 @@ class FakeStateStore final : public StateStore {
   // Runs one single-key write on the stored data.
   Result<std::int64_t> WriteOne(const WriteBatch::Entry& entry);
 
+  // Drops keys whose expiry has passed. Caller holds mu_.
+  void Expire();
+  std::chrono::steady_clock::time_point Now() const;
+
+  const Clock* clock_ = nullptr;
+  SystemClock system_clock_;
+  // Keys with an expiry (set by SetIfAbsentWithExpiry / RenewIfEqual); any
+  // other write of the key clears it, as SET and DEL do in Redis.
+  std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> expiry_;
   mutable std::mutex mu_;
   std::map<std::string, Value, std::less<>> data_;
   bool down_ = false;
