@@ -21,6 +21,9 @@ constexpr char kUsage[] =
     "  gateway.probe_interval        how often each coordinator replica and service is\n"
     "                                probed (2s); one that misses a probe gets no more\n"
     "                                study traffic until it answers again\n"
+    "  gateway.request_timeout       how long a person's forwarded request waits for its\n"
+    "                                service (60s); then the person is answered\n"
+    "                                DeadlineExceeded\n"
     "  gateway.curve_key_file        CURVE: the gateway's key pair file (0600); sites must\n"
     "                                then be enrolled and active (needs redis.*)\n"
     "  gateway.coordinator_public_key_file  CURVE to the coordinator: a file holding its\n"
@@ -108,6 +111,11 @@ core::Result<std::unique_ptr<core::Service>> Make(core::ProcessParts& p) {
                          p.config.DurationOr("gateway.probe_interval", options.probe_interval));
   if (options.probe_interval.count() <= 0) {
     return core::InvalidArgument("probe_interval must be positive", "gateway.probe_interval");
+  }
+  FEDRX_ASSIGN_OR_RETURN(options.request_timeout,
+                         p.config.DurationOr("gateway.request_timeout", options.request_timeout));
+  if (options.request_timeout.count() <= 0) {
+    return core::InvalidArgument("request_timeout must be positive", "gateway.request_timeout");
   }
   // Readiness tolerates two missed probes, as with the defaults (2s, 6s).
   options.probe_stale_after = 3 * options.probe_interval;

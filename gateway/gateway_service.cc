@@ -107,8 +107,17 @@ core::Status GatewayService::Start() {
     backend.forwarded =
         metrics_.Counter("forwarded_total", "Messages forwarded", {{"direction", "to_" + name}});
     backends_.emplace(name, std::move(backend));
+    TimeoutCounter(name);  // exported at zero from the start
   }
+  TimeoutCounter(std::string(kCoordinatorService));
   return core::Status::Ok();
+}
+
+core::CounterRef GatewayService::TimeoutCounter(const std::string& service) {
+  return CachedCounter("request_timeouts_total",
+                       "People's requests the service behind the gateway did not answer within "
+                       "the request timeout (the person is told)",
+                       "service", service);
 }
 
 core::CounterRef GatewayService::CachedCounter(const char* name, const char* help,
@@ -572,8 +581,8 @@ void GatewayService::ForwardRequest(core::Inbound&& in) {
   }
   // Ids are only unique per sender: the service sees the gateway's own.
   const std::string id = "gw-" + std::to_string(++next_request_);
-  pending_[id] =
-      Pending{in.peer, in.message.header.message_id, clock_.Now() + options_.request_timeout};
+  pending_[id] = Pending{in.peer, in.message.header.message_id,
+                         clock_.Now() + options_.request_timeout, std::string(service)};
   codec::Message m = std::move(in.message);
   m.header.message_id = id;
   // A person is not a site: no origin, so the coordinator treats the request
@@ -600,7 +609,25 @@ void GatewayService::ForwardRequest(core::Inbound&& in) {
 void GatewayService::Sweep() {
   const auto now = clock_.Now();
   for (auto it = pending_.begin(); it != pending_.end();) {
-    it = it->second.expires <= now ? pending_.erase(it) : std::next(it);
+    if (it->second.expires > now) {
+      ++it;
+      continue;
+    }
+    // The person is told rather than left waiting; a late answer is then
+    // counted as unroutable.
+    const Pending& p = it->second;
+    TimeoutCounter(p.service).Inc();
+    codec::Message reply = core::MakeMessage(core::ToErrorBody(
+        core::DeadlineExceeded("the " + p.service + " service did not answer within " +
+                                   std::to_string(options_.request_timeout.count()) + " ms",
+                               "gateway")));
+    reply.header.correlation_id = p.original_id;
+    if (core::Status s = bus_.SendTo(p.peer, std::move(reply)); !s.ok()) {
+      metrics_.CountError("gateway", "deliver");
+    }
+    std::cerr << "gateway: a request to the " << p.service << " service (id " << it->first
+              << ") had no answer in time; its sender was told\n";
+    it = pending_.erase(it);
   }
   for (auto it = duplicate_ids_.begin(); it != duplicate_ids_.end();) {
     it = it->second <= now ? duplicate_ids_.erase(it) : std::next(it);

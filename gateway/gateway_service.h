@@ -176,7 +176,10 @@ class GatewayService final : public core::Service {
     core::PeerId peer;
     std::string original_id;
     std::chrono::steady_clock::time_point expires;
+    std::string service;  // where it went ("coordinator" or a domain service)
   };
+  // The counter of forwarded requests that `service` did not answer in time.
+  core::CounterRef TimeoutCounter(const std::string& service);
   std::map<std::string, Pending> pending_;
   std::uint64_t next_request_ = 0;
   std::chrono::steady_clock::time_point next_sweep_{};

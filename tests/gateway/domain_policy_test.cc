@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -335,6 +336,44 @@ class DomainRoutingTest : public DomainGatewayTest {
     EXPECT_TRUE(reached_coordinator_.empty());
   }
 };
+
+// A request its service never answers: once the gateway's request timeout
+// (60 s by default) passes, the person is told (DeadlineExceeded, naming the
+// service, from "gateway") instead of being left waiting, and the timeout is
+// counted for that service; the counter is exported at zero before.
+TEST_F(DomainRoutingTest, ARequestItsServiceNeverAnswersIsToldDeadlineExceededAndCounted) {
+  EXPECT_EQ(routed_metrics_.Read("fedrx_gateway_request_timeouts_total", {{"service", "trial"}}),
+            0);
+  EXPECT_EQ(
+      routed_metrics_.Read("fedrx_gateway_request_timeouts_total", {{"service", "coordinator"}}),
+      0);
+  auto scientist = As("lab-x", security::Role::kScientist, "inproc://routed-gateway");
+  // The fake trial service answers ComputeSampleSize only.
+  codec::Message m = core::MakeMessage(codec::SimulateEscalation{});
+  m.header.message_id = "slow-1";
+  std::optional<core::Result<codec::Message>> got;
+  ASSERT_TRUE(client_
+                  .Request(scientist, std::move(m), std::chrono::minutes(5),
+                           [&got](core::Result<codec::Message>&& r) { got = std::move(r); })
+                  .ok());
+  network_.Pump();
+  EXPECT_EQ(trial_seen_, std::vector<std::string>{"SimulateEscalation"});
+  ASSERT_TRUE(routed_->Tick().ok());
+  network_.Pump();
+  EXPECT_FALSE(got.has_value());  // still within the timeout
+
+  clock_.Advance(std::chrono::seconds(61));
+  ASSERT_TRUE(routed_->Tick().ok());
+  network_.Pump();
+  ASSERT_TRUE(got.has_value());
+  ASSERT_FALSE(got->ok());
+  EXPECT_EQ(got->status().code(), core::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(got->status().message(), "the trial service did not answer within 60000 ms");
+  EXPECT_EQ(got->status().where(), "gateway");
+  EXPECT_EQ(routed_metrics_.Read("fedrx_gateway_request_timeouts_total", {{"service", "trial"}}),
+            1);
+  EXPECT_EQ(routed_metrics_.Read("fedrx_gateway_request_timeouts_total", {{"service", "tox"}}), 0);
+}
 
 TEST_F(DomainRoutingTest, AScientistsDoseRequestReachesTranslationalAndIsAnswered) {
   auto scientist = As("lab-x", security::Role::kScientist, "inproc://routed-gateway");
